@@ -1,0 +1,76 @@
+// Command ringfence restricts what io_uring may do: it compiles io_uring
+// policies to the kernel's classic-BPF filters, assembles, disassembles,
+// checks and emulates those filters, and runs programs under a policy.
+//
+// Run "ringfence help" for the list of commands.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit statuses shared by every command.
+const (
+	exitOK     = 0 // success; for questions, the answer was "allowed"/"valid"
+	exitDenied = 1 // a program was rejected, a verdict denied, a check failed
+	exitUsage  = 2 // bad usage or unreadable input
+)
+
+// env is what a command may touch: its streams and arguments. Commands take
+// it as a parameter so tests can run them in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// command is one subcommand of ringfence.
+type command struct {
+	name    string
+	summary string // one line for "ringfence help"
+	run     func(e *env, args []string) int
+}
+
+// commands returns the subcommands in the order "help" lists them.
+// Each lives in its own file, cmd_<name>.go.
+func commands() []command {
+	return []command{
+		// Keep one line per command; add yours in the right section.
+		// -- toolchain (issue 2)
+		// -- kernel and VM harness (issue 3)
+		// -- policies (issue 4)
+		// -- running programs (issue 5)
+	}
+}
+
+func main() {
+	os.Exit(run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:]))
+}
+
+// run dispatches args to a command and returns the exit status.
+func run(e *env, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(e, args[1:])
+		}
+	}
+	fmt.Fprintf(e.stderr, "ringfence: unknown command %q; run \"ringfence help\" for the list\n", args[0])
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: ringfence COMMAND [ARGS...]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun \"ringfence COMMAND -h\" for a command's flags.")
+}
