@@ -169,8 +169,8 @@ func JumpIfX(op uint16, jt, jf uint8) Instruction {
 // Ret returns constant k: 0 denies the request, anything else allows it.
 func Ret(k uint32) Instruction { return Instruction{Op: ClassRET | RetK, K: k} }
 
-// RetA returns A.
-func RetA() Instruction { return Instruction{Op: ClassRET | RetA} }
+// RetAcc returns A.
+func RetAcc() Instruction { return Instruction{Op: ClassRET | RetA} }
 
 // TAX copies A into X.
 func TAX() Instruction { return Instruction{Op: ClassMISC | MiscTAX} }
