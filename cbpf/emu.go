@@ -1,0 +1,294 @@
+package cbpf
+
+import (
+	"encoding/binary"
+
+	"github.com/ringfence/ringfence/abi"
+)
+
+// Words is the filter context as a program sees it: the ten 32-bit words
+// that "ld [k]" loads, word i at byte offset 4*i, in the machine's order.
+type Words [abi.CtxSize / 4]uint32
+
+// WordsOf splits a 40-byte context into the words a program loads, reading
+// each word in byte order bo (the order of the machine that runs the
+// filter; binary.LittleEndian on x86-64).
+func WordsOf(ctx [abi.CtxSize]byte, bo binary.ByteOrder) Words {
+	var w Words
+	for i := range w {
+		w[i] = bo.Uint32(ctx[4*i:])
+	}
+	return w
+}
+
+// op kinds of the predecoded program; one per instruction io_uring allows.
+const (
+	opLoadWord uint8 = iota // A = word[k]
+	opLoadImm               // A = k (also ld len, with k = 40)
+	opLoadXImm              // X = k (also ldx len)
+	opLoadMem               // A = M[k]
+	opLoadXMem              // X = M[k]
+	opStore                 // M[k] = A
+	opStoreX                // M[k] = X
+	opAddK
+	opAddX
+	opSubK
+	opSubX
+	opMulK
+	opMulX
+	opDivK
+	opDivX // returns 0 when X is 0
+	opAndK
+	opAndX
+	opOrK
+	opOrX
+	opXorK
+	opXorX
+	opLshK
+	opLshX // shift by X & 31
+	opRshK
+	opRshX
+	opNeg
+	opTAX
+	opTXA
+	opJA // pc = t
+	opJEQK
+	opJEQX
+	opJGTK
+	opJGTX
+	opJGEK
+	opJGEX
+	opJSETK
+	opJSETX
+	opRetK
+	opRetA
+)
+
+// op is one predecoded instruction: jump targets are absolute.
+type op struct {
+	kind   uint8
+	k      uint32
+	jt, jf uint16
+}
+
+// predecode translates a checked program into the emulator's form.
+func predecode(prog []Instruction) []op {
+	code := make([]op, len(prog))
+	for pc, in := range prog {
+		o := op{k: in.K, jt: uint16(pc + 1 + int(in.Jt)), jf: uint16(pc + 1 + int(in.Jf))}
+		switch in.Op {
+		case ClassLD | SizeW | ModeABS:
+			o.kind, o.k = opLoadWord, in.K/4
+		case ClassLD | SizeW | ModeLEN:
+			o.kind, o.k = opLoadImm, abi.CtxSize
+		case ClassLDX | SizeW | ModeLEN:
+			o.kind, o.k = opLoadXImm, abi.CtxSize
+		case ClassLD | ModeIMM:
+			o.kind = opLoadImm
+		case ClassLDX | ModeIMM:
+			o.kind = opLoadXImm
+		case ClassLD | ModeMEM:
+			o.kind = opLoadMem
+		case ClassLDX | ModeMEM:
+			o.kind = opLoadXMem
+		case ClassST:
+			o.kind = opStore
+		case ClassSTX:
+			o.kind = opStoreX
+		case ClassALU | AluAdd | SrcK:
+			o.kind = opAddK
+		case ClassALU | AluAdd | SrcX:
+			o.kind = opAddX
+		case ClassALU | AluSub | SrcK:
+			o.kind = opSubK
+		case ClassALU | AluSub | SrcX:
+			o.kind = opSubX
+		case ClassALU | AluMul | SrcK:
+			o.kind = opMulK
+		case ClassALU | AluMul | SrcX:
+			o.kind = opMulX
+		case ClassALU | AluDiv | SrcK:
+			o.kind = opDivK
+		case ClassALU | AluDiv | SrcX:
+			o.kind = opDivX
+		case ClassALU | AluAnd | SrcK:
+			o.kind = opAndK
+		case ClassALU | AluAnd | SrcX:
+			o.kind = opAndX
+		case ClassALU | AluOr | SrcK:
+			o.kind = opOrK
+		case ClassALU | AluOr | SrcX:
+			o.kind = opOrX
+		case ClassALU | AluXor | SrcK:
+			o.kind = opXorK
+		case ClassALU | AluXor | SrcX:
+			o.kind = opXorX
+		case ClassALU | AluLsh | SrcK:
+			o.kind = opLshK
+		case ClassALU | AluLsh | SrcX:
+			o.kind = opLshX
+		case ClassALU | AluRsh | SrcK:
+			o.kind = opRshK
+		case ClassALU | AluRsh | SrcX:
+			o.kind = opRshX
+		case ClassALU | AluNeg:
+			o.kind = opNeg
+		case ClassMISC | MiscTAX:
+			o.kind = opTAX
+		case ClassMISC | MiscTXA:
+			o.kind = opTXA
+		case ClassJMP | JmpJA:
+			o.kind, o.jt = opJA, uint16(pc+1+int(in.K))
+		case ClassJMP | JmpJEQ | SrcK:
+			o.kind = opJEQK
+		case ClassJMP | JmpJEQ | SrcX:
+			o.kind = opJEQX
+		case ClassJMP | JmpJGT | SrcK:
+			o.kind = opJGTK
+		case ClassJMP | JmpJGT | SrcX:
+			o.kind = opJGTX
+		case ClassJMP | JmpJGE | SrcK:
+			o.kind = opJGEK
+		case ClassJMP | JmpJGE | SrcX:
+			o.kind = opJGEX
+		case ClassJMP | JmpJSET | SrcK:
+			o.kind = opJSETK
+		case ClassJMP | JmpJSET | SrcX:
+			o.kind = opJSETX
+		case ClassRET | RetK:
+			o.kind = opRetK
+		case ClassRET | RetA:
+			o.kind = opRetA
+		default:
+			// Unreachable for checked programs: Check refuses every other code.
+			panic("cbpf: predecode of unchecked instruction " + in.String())
+		}
+		code[pc] = o
+	}
+	return code
+}
+
+// Run executes the program on context w exactly as the kernel does and
+// returns the program's return value: 0 denies the request, anything else
+// allows it. A and X start at 0; arithmetic is unsigned 32-bit and wraps; a
+// division by X when X is 0 makes the program return 0; shift amounts taken
+// from X use their low 5 bits; comparisons are unsigned.
+func (p *Program) Run(w *Words) uint32 {
+	return p.run(w, nil)
+}
+
+// Trace is Run that also returns the indexes of the instructions executed,
+// in order, for explaining a decision.
+func (p *Program) Trace(w *Words) (ret uint32, path []int) {
+	ret = p.run(w, &path)
+	return ret, path
+}
+
+// Allows reports whether the program allows a request with context w.
+func (p *Program) Allows(w *Words) bool { return p.Run(w) != 0 }
+
+// run is the one emulator core. When path is not nil it records each
+// instruction executed.
+func (p *Program) run(w *Words, path *[]int) uint32 {
+	var a, x uint32
+	var mem [MemWords]uint32
+	code := p.code
+	pc := 0
+	for {
+		if path != nil {
+			*path = append(*path, pc)
+		}
+		o := &code[pc]
+		pc++
+		switch o.kind {
+		case opLoadWord:
+			a = w[o.k]
+		case opLoadImm:
+			a = o.k
+		case opLoadXImm:
+			x = o.k
+		case opLoadMem:
+			a = mem[o.k&(MemWords-1)]
+		case opLoadXMem:
+			x = mem[o.k&(MemWords-1)]
+		case opStore:
+			mem[o.k&(MemWords-1)] = a
+		case opStoreX:
+			mem[o.k&(MemWords-1)] = x
+		case opAddK:
+			a += o.k
+		case opAddX:
+			a += x
+		case opSubK:
+			a -= o.k
+		case opSubX:
+			a -= x
+		case opMulK:
+			a *= o.k
+		case opMulX:
+			a *= x
+		case opDivK:
+			a /= o.k
+		case opDivX:
+			if x == 0 {
+				return 0
+			}
+			a /= x
+		case opAndK:
+			a &= o.k
+		case opAndX:
+			a &= x
+		case opOrK:
+			a |= o.k
+		case opOrX:
+			a |= x
+		case opXorK:
+			a ^= o.k
+		case opXorX:
+			a ^= x
+		case opLshK:
+			a <<= o.k & 31
+		case opLshX:
+			a <<= x & 31
+		case opRshK:
+			a >>= o.k & 31
+		case opRshX:
+			a >>= x & 31
+		case opNeg:
+			a = -a
+		case opTAX:
+			x = a
+		case opTXA:
+			a = x
+		case opJA:
+			pc = int(o.jt)
+		case opJEQK:
+			pc = pick(a == o.k, o)
+		case opJEQX:
+			pc = pick(a == x, o)
+		case opJGTK:
+			pc = pick(a > o.k, o)
+		case opJGTX:
+			pc = pick(a > x, o)
+		case opJGEK:
+			pc = pick(a >= o.k, o)
+		case opJGEX:
+			pc = pick(a >= x, o)
+		case opJSETK:
+			pc = pick(a&o.k != 0, o)
+		case opJSETX:
+			pc = pick(a&x != 0, o)
+		case opRetK:
+			return o.k
+		case opRetA:
+			return a
+		}
+	}
+}
+
+func pick(cond bool, o *op) int {
+	if cond {
+		return int(o.jt)
+	}
+	return int(o.jf)
+}
