@@ -41,6 +41,7 @@ func commands() []command {
 		// -- kernel and VM harness (issue 3)
 		// -- policies (issue 4)
 		// -- running programs (issue 5)
+		{"profiles", "list the built-in policies, or show one", cmdProfiles},
 	}
 }
 
