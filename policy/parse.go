@@ -1,0 +1,703 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ringfence/ringfence/abi"
+)
+
+// Keys a policy file may use, per level.
+var (
+	policyKeys = []string{"version", "name", "comment", "default", "rules"}
+	ruleKeys   = []string{"name", "comment", "ops", "action", "when"}
+	maskedKeys = []string{"mask", "value"}
+)
+
+// Load reads and parses the policy file at path.
+func Load(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// Parse parses a policy written in YAML or JSON (docs/policy.md). filename
+// is used in positions only. On failure the error is an ErrorList with every
+// problem found, sorted by position, each as "file:line:col: message".
+func Parse(data []byte, filename string) (*Policy, error) {
+	rd := &reader{file: filename}
+	p := rd.policy(data)
+	if len(rd.errs) > 0 {
+		return nil, sortErrors(rd.errs)
+	}
+	return p, nil
+}
+
+func (rd *reader) policy(data []byte) *Policy {
+	root := rd.document(data, "policy")
+	if root == nil {
+		return nil
+	}
+	pairs, ok := rd.mapping(root, "policy", policyKeys)
+	if !ok {
+		return nil
+	}
+	p := &Policy{File: rd.file}
+	var haveVersion, haveDefault bool
+	for _, kv := range pairs {
+		switch kv.key {
+		case "version":
+			haveVersion = true
+			if kv.v.Kind != yaml.ScalarNode || kv.v.Tag != "!!int" {
+				rd.errf(kv.v, "version must be a number (1), got %s", kindName(kv.v))
+				continue
+			}
+			if kv.v.Value != "1" {
+				rd.errf(kv.v, "unsupported policy version %s: this ringfence reads version %d", kv.v.Value, Version)
+				continue
+			}
+			p.Version = Version
+		case "name":
+			p.Name, _ = rd.str(kv.v, "name")
+		case "comment":
+			p.Comment, _ = rd.str(kv.v, "comment")
+		case "default":
+			haveDefault = true
+			p.Default, _ = rd.action(kv.v, "default")
+			p.DefaultPos = rd.pos(kv.v)
+		case "rules":
+			if kv.v.Kind == yaml.ScalarNode && kv.v.Tag == "!!null" {
+				continue // "rules:" with nothing: no rules
+			}
+			if kv.v.Kind != yaml.SequenceNode {
+				rd.errf(kv.v, "rules must be a list of rules, got %s", kindName(kv.v))
+				continue
+			}
+			for _, rn := range kv.v.Content {
+				if r, ok := rd.rule(rn); ok {
+					p.Rules = append(p.Rules, r)
+				}
+			}
+		}
+	}
+	if !haveVersion {
+		rd.errf(root, "missing version: add \"version: 1\"")
+	}
+	if !haveDefault {
+		rd.errf(root, "missing default: add \"default: deny\" (or allow) for opcodes no rule matches")
+	}
+	return p
+}
+
+// action parses "allow" or "deny".
+func (rd *reader) action(n *yaml.Node, what string) (Action, bool) {
+	s, ok := rd.str(n, what)
+	if !ok {
+		return Deny, false
+	}
+	switch s {
+	case "allow":
+		return Allow, true
+	case "deny":
+		return Deny, true
+	}
+	rd.errf(n, "%s must be allow or deny, got %q%s", what, s, didYouMean(suggest(s, []string{"allow", "deny"})))
+	return Deny, false
+}
+
+func (rd *reader) rule(n *yaml.Node) (Rule, bool) {
+	r := Rule{Pos: rd.pos(n)}
+	nerr := len(rd.errs)
+	pairs, ok := rd.mapping(n, "rule", ruleKeys)
+	if !ok {
+		return r, false
+	}
+	var when *yaml.Node
+	var haveOps, haveAction bool
+	for _, kv := range pairs {
+		switch kv.key {
+		case "name":
+			r.Name, _ = rd.str(kv.v, "name")
+		case "comment":
+			r.Comment, _ = rd.str(kv.v, "comment")
+		case "action":
+			haveAction = true
+			r.Action, _ = rd.action(kv.v, "action")
+		case "ops":
+			haveOps = true
+			r.Ops = rd.ops(kv.v)
+		case "when":
+			when = kv.v
+		}
+	}
+	if !haveOps {
+		rd.errf(n, "rule has no ops: add e.g. \"ops: [SOCKET]\"")
+	}
+	if !haveAction {
+		rd.errf(n, "rule has no action: add \"action: allow\" or \"action: deny\"")
+	}
+	if when != nil && len(r.Ops) > 0 {
+		r.Conds = rd.conds(when, r.Ops)
+	}
+	return r, len(rd.errs) == nerr
+}
+
+// opNames returns every opcode's short name.
+func opNames() []string {
+	var names []string
+	for _, o := range abi.Opcodes() {
+		names = append(names, o.Name)
+	}
+	return names
+}
+
+func (rd *reader) ops(n *yaml.Node) []abi.Opcode {
+	if n.Kind != yaml.SequenceNode {
+		rd.errf(n, "ops must be a list of opcodes such as [READ, WRITE], got %s", kindName(n))
+		return nil
+	}
+	if len(n.Content) == 0 {
+		rd.errf(n, "ops is empty: a rule names at least one opcode")
+		return nil
+	}
+	var ops []abi.Opcode
+	seen := map[abi.Opcode]int{}
+	for _, on := range n.Content {
+		op, ok := rd.opcode(on)
+		if !ok {
+			continue
+		}
+		if line, dup := seen[op]; dup {
+			rd.errf(on, "%s is listed twice in ops (first on line %d)", op, line)
+			continue
+		}
+		seen[op] = on.Line
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// opcode parses one opcode: short name, kernel name or decimal number.
+func (rd *reader) opcode(n *yaml.Node) (abi.Opcode, bool) {
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
+		rd.errf(n, "expected an opcode name or number, got %s", kindName(n))
+		return 0, false
+	}
+	if info, ok := abi.LookupOpcode(n.Value); ok {
+		return info.Op, true
+	}
+	if n.Tag == "!!int" || (n.Value != "" && n.Value[0] >= '0' && n.Value[0] <= '9') {
+		rd.errf(n, "unknown opcode %s: opcodes are 0 to %d (decimal)", n.Value, abi.OpLast-1)
+		return 0, false
+	}
+	name := strings.TrimPrefix(strings.ToUpper(n.Value), "IORING_OP_")
+	rd.errf(n, "unknown opcode %q%s", n.Value, didYouMean(suggest(name, opNames())))
+	return 0, false
+}
+
+// viewOps names the opcodes whose context has view v, e.g. "OPENAT and OPENAT2".
+func viewOps(v abi.View) string {
+	var names []string
+	for _, o := range abi.Opcodes() {
+		if o.View == v {
+			names = append(names, o.Name)
+		}
+	}
+	return joinAnd(names)
+}
+
+func joinAnd(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// fieldNames returns every policy field name.
+func fieldNames() []string {
+	var names []string
+	for _, f := range Fields() {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+// fieldsOfView lists the policy fields of view v ("open.flags, open.mode, ...").
+func fieldsOfView(v abi.View) []string {
+	var names []string
+	for _, f := range Fields() {
+		if f.View == v {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+// unknownField explains a condition key that is not a policy field.
+func (rd *reader) unknownField(k *yaml.Node, ops []abi.Opcode) {
+	name := k.Value
+	switch name {
+	case "opcode":
+		rd.errf(k, "opcode is not a condition: the rule's ops choose the opcodes")
+		return
+	case "pdu_size":
+		rd.errf(k, "pdu_size is not a policy field: the kernel sets it per opcode")
+		return
+	}
+	// A bare "family" or "flags": suggest the field of the rule's opcodes.
+	for _, f := range Fields() {
+		if _, short, ok := strings.Cut(f.Name, "."); ok && short == name {
+			for _, op := range ops {
+				if FieldApplies(op, f.Name) {
+					rd.errf(k, "unknown field %q; did you mean %s?", name, f.Name)
+					return
+				}
+			}
+		}
+	}
+	rd.errf(k, "unknown field %q%s (fields: %s)", name, didYouMean(suggest(name, fieldNames())),
+		strings.Join(fieldNames(), ", "))
+}
+
+func (rd *reader) conds(n *yaml.Node, ops []abi.Opcode) []Cond {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil // "when:" with nothing: no conditions
+	}
+	pairs, ok := rd.mapping(n, "when", nil)
+	if !ok {
+		return nil
+	}
+	var conds []Cond
+	for _, kv := range pairs {
+		f, ok := LookupField(kv.key)
+		if !ok {
+			rd.unknownField(kv.k, ops)
+			continue
+		}
+		if !rd.fieldApplies(kv.k, f, ops) {
+			continue
+		}
+		conds = append(conds, rd.cond(kv.v, f)...)
+	}
+	return conds
+}
+
+// fieldApplies checks every opcode of the rule has field f, explaining why
+// not otherwise.
+func (rd *reader) fieldApplies(k *yaml.Node, f FieldSpec, ops []abi.Opcode) bool {
+	var without, with []string
+	for _, op := range ops {
+		if FieldApplies(op, f.Name) {
+			with = append(with, op.String())
+		} else {
+			without = append(without, op.String())
+		}
+	}
+	if len(without) == 0 {
+		return true
+	}
+	owners := viewOps(f.View)
+	if len(with) > 0 {
+		own := "a rule of its own"
+		if len(with) > 1 {
+			own = "rules of their own"
+		}
+		rd.errf(k, "%s exists only for %s, but this rule also names %s, whose context holds other data in that place; "+
+			"put %s in %s", f.Name, owners, joinAnd(without), joinAnd(with), own)
+		return false
+	}
+	op := ops[0]
+	info, _ := op.Info()
+	have := "only the common fields user_data and sqe_flags"
+	if info.View != abi.ViewCommon {
+		have = "fields " + strings.Join(append([]string{"user_data", "sqe_flags"}, fieldsOfView(info.View)...), ", ")
+	}
+	rd.errf(k, "%s exists only for %s; %s has %s", f.Name, owners, joinAnd(without), have)
+	return false
+}
+
+// opNoun describes the operators allowed on field f, for messages.
+func allowedOps(f FieldSpec) []string {
+	var names []string
+	for _, o := range CmpOps() {
+		if (o == CIDR || o == NotCIDR) == f.IsAddr() {
+			names = append(names, o.String())
+		}
+	}
+	return names
+}
+
+// cond parses the condition for field f: a scalar (eq, or cidr for
+// connect.addr), a list (in, or cidr) or a mapping of operators.
+func (rd *reader) cond(n *yaml.Node, f FieldSpec) []Cond {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if f.IsAddr() {
+			return rd.one(CIDR, n, f, n)
+		}
+		return rd.one(Eq, n, f, n)
+	case yaml.SequenceNode:
+		if f.IsAddr() {
+			return rd.one(CIDR, n, f, n)
+		}
+		return rd.one(In, n, f, n)
+	case yaml.MappingNode:
+		pairs, ok := rd.mapping(n, "condition on "+f.Name, nil)
+		if !ok {
+			return nil
+		}
+		if len(pairs) == 0 {
+			rd.errf(n, "empty condition on %s", f.Name)
+			return nil
+		}
+		var out []Cond
+		for _, kv := range pairs {
+			op, ok := LookupCmpOp(kv.key)
+			if !ok {
+				rd.errf(kv.k, "unknown operator %q%s (operators for %s: %s)", kv.key,
+					didYouMean(suggest(kv.key, allowedOps(f))), f.Name, strings.Join(allowedOps(f), ", "))
+				continue
+			}
+			if (op == CIDR || op == NotCIDR) != f.IsAddr() {
+				if f.IsAddr() {
+					rd.errf(kv.k, "connect.addr takes only cidr and not_cidr (an address is a /32 or /128 prefix)")
+				} else {
+					rd.errf(kv.k, "%s applies only to connect.addr, not %s", kv.key, f.Name)
+				}
+				continue
+			}
+			out = append(out, rd.one(op, kv.v, f, kv.k)...)
+		}
+		return out
+	}
+	rd.errf(n, "condition on %s must be a value, a list or a mapping of operators, got %s", f.Name, kindName(n))
+	return nil
+}
+
+// one parses the operand n of operator op on field f; at is where the
+// operator was written.
+func (rd *reader) one(op CmpOp, n *yaml.Node, f FieldSpec, at *yaml.Node) []Cond {
+	c := Cond{Field: f.Name, Op: op, Pos: rd.pos(at)}
+	nerr := len(rd.errs)
+	switch op {
+	case Eq, Ne, Lt, Le, Gt, Ge:
+		if n.Kind == yaml.SequenceNode {
+			hint := ""
+			if op == Eq {
+				hint = "; use in: [...] for a set"
+			} else if op == Ne {
+				hint = "; use not_in: [...] for a set"
+			}
+			rd.errf(n, "%s takes one value, got a list%s", op, hint)
+			return nil
+		}
+		v, _ := rd.valueExpr(n, f)
+		c.Values = []uint64{v}
+	case In, NotIn:
+		if n.Kind != yaml.SequenceNode {
+			rd.errf(n, "%s takes a list of values, got %s", op, kindName(n))
+			return nil
+		}
+		if len(n.Content) == 0 {
+			rd.errf(n, "%s needs at least one value", op)
+			return nil
+		}
+		for _, vn := range n.Content {
+			v, ok := rd.valueExpr(vn, f)
+			if ok {
+				c.Values = append(c.Values, v)
+			}
+		}
+	case Range, NotRange:
+		if n.Kind != yaml.SequenceNode || len(n.Content) != 2 {
+			rd.errf(n, "%s takes two values [lo, hi], got %s", op, kindName(n))
+			return nil
+		}
+		lo, _ := rd.valueExpr(n.Content[0], f)
+		hi, _ := rd.valueExpr(n.Content[1], f)
+		c.Values = []uint64{lo, hi}
+	case Masked:
+		pairs, ok := rd.mapping(n, "masked", maskedKeys)
+		if !ok {
+			return nil
+		}
+		var mask, val uint64
+		var haveMask, haveVal bool
+		for _, kv := range pairs {
+			v, _ := rd.valueExpr(kv.v, f)
+			if kv.key == "mask" {
+				mask, haveMask = v, true
+			} else {
+				val, haveVal = v, true
+			}
+		}
+		if !haveMask || !haveVal {
+			rd.errf(n, "masked needs both mask and value: {mask: M, value: V}")
+			return nil
+		}
+		c.Values = []uint64{mask, val}
+	case HasAll, HasAny, HasNone:
+		var bits uint64
+		switch n.Kind {
+		case yaml.SequenceNode:
+			if len(n.Content) == 0 {
+				rd.errf(n, "%s needs at least one bit", op)
+				return nil
+			}
+			for _, vn := range n.Content {
+				v, _ := rd.valueExpr(vn, f)
+				bits |= v
+			}
+		default:
+			bits, _ = rd.valueExpr(n, f)
+		}
+		c.Values = []uint64{bits}
+	case CIDR, NotCIDR:
+		items := []*yaml.Node{n}
+		if n.Kind == yaml.SequenceNode {
+			items = n.Content
+			if len(items) == 0 {
+				rd.errf(n, "%s needs at least one prefix", op)
+				return nil
+			}
+		}
+		for _, pn := range items {
+			if p, ok := rd.prefix(pn); ok {
+				c.Nets = append(c.Nets, p)
+			}
+		}
+	}
+	if len(rd.errs) != nerr {
+		return nil
+	}
+	rd.checkIgnored(c, f)
+	if len(rd.errs) != nerr {
+		return nil
+	}
+	return []Cond{c}
+}
+
+// checkIgnored rejects values that name bits normalisation clears, in
+// operators where they could only mislead (sets, equality and bit tests).
+func (rd *reader) checkIgnored(c Cond, f FieldSpec) {
+	if f.Ignore == 0 {
+		return
+	}
+	switch c.Op {
+	case Lt, Le, Gt, Ge, Range, NotRange:
+		return
+	}
+	for _, v := range c.Values {
+		if v&f.Ignore == 0 {
+			continue
+		}
+		switch f.Name {
+		case "socket.type":
+			rd.errAt(c.Pos, "socket.type in a policy never has SOCK_NONBLOCK or SOCK_CLOEXEC: kernels differ "+
+				"on whether filters see them, so ringfence removes them before comparing; drop them from the condition")
+		case "open.flags":
+			rd.errAt(c.Pos, "open.flags in a policy never has O_LARGEFILE: the kernel adds it on 64-bit "+
+				"machines, so ringfence removes it before comparing; drop it from the condition")
+		}
+		return
+	}
+}
+
+// prefix parses an IPv4 or IPv6 prefix, or a bare address (a /32 or /128).
+func (rd *reader) prefix(n *yaml.Node) (netip.Prefix, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		rd.errf(n, "expected an address prefix such as 10.0.0.0/8 or \"fd00::/8\", got %s", kindName(n))
+		return netip.Prefix{}, false
+	}
+	s := strings.TrimSpace(n.Value)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			rd.errf(n, "invalid address %q: want an IPv4 or IPv6 address or prefix such as 10.0.0.0/8", s)
+			return netip.Prefix{}, false
+		}
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		rd.errf(n, "invalid prefix %q: want an IPv4 or IPv6 prefix such as 10.0.0.0/8 or fd00::/8", s)
+		return netip.Prefix{}, false
+	}
+	if m := p.Masked(); m != p {
+		rd.errf(n, "prefix %s has bits set after the first %d; write %s", s, p.Bits(), m)
+		return netip.Prefix{}, false
+	}
+	return p, true
+}
+
+// Validate checks a policy built in code the way Parse checks a file: known
+// opcodes, at least one per rule and no duplicates, known fields each rule's
+// opcodes have, operand counts, values within the field's width, no ignored
+// bits in sets and bit tests, masked prefixes. It returns an ErrorList or nil.
+func (p *Policy) Validate() error {
+	rd := &reader{file: p.File}
+	if p.Version != Version {
+		rd.errAt(Pos{File: p.File}, "unsupported policy version %d: this ringfence reads version %d", p.Version, Version)
+	}
+	if p.Default > Allow {
+		rd.errAt(p.DefaultPos, "default action %d is neither deny nor allow", p.Default)
+	}
+	for i, r := range p.Rules {
+		where := r.Pos
+		if where == (Pos{}) {
+			where = Pos{File: p.File}
+		}
+		label := r.Label(i)
+		if r.Action > Allow {
+			rd.errAt(where, "%s: action %d is neither deny nor allow", label, r.Action)
+		}
+		if len(r.Ops) == 0 {
+			rd.errAt(where, "%s names no opcodes", label)
+		}
+		seen := map[abi.Opcode]bool{}
+		for _, op := range r.Ops {
+			if int(op) >= abi.OpLast {
+				rd.errAt(where, "%s: unknown opcode %d", label, op)
+			}
+			if seen[op] {
+				rd.errAt(where, "%s: %s is listed twice", label, op)
+			}
+			seen[op] = true
+		}
+		for _, c := range r.Conds {
+			cp := c.Pos
+			if cp == (Pos{}) {
+				cp = where
+			}
+			f, ok := LookupField(c.Field)
+			if !ok {
+				rd.errAt(cp, "%s: unknown field %q", label, c.Field)
+				continue
+			}
+			for _, op := range r.Ops {
+				if !FieldApplies(op, c.Field) {
+					rd.errAt(cp, "%s: %s exists only for %s, not %s", label, c.Field, viewOps(f.View), op)
+				}
+			}
+			if c.Op >= numCmpOps {
+				rd.errAt(cp, "%s: unknown operator %d", label, c.Op)
+				continue
+			}
+			if (c.Op == CIDR || c.Op == NotCIDR) != f.IsAddr() {
+				rd.errAt(cp, "%s: operator %s does not apply to %s", label, c.Op, c.Field)
+				continue
+			}
+			want := map[CmpOp]int{Range: 2, NotRange: 2, Masked: 2}[c.Op]
+			switch {
+			case c.Op == In || c.Op == NotIn:
+				if len(c.Values) == 0 {
+					rd.errAt(cp, "%s: %s on %s has no values", label, c.Op, c.Field)
+				}
+			case c.Op == CIDR || c.Op == NotCIDR:
+				if len(c.Nets) == 0 {
+					rd.errAt(cp, "%s: %s has no prefixes", label, c.Op)
+				}
+				for _, n := range c.Nets {
+					if !n.IsValid() || n.Masked() != n {
+						rd.errAt(cp, "%s: prefix %s is invalid or has host bits", label, n)
+					}
+				}
+			default:
+				if want == 0 {
+					want = 1
+				}
+				if len(c.Values) != want {
+					rd.errAt(cp, "%s: %s on %s needs %d values, has %d", label, c.Op, c.Field, want, len(c.Values))
+				}
+			}
+			for _, v := range c.Values {
+				if v > f.Max() {
+					rd.errAt(cp, "%s: value %#x is out of range for %s (%d bits)", label, v, c.Field, f.Bits)
+				}
+			}
+			rd.checkIgnored(c, f)
+		}
+	}
+	if len(rd.errs) > 0 {
+		return sortErrors(rd.errs)
+	}
+	return nil
+}
+
+// String returns the condition as a policy would write it, e.g.
+// "socket.family in [AF_INET, AF_INET6]".
+func (c Cond) String() string {
+	f, _ := LookupField(c.Field)
+	val := func(v uint64) string { return FormatValue(f, v) }
+	switch c.Op {
+	case In, NotIn:
+		parts := make([]string, len(c.Values))
+		for i, v := range c.Values {
+			parts[i] = val(v)
+		}
+		return fmt.Sprintf("%s %s [%s]", c.Field, c.Op, strings.Join(parts, ", "))
+	case Range, NotRange:
+		if len(c.Values) == 2 {
+			return fmt.Sprintf("%s %s [%s, %s]", c.Field, c.Op, val(c.Values[0]), val(c.Values[1]))
+		}
+	case Masked:
+		if len(c.Values) == 2 {
+			return fmt.Sprintf("%s masked {mask: %s, value: %s}", c.Field, val(c.Values[0]), val(c.Values[1]))
+		}
+	case CIDR, NotCIDR:
+		parts := make([]string, len(c.Nets))
+		for i, n := range c.Nets {
+			parts[i] = n.String()
+		}
+		return fmt.Sprintf("%s %s [%s]", c.Field, c.Op, strings.Join(parts, ", "))
+	}
+	if len(c.Values) == 1 {
+		return fmt.Sprintf("%s %s %s", c.Field, c.Op, val(c.Values[0]))
+	}
+	return fmt.Sprintf("%s %s %v", c.Field, c.Op, c.Values)
+}
+
+// FormatValue writes v for field f the way a reader expects: a constant
+// name when one stands for exactly v (AF_INET), flags as names joined by
+// "|" when every bit has a name (O_CREAT|O_TRUNC), else a number (hex for
+// bit fields, decimal otherwise).
+func FormatValue(f FieldSpec, v uint64) string {
+	if f.Group != "" {
+		if name, ok := abi.ConstName(f.Group, v); ok {
+			return name
+		}
+		switch f.Group {
+		case abi.GroupOpen, abi.GroupMode, abi.GroupResolve, abi.GroupSQE:
+			var names []string
+			rest := v
+			for bit := uint64(1); bit != 0 && rest != 0; bit <<= 1 {
+				if rest&bit == 0 {
+					continue
+				}
+				name, ok := abi.ConstName(f.Group, bit)
+				if !ok {
+					break
+				}
+				names = append(names, name)
+				rest &^= bit
+			}
+			if rest == 0 && len(names) > 0 {
+				return strings.Join(names, "|")
+			}
+			if f.Group == abi.GroupMode {
+				return fmt.Sprintf("0o%o", v)
+			}
+			return fmt.Sprintf("%#x", v)
+		}
+	}
+	return fmt.Sprintf("%d", v)
+}
