@@ -219,7 +219,8 @@ func ioURingRefusal(in Instruction) string {
 // filter. It is immutable; make one with Check.
 type Program struct {
 	insns []Instruction
-	code  []op // predecoded form the emulator runs
+	code  []op  // predecoded form the emulator runs
+	cmps  []cmp // comparisons of fused jeq runs, by pc
 }
 
 // Check returns prog as a Program if the kernel would accept it as an
@@ -234,7 +235,8 @@ func Check(prog []Instruction) (*Program, error) {
 		return nil, err
 	}
 	insns := append([]Instruction(nil), prog...)
-	return &Program{insns: insns, code: predecode(insns)}, nil
+	code, cmps := predecode(insns)
+	return &Program{insns: insns, code: code, cmps: cmps}, nil
 }
 
 // MustCheck is like Check but panics if prog is rejected. It is for

@@ -62,6 +62,7 @@ const (
 	opJSETX
 	opRetK
 	opRetA
+	opJEQRun // a run of jeq #k that fall through when false; see fuseJEQRuns
 )
 
 // op is one predecoded instruction: jump targets are absolute.
@@ -71,8 +72,14 @@ type op struct {
 	jt, jf uint16
 }
 
+// cmp is one "jeq #k, t" of a fused run.
+type cmp struct {
+	k uint32
+	t uint16
+}
+
 // predecode translates a checked program into the emulator's form.
-func predecode(prog []Instruction) []op {
+func predecode(prog []Instruction) ([]op, []cmp) {
 	code := make([]op, len(prog))
 	for pc, in := range prog {
 		o := op{k: in.K, jt: uint16(pc + 1 + int(in.Jt)), jf: uint16(pc + 1 + int(in.Jf))}
@@ -165,7 +172,43 @@ func predecode(prog []Instruction) []op {
 		}
 		code[pc] = o
 	}
-	return code
+	return code, fuseJEQRuns(code)
+}
+
+// minRun is the shortest run of jeq worth fusing.
+const minRun = 3
+
+// fuseJEQRuns finds runs of "jeq #k, t" whose false branch falls through to
+// the next instruction (the shape of set-membership chains) and turns the
+// first op of each suffix of such a run into opJEQRun, which compares A
+// against the whole run in a tight loop instead of one dispatch per
+// instruction. A does not change inside a run, so the result is the same.
+// Every pc keeps an op of its own, so jumps into a run still work. It
+// returns the comparisons, indexed by pc.
+func fuseJEQRuns(code []op) []cmp {
+	var cmps []cmp
+	end := len(code) // exit of the run that contains pc+1
+	for pc := len(code) - 1; pc >= 0; pc-- {
+		o := &code[pc]
+		if o.kind != opJEQK || int(o.jf) != pc+1 {
+			end = pc
+			continue
+		}
+		if end == pc+1 || (pc+1 < len(code) && code[pc+1].kind != opJEQK && code[pc+1].kind != opJEQRun) {
+			end = pc + 1
+		}
+		if end-pc < minRun {
+			continue
+		}
+		if cmps == nil {
+			cmps = make([]cmp, len(code))
+		}
+		for i := pc; i < end; i++ {
+			cmps[i] = cmp{k: code[i].k, t: code[i].jt}
+		}
+		o.kind, o.jf = opJEQRun, uint16(end)
+	}
+	return cmps
 }
 
 // Run executes the program on context w exactly as the kernel does and
@@ -174,25 +217,27 @@ func predecode(prog []Instruction) []op {
 // division by X when X is 0 makes the program return 0; shift amounts taken
 // from X use their low 5 bits; comparisons are unsigned.
 func (p *Program) Run(w *Words) uint32 {
-	return p.run(w, nil)
+	if o := p.code[0]; o.kind == opRetK {
+		return o.k // a constant verdict needs no machine state
+	}
+	return run(p.code, p.cmps, w, nil)
 }
 
 // Trace is Run that also returns the indexes of the instructions executed,
 // in order, for explaining a decision.
 func (p *Program) Trace(w *Words) (ret uint32, path []int) {
-	ret = p.run(w, &path)
+	ret = run(p.code, p.cmps, w, &path)
 	return ret, path
 }
 
 // Allows reports whether the program allows a request with context w.
 func (p *Program) Allows(w *Words) bool { return p.Run(w) != 0 }
 
-// run is the one emulator core. When path is not nil it records each
-// instruction executed.
-func (p *Program) run(w *Words, path *[]int) uint32 {
+// run is the one emulator core. When path is not nil, it records the
+// index of each instruction executed.
+func run(code []op, cmps []cmp, w *Words, path *[]int) uint32 {
 	var a, x uint32
 	var mem [MemWords]uint32
-	code := p.code
 	pc := 0
 	for {
 		if path != nil {
@@ -282,6 +327,21 @@ func (p *Program) run(w *Words, path *[]int) uint32 {
 			return o.k
 		case opRetA:
 			return a
+		case opJEQRun:
+			i, end := pc-1, int(o.jf)
+			for i < end && cmps[i].k != a {
+				i++
+			}
+			if path != nil {
+				for j := pc; j <= i && j < end; j++ {
+					*path = append(*path, j)
+				}
+			}
+			if i < end {
+				pc = int(cmps[i].t)
+			} else {
+				pc = end
+			}
 		}
 	}
 }
