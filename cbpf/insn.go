@@ -181,7 +181,7 @@ func TXA() Instruction { return Instruction{Op: ClassMISC | MiscTXA} }
 // String returns the instruction as raw numbers, "{0x20, 0, 0, 0x10}".
 // Use package asm for readable text.
 func (i Instruction) String() string {
-	return fmt.Sprintf("{%#04x, %d, %d, %#x}", i.Op, i.Jt, i.Jf, i.K)
+	return fmt.Sprintf("{%#x, %d, %d, %#x}", i.Op, i.Jt, i.Jf, i.K)
 }
 
 // Encode returns prog as an array of struct sock_filter in byte order bo.
