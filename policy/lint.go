@@ -1,0 +1,706 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/ringfence/ringfence/abi"
+)
+
+// Severity ranks a diagnostic. Lint reports only warnings today; errors
+// are what Parse returns.
+type Severity uint8
+
+// The severities.
+const (
+	Warning Severity = iota
+)
+
+// String returns "warning".
+func (s Severity) String() string {
+	if s == Warning {
+		return "warning"
+	}
+	return fmt.Sprintf("Severity(%d)", uint8(s))
+}
+
+// Diagnostic is one lint finding.
+type Diagnostic struct {
+	Pos      Pos
+	Severity Severity
+	// Code names the kind of finding, stable for tools: "never-matches",
+	// "redundant", "risky-allow", "default-allow", "sqe-flags-equality",
+	// "needs-7.2", "ipv4-mapped", "field-not-in-opcode".
+	Code    string
+	Message string
+	// Rule is the index of the rule concerned, -1 for the policy as a whole.
+	Rule int
+}
+
+// String returns "file:line:col: warning: message [code]".
+func (d Diagnostic) String() string {
+	return fmt.Sprintf("%s: %s: %s [%s]", d.Pos, d.Severity, d.Message, d.Code)
+}
+
+// Lint returns warnings about a valid policy: rules that can never match
+// (shadowed by earlier rules or with contradictory conditions), rules that
+// change nothing, risky allows (driver passthrough, packet and raw sockets,
+// creating files anywhere, default allow), sqe_flags equality tests, and
+// CONNECT conditions that need Linux 7.2. The findings are sound but not
+// complete: a rule reported as never matching cannot match, but not every
+// such rule is found. The result is sorted by position.
+func (p *Policy) Lint() []Diagnostic {
+	l := &linter{p: p}
+	l.fieldsNotInOpcode()
+	live := l.reachability()
+	l.redundant(live)
+	l.risky()
+	l.sqeFlags()
+	l.connect()
+	l.ipv4Mapped()
+	sort.SliceStable(l.out, func(i, j int) bool {
+		a, b := l.out[i], l.out[j]
+		if a.Pos != b.Pos {
+			return a.Pos.Before(b.Pos)
+		}
+		return a.Message < b.Message
+	})
+	return l.out
+}
+
+type linter struct {
+	p   *Policy
+	out []Diagnostic
+}
+
+func (l *linter) add(pos Pos, rule int, code, format string, args ...any) {
+	if pos == (Pos{}) {
+		pos = Pos{File: l.p.File}
+	}
+	l.out = append(l.out, Diagnostic{Pos: pos, Severity: Warning, Code: code, Rule: rule, Message: fmt.Sprintf(format, args...)})
+}
+
+func (l *linter) label(i int) string { return l.p.Rules[i].Label(i) }
+
+func opList(ops []abi.Opcode) string {
+	names := make([]string, len(ops))
+	for i, o := range ops {
+		names[i] = o.String()
+	}
+	return joinAnd(names)
+}
+
+// fieldsNotInOpcode reports conditions on fields the rule's opcodes lack
+// (Parse rejects these; a policy built in code may have them). Such a
+// condition never holds.
+func (l *linter) fieldsNotInOpcode() {
+	for i, r := range l.p.Rules {
+		for _, c := range r.Conds {
+			var bad []abi.Opcode
+			for _, op := range r.Ops {
+				if !FieldApplies(op, c.Field) {
+					bad = append(bad, op)
+				}
+			}
+			if len(bad) > 0 {
+				l.add(c.Pos, i, "field-not-in-opcode", "%s: %s does not exist for %s, so the rule never matches them",
+					l.label(i), c.Field, opList(bad))
+			}
+		}
+	}
+}
+
+// summary is what the conditions of one rule say about one numeric field.
+type summary struct {
+	f       FieldSpec
+	conds   []Cond
+	finite  bool     // the value must be one of set
+	set     []uint64 // candidates when finite (already filtered by all conds)
+	lo, hi  uint64   // the value is within [lo, hi]
+	req     uint64   // bits that must be set
+	forb    uint64   // bits that must be clear
+	unsat   string   // why no value satisfies the conditions, if known
+	anyBits []uint64 // has_any masks: at least one bit of each must be set
+}
+
+func summarize(f FieldSpec, conds []Cond) summary {
+	s := summary{f: f, conds: conds, lo: 0, hi: f.Max()}
+	for _, c := range conds {
+		switch c.Op {
+		case Eq, In:
+			vals := c.Values
+			if !s.finite {
+				s.finite, s.set = true, append([]uint64(nil), vals...)
+			} else {
+				var keep []uint64
+				for _, v := range s.set {
+					if (Cond{Op: In, Values: vals}).Holds(v) {
+						keep = append(keep, v)
+					}
+				}
+				s.set = keep
+			}
+		case Lt:
+			if c.Values[0] == 0 {
+				s.unsat = fmt.Sprintf("%s < 0 never holds", f.Name)
+			} else {
+				s.hi = min(s.hi, c.Values[0]-1)
+			}
+		case Le:
+			s.hi = min(s.hi, c.Values[0])
+		case Gt:
+			if c.Values[0] >= f.Max() {
+				s.unsat = fmt.Sprintf("%s > %d never holds (%d bits)", f.Name, c.Values[0], f.Bits)
+			} else {
+				s.lo = max(s.lo, c.Values[0]+1)
+			}
+		case Ge:
+			s.lo = max(s.lo, c.Values[0])
+		case Range:
+			if c.Values[0] > c.Values[1] {
+				s.unsat = fmt.Sprintf("range [%d, %d] on %s is empty (lo > hi)", c.Values[0], c.Values[1], f.Name)
+			}
+			s.lo, s.hi = max(s.lo, c.Values[0]), min(s.hi, c.Values[1])
+		case NotRange:
+			if c.Values[0] == 0 && c.Values[1] >= f.Max() {
+				s.unsat = fmt.Sprintf("not_range [0, %d] on %s excludes every value", c.Values[1], f.Name)
+			}
+		case HasAll:
+			s.req |= c.Values[0]
+		case HasNone:
+			s.forb |= c.Values[0]
+		case HasAny:
+			if c.Values[0] == 0 {
+				s.unsat = fmt.Sprintf("has_any of no bits on %s never holds (a name worth 0, such as O_RDONLY?)", f.Name)
+			}
+			s.anyBits = append(s.anyBits, c.Values[0])
+		case Masked:
+			mask, val := c.Values[0], c.Values[1]
+			if val&^mask != 0 {
+				s.unsat = fmt.Sprintf("masked value %#x has bits outside its mask %#x on %s, so it never holds", val, mask, f.Name)
+			}
+			s.req |= val & mask
+			s.forb |= mask &^ val
+		}
+	}
+	if s.unsat != "" {
+		return s
+	}
+	if s.finite {
+		var keep []uint64
+		for _, v := range s.set {
+			ok := true
+			for _, c := range conds {
+				if !c.Holds(v) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				keep = append(keep, v)
+			}
+		}
+		s.set = keep
+		if len(keep) == 0 {
+			s.unsat = fmt.Sprintf("no value of %s satisfies %s", f.Name, condList(conds))
+		}
+		return s
+	}
+	switch {
+	case s.lo > s.hi:
+		s.unsat = fmt.Sprintf("no value of %s satisfies %s", f.Name, condList(conds))
+	case s.req&s.forb != 0:
+		s.unsat = fmt.Sprintf("%s must both have and lack bits %s", f.Name, FormatValue(f, s.req&s.forb))
+	case s.req > s.hi:
+		s.unsat = fmt.Sprintf("%s cannot have bits %s and be at most %d", f.Name, FormatValue(f, s.req), s.hi)
+	}
+	for _, a := range s.anyBits {
+		if s.unsat == "" && a != 0 && a&^s.forb == 0 {
+			s.unsat = fmt.Sprintf("%s must have one of %s, but all of them are excluded", f.Name, FormatValue(f, a))
+		}
+	}
+	return s
+}
+
+func condList(conds []Cond) string {
+	parts := make([]string, len(conds))
+	for i, c := range conds {
+		parts[i] = c.String()
+	}
+	return strings.Join(parts, " and ")
+}
+
+// implies reports whether every value allowed by s satisfies c (sound, not
+// complete: false when unsure).
+func (s summary) implies(c Cond) bool {
+	if s.finite {
+		for _, v := range s.set {
+			if !c.Holds(v) {
+				return false
+			}
+		}
+		return true
+	}
+	switch c.Op {
+	case Lt:
+		return s.hi < c.Values[0]
+	case Le:
+		return s.hi <= c.Values[0]
+	case Gt:
+		return s.lo > c.Values[0]
+	case Ge:
+		return s.lo >= c.Values[0]
+	case Range:
+		return s.lo >= c.Values[0] && s.hi <= c.Values[1]
+	case NotRange:
+		return s.hi < c.Values[0] || s.lo > c.Values[1]
+	case Ne, NotIn:
+		for _, v := range c.Values {
+			if v >= s.lo && v <= s.hi && !s.excludes(v) {
+				return false
+			}
+		}
+		return true
+	case HasAll:
+		return c.Values[0]&^s.req == 0
+	case HasNone:
+		return c.Values[0]&^s.forb == 0
+	case HasAny:
+		return c.Values[0]&s.req != 0
+	case Masked:
+		mask, val := c.Values[0], c.Values[1]
+		return mask&^(s.req|s.forb) == 0 && s.req&mask == val
+	}
+	return false
+}
+
+// excludes reports whether v is ruled out by one of s's own ne/not_in
+// conditions or bit conditions.
+func (s summary) excludes(v uint64) bool {
+	if v&s.req != s.req || v&s.forb != 0 {
+		return true
+	}
+	for _, c := range s.conds {
+		if (c.Op == Ne || c.Op == NotIn || c.Op == NotRange) && !c.Holds(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleInfo is what lint knows about one rule's conditions.
+type ruleInfo struct {
+	unsat   string
+	fields  map[string]summary
+	cidr    [][]netip.Prefix // each cidr condition's nets
+	notCIDR [][]netip.Prefix
+}
+
+func (l *linter) info(r Rule) ruleInfo {
+	ri := ruleInfo{fields: map[string]summary{}}
+	by := map[string][]Cond{}
+	var order []string
+	for _, c := range r.Conds {
+		switch c.Op {
+		case CIDR:
+			ri.cidr = append(ri.cidr, c.Nets)
+			continue
+		case NotCIDR:
+			ri.notCIDR = append(ri.notCIDR, c.Nets)
+			continue
+		}
+		if _, ok := by[c.Field]; !ok {
+			order = append(order, c.Field)
+		}
+		by[c.Field] = append(by[c.Field], c)
+	}
+	for _, name := range order {
+		f, _ := LookupField(name)
+		s := summarize(f, by[name])
+		ri.fields[name] = s
+		if ri.unsat == "" && s.unsat != "" {
+			ri.unsat = s.unsat
+		}
+	}
+	if ri.unsat == "" {
+		ri.unsat = addrUnsat(ri, ri.fields["connect.family"])
+	}
+	return ri
+}
+
+// addrUnsat finds contradictions among connect.addr conditions.
+func addrUnsat(ri ruleInfo, fam summary) string {
+	for i, a := range ri.cidr {
+		// Every prefix of a cidr condition excluded by a not_cidr.
+		all := true
+		for _, n := range a {
+			if !coveredBy(n, ri.notCIDR) {
+				all = false
+			}
+		}
+		if all && len(ri.notCIDR) > 0 {
+			return "every prefix of connect.addr cidr is inside a not_cidr prefix"
+		}
+		// Two cidr conditions with no overlap.
+		for _, b := range ri.cidr[i+1:] {
+			if !anyOverlap(a, b) {
+				return "two cidr conditions on connect.addr have no address in common"
+			}
+		}
+		// Families: cidr needs AF_INET or AF_INET6 matching its prefixes.
+		if fam.finite {
+			ok := false
+			for _, n := range a {
+				want := uint64(AFInet6)
+				if n.Addr().Is4() {
+					want = AFInet
+				}
+				for _, f := range fam.set {
+					if f == want {
+						ok = true
+					}
+				}
+			}
+			if !ok {
+				return "connect.family excludes the address family of every cidr prefix"
+			}
+		}
+	}
+	return ""
+}
+
+// coveredBy reports whether every address of n lies in a prefix of one of
+// the lists.
+func coveredBy(n netip.Prefix, lists [][]netip.Prefix) bool {
+	for _, list := range lists {
+		for _, m := range list {
+			if m.Addr().Is4() == n.Addr().Is4() && m.Bits() <= n.Bits() && m.Contains(n.Addr()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func anyOverlap(a, b []netip.Prefix) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Addr().Is4() == y.Addr().Is4() && x.Overlaps(y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// subsumes reports whether every request later rule r matches is also
+// matched by earlier rule e (for an opcode both name): each of e's
+// conditions is implied by r's.
+func subsumes(e Rule, r ruleInfo) bool {
+	for _, c := range e.Conds {
+		switch c.Op {
+		case CIDR:
+			ok := false
+			for _, nets := range r.cidr {
+				all := true
+				for _, n := range nets {
+					if !coveredBy(n, [][]netip.Prefix{c.Nets}) {
+						all = false
+					}
+				}
+				if all {
+					ok = true
+				}
+			}
+			if !ok {
+				return false
+			}
+			continue
+		case NotCIDR:
+			ok := false
+			for _, nets := range r.cidr {
+				if !anyOverlap(nets, c.Nets) {
+					ok = true
+				}
+			}
+			for _, nets := range r.notCIDR {
+				all := true
+				for _, n := range c.Nets {
+					if !coveredBy(n, [][]netip.Prefix{nets}) {
+						all = false
+					}
+				}
+				if all {
+					ok = true
+				}
+			}
+			if !ok {
+				return false
+			}
+			continue
+		}
+		s, ok := r.fields[c.Field]
+		if !ok {
+			f, _ := LookupField(c.Field)
+			s = summarize(f, nil)
+		}
+		if !s.implies(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// reachability reports rules that can never match and returns, per rule,
+// the opcodes for which it can.
+func (l *linter) reachability() [][]abi.Opcode {
+	live := make([][]abi.Opcode, len(l.p.Rules))
+	infos := make([]ruleInfo, len(l.p.Rules))
+	for i, r := range l.p.Rules {
+		infos[i] = l.info(r)
+	}
+	for i, r := range l.p.Rules {
+		if infos[i].unsat != "" {
+			l.add(r.Pos, i, "never-matches", "%s never matches: %s", l.label(i), infos[i].unsat)
+			continue
+		}
+		type dead struct {
+			op abi.Opcode
+			by int
+		}
+		var deads []dead
+		for _, op := range r.Ops {
+			by := -1
+			for j := 0; j < i; j++ {
+				if l.p.Rules[j].Names(op) && infos[j].unsat == "" && subsumes(l.p.Rules[j], infos[i]) {
+					by = j
+					break
+				}
+			}
+			if by >= 0 {
+				deads = append(deads, dead{op, by})
+			} else {
+				live[i] = append(live[i], op)
+			}
+		}
+		if len(deads) == 0 {
+			continue
+		}
+		// Group the dead opcodes by the rule that shadows them.
+		byRule := map[int][]abi.Opcode{}
+		var order []int
+		for _, d := range deads {
+			if _, ok := byRule[d.by]; !ok {
+				order = append(order, d.by)
+			}
+			byRule[d.by] = append(byRule[d.by], d.op)
+		}
+		if len(live[i]) == 0 && len(order) == 1 {
+			j := order[0]
+			l.add(r.Pos, i, "never-matches", "%s never matches: %s (line %d) matches every request it would, first",
+				l.label(i), l.label(j), l.p.Rules[j].Pos.Line)
+			continue
+		}
+		for _, j := range order {
+			l.add(r.Pos, i, "never-matches", "%s never matches for %s: %s (line %d) matches those requests first",
+				l.label(i), opList(byRule[j]), l.label(j), l.p.Rules[j].Pos.Line)
+		}
+	}
+	return live
+}
+
+// redundant reports rules whose removal would change no decision: every
+// later rule for the opcode has the same action, and so has the default.
+func (l *linter) redundant(live [][]abi.Opcode) {
+	for i, r := range l.p.Rules {
+		if r.Action != l.p.Default {
+			continue
+		}
+		var same []abi.Opcode
+		for _, op := range live[i] {
+			ok := true
+			for j := i + 1; j < len(l.p.Rules); j++ {
+				if l.p.Rules[j].Names(op) && l.p.Rules[j].Action != r.Action {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				same = append(same, op)
+			}
+		}
+		if len(same) == 0 {
+			continue
+		}
+		scope := ""
+		if len(same) != len(r.Ops) {
+			scope = " for " + opList(same)
+		}
+		l.add(r.Pos, i, "redundant", "%s changes nothing%s: the default is %s and no later rule for them decides otherwise",
+			l.label(i), scope, l.p.Default)
+	}
+}
+
+// decidedBy names who decided d: a rule label or "the default".
+func (l *linter) decidedBy(d Decision) (Pos, string) {
+	if d.Rule < 0 {
+		return l.p.DefaultPos, "default: allow"
+	}
+	return l.p.Rules[d.Rule].Pos, l.label(d.Rule)
+}
+
+// risky reports allows that open a wide door.
+func (l *linter) risky() {
+	p := l.p
+	if p.Default == Allow {
+		l.add(p.DefaultPos, -1, "default-allow", "default: allow lets every opcode no rule denies run, "+
+			"including ones added after this policy was written; prefer default: deny and list what is needed")
+	}
+	// Driver passthrough.
+	for _, op := range []abi.Opcode{abi.OpUringCmd, abi.OpUringCmd128} {
+		d := p.Decide(Request{Op: op})
+		if d.Allow {
+			pos, who := l.decidedBy(d)
+			l.add(pos, d.Rule, "risky-allow", "%s allows %s: driver commands (NVMe, ublk, sockets) that no filter can inspect", who, op)
+		}
+	}
+	// Sockets.
+	reported := map[string]bool{}
+	report := func(d Decision, what string) {
+		key := fmt.Sprintf("%d/%s", d.Rule, what)
+		if reported[key] {
+			return
+		}
+		reported[key] = true
+		pos, who := l.decidedBy(d)
+		l.add(pos, d.Rule, "risky-allow", "%s allows %s", who, what)
+	}
+	for i, r := range p.Rules {
+		if r.Action == Allow && r.Names(abi.OpSocket) && !hasCond(r, "socket.family") {
+			key := fmt.Sprintf("%d/any", i)
+			reported[key] = true
+			l.add(r.Pos, i, "risky-allow", "%s allows SOCKET with any address family (AF_PACKET, AF_NETLINK, ...); "+
+				"add a socket.family condition", l.label(i))
+		}
+	}
+	types := []uint64{1, 2, 3, 5}         // STREAM, DGRAM, RAW, SEQPACKET
+	protos := []uint64{0, 0x0300, 255, 1} // 0, htons(ETH_P_ALL), IPPROTO_RAW, ICMP
+	for _, fam := range []uint32{17, 16} {
+		name, _ := abi.ConstName(abi.GroupFamily, uint64(fam))
+	probe:
+		for _, t := range types {
+			for _, pr := range protos {
+				d := p.Decide(Request{Op: abi.OpSocket, Socket: abi.SocketData{Family: fam, Type: uint32(t), Protocol: uint32(pr)}})
+				if d.Allow && !reported[fmt.Sprintf("%d/any", d.Rule)] {
+					report(d, "SOCKET with "+name+" ("+map[uint32]string{17: "raw link-layer packets", 16: "kernel configuration interfaces"}[fam]+")")
+					break probe
+				}
+			}
+		}
+	}
+	for _, fam := range []uint32{AFInet, AFInet6} {
+		for _, pr := range []uint64{0, 255, 6, 17} {
+			d := p.Decide(Request{Op: abi.OpSocket, Socket: abi.SocketData{Family: fam, Type: 3, Protocol: uint32(pr)}})
+			if d.Allow && !reported[fmt.Sprintf("%d/any", d.Rule)] {
+				report(d, "SOCKET with SOCK_RAW (raw IP packets)")
+				break
+			}
+		}
+	}
+	// Creating files with no condition on the open at all.
+	creators := map[int][]abi.Opcode{}
+	var order []int
+	for _, op := range []abi.Opcode{abi.OpOpenat, abi.OpOpenat2} {
+		for _, flags := range []uint64{0o100 | 0o1 | 0o1000, 0o100 | 0o2, 0o20200000 | 0o2} {
+			d := p.Decide(Request{Op: op, Open: abi.OpenData{Flags: flags | OpenFlagsIgnore, Mode: 0o644}})
+			if !d.Allow || d.Rule < 0 || hasOpenCond(p.Rules[d.Rule]) {
+				continue // denied, explicit, or covered by the default-allow warning
+			}
+			if _, ok := creators[d.Rule]; !ok {
+				order = append(order, d.Rule)
+			}
+			creators[d.Rule] = append(creators[d.Rule], op)
+			break
+		}
+	}
+	for _, i := range order {
+		l.add(p.Rules[i].Pos, i, "risky-allow", "%s allows %s with O_CREAT or O_TMPFILE under any path: it has no open.* "+
+			"condition and a filter cannot see paths; restrict open.flags, or require RESOLVE_BENEATH or RESOLVE_IN_ROOT "+
+			"with OPENAT2", l.label(i), opList(creators[i]))
+	}
+}
+
+func hasCond(r Rule, field string) bool {
+	for _, c := range r.Conds {
+		if c.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+func hasOpenCond(r Rule) bool {
+	return hasCond(r, "open.flags") || hasCond(r, "open.mode") || hasCond(r, "open.resolve")
+}
+
+// sqeFlags reports sqe_flags tests that the kernel's own flag changes can
+// surprise: anything but a bit test, and any test of IOSQE_ASYNC.
+func (l *linter) sqeFlags() {
+	for i, r := range l.p.Rules {
+		for _, c := range r.Conds {
+			if c.Field != "sqe_flags" {
+				continue
+			}
+			switch c.Op {
+			case HasAll, HasAny, HasNone, Masked:
+				bits := c.Values[0]
+				if bits&abi.IOSQEAsync != 0 {
+					l.add(c.Pos, i, "sqe-flags-equality", "%s tests IOSQE_ASYNC, which the kernel sets by itself "+
+						"(a request with IOSQE_IO_DRAIN is seen with IOSQE_ASYNC too)", l.label(i))
+				}
+			default:
+				l.add(c.Pos, i, "sqe-flags-equality", "%s compares sqe_flags with %s: the kernel adds flags of its own "+
+					"(IOSQE_ASYNC after IOSQE_IO_DRAIN), so prefer has_all/has_any/has_none on the bits that matter", l.label(i), c.Op)
+			}
+		}
+	}
+}
+
+// connect reports the first CONNECT condition: it needs Linux 7.2.
+func (l *linter) connect() {
+	old := abi.Version{Major: 7, Minor: 1}
+	if pos, field := l.p.NeedsWhy(old); field != "" {
+		l.add(pos, -1, "needs-7.2", "%s needs Linux 7.2 or later (earlier kernels do not show CONNECT data to filters); "+
+			"compiling this policy for 7.0 or 7.1 fails", field)
+	}
+}
+
+// ipv4Mapped reports IPv4 prefixes that decide a CONNECT while the same
+// hosts stay reachable as IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) over
+// an AF_INET6 socket.
+func (l *linter) ipv4Mapped() {
+	for i, r := range l.p.Rules {
+		for _, c := range r.Conds {
+			// A deny by cidr, or an allow by not_cidr, blocks hosts.
+			if !(r.Action == Deny && c.Op == CIDR) && !(r.Action == Allow && c.Op == NotCIDR) {
+				continue
+			}
+			var missing []string
+			for _, n := range c.Nets {
+				if !n.Addr().Is4() {
+					continue
+				}
+				m := netip.PrefixFrom(netip.AddrFrom16(n.Addr().As16()), n.Bits()+96)
+				if !coveredBy(m, [][]netip.Prefix{c.Nets}) {
+					missing = append(missing, m.String())
+				}
+			}
+			if len(missing) > 0 {
+				l.add(c.Pos, i, "ipv4-mapped", "%s blocks IPv4 prefixes, but an AF_INET6 socket reaches the same hosts "+
+					"as IPv4-mapped addresses; add %s", l.label(i), strings.Join(missing, ", "))
+			}
+		}
+	}
+}

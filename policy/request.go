@@ -1,0 +1,403 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ringfence/ringfence/abi"
+)
+
+// String writes r the way ParseRequest reads it, with only the fields r's
+// opcode has and the common fields when nonzero:
+// "op=SOCKET socket.family=AF_INET socket.type=SOCK_STREAM socket.protocol=0".
+func (r Request) String() string {
+	var b strings.Builder
+	b.WriteString("op=" + r.Op.String())
+	put := func(name string, v uint64) {
+		f, _ := LookupField(name)
+		fmt.Fprintf(&b, " %s=%s", name, FormatValue(f, v))
+	}
+	if r.UserData != 0 {
+		put("user_data", r.UserData)
+	}
+	if r.SQEFlags != 0 {
+		put("sqe_flags", uint64(r.SQEFlags))
+	}
+	info, _ := r.Op.Info()
+	switch info.View {
+	case abi.ViewSocket:
+		put("socket.family", uint64(r.Socket.Family))
+		put("socket.type", uint64(r.Socket.Type))
+		put("socket.protocol", uint64(r.Socket.Protocol))
+	case abi.ViewOpen:
+		put("open.flags", r.Open.Flags)
+		put("open.mode", r.Open.Mode)
+		put("open.resolve", r.Open.Resolve)
+	case abi.ViewConnect:
+		put("connect.family", uint64(r.Connect.Family))
+		put("connect.port", uint64(r.Connect.Port))
+		switch r.Connect.Family {
+		case AFInet:
+			fmt.Fprintf(&b, " connect.addr=%s", netip.AddrFrom4([4]byte(r.Connect.Addr[:4])))
+		case AFInet6:
+			fmt.Fprintf(&b, " connect.addr=%s", netip.AddrFrom16(r.Connect.Addr))
+		}
+	}
+	return b.String()
+}
+
+// requestField resolves a request key for opcode op: a policy field name,
+// or its short form ("family" for socket.family on SOCKET).
+func requestField(op abi.Opcode, key string) (FieldSpec, error) {
+	if f, ok := LookupField(key); ok {
+		if !FieldApplies(op, key) {
+			return f, fmt.Errorf("%s exists only for %s, not %s", key, viewOps(f.View), op)
+		}
+		return f, nil
+	}
+	for _, f := range Fields() {
+		if _, short, ok := strings.Cut(f.Name, "."); ok && short == key && FieldApplies(op, f.Name) {
+			return f, nil
+		}
+	}
+	known := []string{"op"}
+	for _, f := range Fields() {
+		if FieldApplies(op, f.Name) {
+			known = append(known, f.Name)
+		}
+	}
+	return FieldSpec{}, fmt.Errorf("unknown request field %q for %s%s (fields: %s)", key, op,
+		didYouMean(suggest(key, known)), strings.Join(known, ", "))
+}
+
+// set stores v (or addr for connect.addr) in r's field f.
+func (r *Request) set(f FieldSpec, v uint64) {
+	switch f.Name {
+	case "user_data":
+		r.UserData = v
+	case "sqe_flags":
+		r.SQEFlags = uint8(v)
+	case "socket.family":
+		r.Socket.Family = uint32(v)
+	case "socket.type":
+		r.Socket.Type = uint32(v)
+	case "socket.protocol":
+		r.Socket.Protocol = uint32(v)
+	case "open.flags":
+		r.Open.Flags = v
+	case "open.mode":
+		r.Open.Mode = v
+	case "open.resolve":
+		r.Open.Resolve = v
+	case "connect.family":
+		r.Connect.Family = uint32(v)
+	case "connect.port":
+		r.Connect.Port = uint16(v)
+	}
+}
+
+// setAddr stores a CONNECT address and, unless the family was given, the
+// matching family.
+func (r *Request) setAddr(a netip.Addr, familyGiven bool) {
+	r.Connect.Addr = a.As16()
+	if a.Is4() {
+		r.Connect.Addr = [16]byte{}
+		copy(r.Connect.Addr[:], a.AsSlice())
+	}
+	if !familyGiven {
+		r.Connect.Family = AFInet6
+		if a.Is4() {
+			r.Connect.Family = AFInet
+		}
+	}
+}
+
+// ParseRequest parses a request written as space-separated key=value pairs:
+// op=NAME first or anywhere, then fields by policy name or short name
+// (family, type, protocol, flags, mode, resolve, port, addr), values as in
+// policies (numbers or constant names joined by "|"). For example
+// "op=SOCKET family=AF_INET type=SOCK_STREAM|SOCK_NONBLOCK". Unlike
+// policies, requests may carry SOCK_NONBLOCK, SOCK_CLOEXEC and O_LARGEFILE:
+// they are what the kernel shows.
+func ParseRequest(s string) (Request, error) {
+	var r Request
+	fields := strings.Fields(s)
+	haveOp := false
+	for _, kv := range fields {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return r, fmt.Errorf("request: %q is not key=value", kv)
+		}
+		if k == "op" {
+			info, ok := abi.LookupOpcode(v)
+			if !ok {
+				return r, fmt.Errorf("request: unknown opcode %q%s", v,
+					didYouMean(suggest(strings.TrimPrefix(strings.ToUpper(v), "IORING_OP_"), opNames())))
+			}
+			r.Op, haveOp = info.Op, true
+		}
+	}
+	if !haveOp {
+		return r, fmt.Errorf("request: missing op=NAME")
+	}
+	familyGiven := false
+	var addr *netip.Addr
+	seen := map[string]bool{}
+	for _, kv := range fields {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "op" {
+			continue
+		}
+		f, err := requestField(r.Op, k)
+		if err != nil {
+			return r, fmt.Errorf("request: %v", err)
+		}
+		if seen[f.Name] {
+			return r, fmt.Errorf("request: %s given twice", f.Name)
+		}
+		seen[f.Name] = true
+		if f.IsAddr() {
+			a, err := netip.ParseAddr(v)
+			if err != nil || a.Zone() != "" {
+				return r, fmt.Errorf("request: invalid address %q", v)
+			}
+			addr = &a
+			continue
+		}
+		rd := &reader{}
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}
+		x, ok := rd.valueExpr(n, f)
+		if !ok {
+			msgs := make([]string, len(rd.errs))
+			for i, e := range rd.errs {
+				msgs[i] = e.Msg
+			}
+			return r, fmt.Errorf("request: %s", strings.Join(msgs, "; "))
+		}
+		if f.Name == "connect.family" {
+			familyGiven = true
+		}
+		r.set(f, x)
+	}
+	if addr != nil {
+		r.setAddr(*addr, familyGiven)
+	}
+	return r, nil
+}
+
+// Case is one policy unit test: a request and the decision expected.
+type Case struct {
+	Name    string
+	Request Request
+	Expect  Action
+	// Rule, if not "", is the rule expected to decide: its name, its
+	// 1-based number, or "default".
+	Rule string
+	Pos  Pos
+}
+
+var (
+	casesKeys = []string{"cases", "comment"}
+	caseKeys  = []string{"name", "request", "expect", "rule", "comment"}
+)
+
+// LoadCases reads and parses a cases file.
+func LoadCases(path string) ([]Case, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCases(data, path)
+}
+
+// ParseCases parses a cases file (docs/policy.md, "Policy tests"):
+//
+//	cases:
+//	  - name: tcp socket allowed
+//	    request: {op: SOCKET, socket.family: AF_INET, socket.type: SOCK_STREAM}
+//	    expect: allow
+//	    rule: tcp sockets        # optional: the deciding rule's name, number or "default"
+//
+// Errors are an ErrorList, like Parse's.
+func ParseCases(data []byte, filename string) ([]Case, error) {
+	rd := &reader{file: filename}
+	cases := rd.cases(data)
+	if len(rd.errs) > 0 {
+		return nil, sortErrors(rd.errs)
+	}
+	return cases, nil
+}
+
+func (rd *reader) cases(data []byte) []Case {
+	root := rd.document(data, "cases file")
+	if root == nil {
+		return nil
+	}
+	pairs, ok := rd.mapping(root, "cases file", casesKeys)
+	if !ok {
+		return nil
+	}
+	var out []Case
+	found := false
+	for _, kv := range pairs {
+		if kv.key != "cases" {
+			continue
+		}
+		found = true
+		if kv.v.Kind != yaml.SequenceNode {
+			rd.errf(kv.v, "cases must be a list, got %s", kindName(kv.v))
+			continue
+		}
+		for i, cn := range kv.v.Content {
+			if c, ok := rd.oneCase(cn, i); ok {
+				out = append(out, c)
+			}
+		}
+	}
+	if !found {
+		rd.errf(root, "missing cases: add \"cases:\" with a list of cases")
+	}
+	return out
+}
+
+func (rd *reader) oneCase(n *yaml.Node, i int) (Case, bool) {
+	c := Case{Pos: rd.pos(n), Name: fmt.Sprintf("case %d", i+1)}
+	nerr := len(rd.errs)
+	pairs, ok := rd.mapping(n, "case", caseKeys)
+	if !ok {
+		return c, false
+	}
+	var haveReq, haveExpect bool
+	for _, kv := range pairs {
+		switch kv.key {
+		case "name":
+			c.Name, _ = rd.str(kv.v, "name")
+		case "expect":
+			haveExpect = true
+			c.Expect, _ = rd.action(kv.v, "expect")
+		case "rule":
+			c.Rule, _ = rd.str(kv.v, "rule")
+		case "request":
+			haveReq = true
+			c.Request = rd.request(kv.v)
+		}
+	}
+	if !haveReq {
+		rd.errf(n, "case has no request")
+	}
+	if !haveExpect {
+		rd.errf(n, "case has no expect: add \"expect: allow\" or \"expect: deny\"")
+	}
+	return c, len(rd.errs) == nerr
+}
+
+func (rd *reader) request(n *yaml.Node) Request {
+	var r Request
+	pairs, ok := rd.mapping(n, "request", nil)
+	if !ok {
+		return r
+	}
+	haveOp, opKey := false, false
+	for _, kv := range pairs {
+		if kv.key == "op" {
+			opKey = true
+			op, ok := rd.opcode(kv.v)
+			r.Op, haveOp = op, ok
+		}
+	}
+	if !haveOp {
+		if !opKey {
+			rd.errf(n, "request has no op")
+		}
+		return r
+	}
+	familyGiven := false
+	for _, kv := range pairs {
+		if kv.key == "connect.family" {
+			familyGiven = true
+		}
+	}
+	for _, kv := range pairs {
+		if kv.key == "op" {
+			continue
+		}
+		f, err := requestField(r.Op, kv.key)
+		if err != nil {
+			rd.errf(kv.k, "%v", err)
+			continue
+		}
+		if f.IsAddr() {
+			s, ok := rd.str(kv.v, "connect.addr")
+			if !ok {
+				continue
+			}
+			a, err := netip.ParseAddr(strings.TrimSpace(s))
+			if err != nil || a.Zone() != "" {
+				rd.errf(kv.v, "invalid address %q: want an IPv4 or IPv6 address", s)
+				continue
+			}
+			r.setAddr(a, familyGiven)
+			continue
+		}
+		if v, ok := rd.valueExpr(kv.v, f); ok {
+			r.set(f, v)
+		}
+	}
+	return r
+}
+
+// ruleIndex resolves a case's expected rule: a name, a 1-based number or
+// "default" (-1).
+func (p *Policy) ruleIndex(s string) (int, error) {
+	if s == "default" {
+		return -1, nil
+	}
+	for i, r := range p.Rules {
+		if r.Name == s {
+			return i, nil
+		}
+	}
+	if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= len(p.Rules) {
+		return n - 1, nil
+	}
+	return 0, fmt.Errorf("no rule named %q (and not a rule number 1..%d or \"default\")", s, len(p.Rules))
+}
+
+// Describe names who decided d: `rule 3 ("web")` or "the default".
+func (p *Policy) Describe(d Decision) string {
+	if d.Rule < 0 || d.Rule >= len(p.Rules) {
+		return "the default (" + p.Default.String() + ")"
+	}
+	r := p.Rules[d.Rule]
+	s := r.Label(d.Rule)
+	if r.Pos.Line > 0 {
+		s += fmt.Sprintf(" at line %d", r.Pos.Line)
+	}
+	return s
+}
+
+// Check runs c against p with the reference evaluator. It returns the
+// decision and "" when the case passes, or a sentence saying what differed.
+func (c Case) Check(p *Policy) (Decision, string) {
+	d := p.Decide(c.Request)
+	var diffs []string
+	if d.Action() != c.Expect {
+		diffs = append(diffs, fmt.Sprintf("expected %s, got %s by %s", c.Expect, d.Action(), p.Describe(d)))
+	}
+	if c.Rule != "" {
+		want, err := p.ruleIndex(c.Rule)
+		switch {
+		case err != nil:
+			diffs = append(diffs, err.Error())
+		case want != d.Rule:
+			diffs = append(diffs, fmt.Sprintf("expected the decision from %s, got it from %s",
+				p.Describe(Decision{Rule: want}), p.Describe(d)))
+		}
+	}
+	return d, strings.Join(diffs, "; ")
+}
