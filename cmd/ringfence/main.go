@@ -40,6 +40,8 @@ func commands() []command {
 		// -- toolchain (issue 2)
 		// -- kernel and VM harness (issue 3)
 		// -- policies (issue 4)
+		{"check", "validate and lint a policy", cmdCheck},
+		{"test", "run a policy's test cases (requests with expected decisions)", cmdTest},
 		// -- running programs (issue 5)
 		{"profiles", "list the built-in policies, or show one", cmdProfiles},
 	}
