@@ -179,7 +179,7 @@ func groupNoun(g abi.Group) string {
 // (0755) is rejected as ambiguous.
 func ParseNumber(s string) (uint64, error) {
 	base, digits := 10, s
-	if len(s) > 2 && s[0] == '0' {
+	if len(s) >= 2 && s[0] == '0' {
 		switch s[1] {
 		case 'x', 'X':
 			base, digits = 16, s[2:]
@@ -189,7 +189,7 @@ func ParseNumber(s string) (uint64, error) {
 			base, digits = 2, s[2:]
 		}
 	}
-	if base == 10 && len(s) > 1 && s[0] == '0' {
+	if base == 10 && len(s) > 1 && s[0] == '0' && s[1] >= '0' && s[1] <= '9' {
 		return 0, fmt.Errorf("ambiguous number %q: write 0o%s for octal or %s for decimal", s, s[1:], strings.TrimLeft(s, "0"))
 	}
 	if digits == "" || strings.ContainsAny(digits, "_+-") {
