@@ -569,6 +569,9 @@ func (l *linter) risky() {
 	// Sockets.
 	reported := map[string]bool{}
 	report := func(d Decision, what string) {
+		if d.Rule < 0 {
+			return // the default-allow warning covers it
+		}
 		key := fmt.Sprintf("%d/%s", d.Rule, what)
 		if reported[key] {
 			return
