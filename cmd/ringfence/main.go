@@ -39,6 +39,7 @@ func commands() []command {
 		// Keep one line per command; add yours in the right section.
 		// -- toolchain (issue 2)
 		// -- kernel and VM harness (issue 3)
+		{"vm", "run the kernel tests inside real kernels under QEMU (vm test, vm kernels)", cmdVM},
 		// -- policies (issue 4)
 		{"check", "validate and lint a policy", cmdCheck},
 		{"test", "run a policy's test cases (requests with expected decisions)", cmdTest},

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ringfence/ringfence/vm"
+	"github.com/ringfence/ringfence/vm/debian"
+)
+
+// cmdVM runs the kernel-matrix harness: "vm test" and "vm kernels".
+func cmdVM(e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		vmUsage(e.stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	switch args[0] {
+	case "test":
+		return cmdVMTest(e, args[1:])
+	case "kernels":
+		return cmdVMKernels(e, args[1:])
+	}
+	fmt.Fprintf(e.stderr, "ringfence vm: unknown subcommand %q; want \"test\" or \"kernels\"\n", args[0])
+	return exitUsage
+}
+
+func vmUsage(w io.Writer) {
+	fmt.Fprint(w, `usage: ringfence vm test [--kernels 6.19,7.0,...] [--run REGEX] [--cache DIR] [-v]
+       ringfence vm kernels [--cache DIR] [--offline]
+
+Runs ringfence's kernel tests inside real Linux kernels under QEMU.
+
+"vm test" fetches Debian kernels with apt (cached), builds the in-VM test
+binaries with "go test -c" (so it needs the ringfence source tree as the
+working directory and the Go toolchain), boots each kernel with
+qemu-system-x86_64, and prints a table per kernel and the line
+"N passed, N failed". It exits 1 if any test failed, a kernel did not boot,
+or a kernel's io_uring BPF filter support is not what its version says.
+
+"vm kernels" lists the kernels the archive offers and which are cached.
+
+Kernels are cached in $RINGFENCE_CACHE, else $XDG_CACHE_HOME/ringfence,
+else ~/.cache/ringfence. Set RINGFENCE_QEMU_ACCEL=kvm to try KVM.
+`)
+}
+
+// kernelList is a comma-separated flag value.
+type kernelList []string
+
+func (k *kernelList) String() string { return strings.Join(*k, ",") }
+
+func (k *kernelList) Set(s string) error {
+	*k = nil
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*k = append(*k, v)
+		}
+	}
+	if len(*k) == 0 {
+		return fmt.Errorf("empty kernel list")
+	}
+	return nil
+}
+
+func cmdVMTest(e *env, args []string) int {
+	fs := flag.NewFlagSet("vm test", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	kernels := kernelList(vm.DefaultKernels())
+	fs.Var(&kernels, "kernels", "comma-separated kernels: 7.0 (newest 7.0.x) or 7.0.4 (exactly)")
+	run := fs.String("run", "", "run only the tests matching `REGEX` (go test -run)")
+	cache := fs.String("cache", "", "cache `DIR` for kernels (default $RINGFENCE_CACHE or ~/.cache/ringfence)")
+	verbose := fs.Bool("v", false, "stream every guest's console output")
+	parallel := fs.Int("parallel", 2, "number of VMs at once")
+	timeout := fs.Duration("timeout", 15*time.Minute, "deadline for each kernel's boot")
+	var pkgs kernelList
+	fs.Var(&pkgs, "packages", "comma-separated package patterns to test (default: the harness's list)")
+	fs.Usage = func() { vmUsage(e.stderr); fmt.Fprintln(e.stderr, "\nflags:"); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "ringfence vm test: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *run != "" {
+		if _, err := regexp.Compile(*run); err != nil {
+			fmt.Fprintf(e.stderr, "ringfence vm test: --run: %v\n", err)
+			return exitUsage
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	o := vm.Options{
+		CacheDir: *cache,
+		Kernels:  kernels,
+		Run:      *run,
+		Parallel: *parallel,
+		Timeout:  *timeout,
+		Log:      e.stderr,
+	}
+	if len(pkgs) > 0 {
+		o.Packages = pkgs
+	}
+	if *verbose {
+		o.Console = e.stdout
+	}
+	m, err := vm.Test(ctx, o)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence vm test: %v\n", err)
+		return exitDenied
+	}
+	m.WriteReport(e.stdout, *verbose)
+	if !m.OK() {
+		return exitDenied
+	}
+	return exitOK
+}
+
+func cmdVMKernels(e *env, args []string) int {
+	fs := flag.NewFlagSet("vm kernels", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	cache := fs.String("cache", "", "cache `DIR` for kernels")
+	offline := fs.Bool("offline", false, "list only cached kernels, without asking the archive")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	dir := *cache
+	if dir == "" {
+		var err error
+		if dir, err = debian.DefaultCacheDir(); err != nil {
+			fmt.Fprintf(e.stderr, "ringfence vm kernels: %v\n", err)
+			return exitUsage
+		}
+	}
+	f := &debian.Fetcher{CacheDir: dir, Log: e.stderr}
+	cached, err := f.Cached()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence vm kernels: %v\n", err)
+		return exitDenied
+	}
+	isCached := map[string]bool{}
+	for _, k := range cached {
+		isCached[k.Release] = true
+	}
+	var avail []debian.Kernel
+	if !*offline {
+		avail, err = f.Kernels(context.Background(), debian.SuiteBackports)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "ringfence vm kernels: %v (showing cached kernels only)\n", err)
+		}
+	}
+	if avail == nil {
+		avail = cached
+	}
+	chosen := map[string]string{}
+	for _, w := range vm.DefaultKernels() {
+		if k, err := debian.Resolve(avail, w); err == nil {
+			chosen[k.Release] = w
+		}
+	}
+	fmt.Fprintf(e.stdout, "cache: %s\n", dir)
+	for _, k := range avail {
+		var notes []string
+		if isCached[k.Release] {
+			notes = append(notes, "cached")
+		}
+		if w, ok := chosen[k.Release]; ok {
+			notes = append(notes, "default for "+w)
+		}
+		fmt.Fprintf(e.stdout, "%-10s %-36s %s\n", k.Version, k.Package, strings.Join(notes, ", "))
+	}
+	return exitOK
+}
