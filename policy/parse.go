@@ -675,8 +675,14 @@ func FormatValue(f FieldSpec, v uint64) string {
 		if name, ok := abi.ConstName(f.Group, v); ok {
 			return name
 		}
+		if v == 0 {
+			return "0"
+		}
+		if f.Group == abi.GroupMode {
+			return fmt.Sprintf("0o%o", v)
+		}
 		switch f.Group {
-		case abi.GroupOpen, abi.GroupMode, abi.GroupResolve, abi.GroupSQE:
+		case abi.GroupOpen, abi.GroupResolve, abi.GroupSQE:
 			var names []string
 			rest := v
 			for bit := uint64(1); bit != 0 && rest != 0; bit <<= 1 {
@@ -692,9 +698,6 @@ func FormatValue(f FieldSpec, v uint64) string {
 			}
 			if rest == 0 && len(names) > 0 {
 				return strings.Join(names, "|")
-			}
-			if f.Group == abi.GroupMode {
-				return fmt.Sprintf("0o%o", v)
 			}
 			return fmt.Sprintf("%#x", v)
 		}
