@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // Exit statuses shared by every command.
@@ -44,7 +45,11 @@ func commands() []command {
 		{"check", "validate and lint a policy", cmdCheck},
 		{"test", "run a policy's test cases (requests with expected decisions)", cmdTest},
 		// -- running programs (issue 5)
+		{"run", "run a program with io_uring restricted by a policy", cmdRun},
 		{"profiles", "list the built-in policies, or show one", cmdProfiles},
+		{"probe", "report what the running kernel supports for io_uring filters", cmdProbe},
+		{"verify", "check a policy against the real kernel at its boundaries", cmdVerify},
+		{"__verify-child", "(internal) the child process of verify", cmdVerifyChild},
 	}
 }
 
@@ -74,6 +79,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: ringfence COMMAND [ARGS...]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
+		if strings.HasPrefix(c.name, "__") {
+			continue // internal commands, run by ringfence itself
+		}
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun \"ringfence COMMAND -h\" for a command's flags.")

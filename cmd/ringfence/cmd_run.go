@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"os/exec"
+
+	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/profiles"
+	"github.com/ringfence/ringfence/ringfence"
+)
+
+// Exit statuses of "ringfence run" when it does not get to run the program,
+// following env(1) and timeout(1): the program's own status otherwise.
+const (
+	exitRunFailed   = 125 // ringfence itself failed; the program was not run
+	exitNotExecable = 126 // the program was found but could not be executed
+	exitNotFound    = 127 // the program was not found
+)
+
+const runHelp = `usage: ringfence run [--policy FILE | --profile NAME] [--ring-fds=close|refuse] [--if-supported] -- CMD [ARGS...]
+
+Runs CMD with io_uring restricted by a policy: sets no_new_privs, compiles the
+policy for the running kernel, registers it on the task and execs CMD. CMD and
+every process it starts can then only submit io_uring requests the policy
+allows; the others complete with -EACCES. With neither --policy nor --profile,
+the built-in "default" profile applies ("ringfence profiles" lists them).
+
+Fails closed: if the kernel lacks io_uring BPF filters (before Linux 7.0), a
+filter is refused, or anything else goes wrong, CMD is not run.
+
+Exit status: CMD's own status when it ran; 125 when ringfence failed and CMD
+was not run (the message says why); 126 when CMD could not be executed; 127
+when CMD was not found; 2 for bad usage.
+
+flags:
+`
+
+// cmdRun is "ringfence run".
+func cmdRun(e *env, args []string) int {
+	return runWith(e, args, ringfence.Host())
+}
+
+// runWith is cmdRun with the kernel interface as a parameter, so tests can
+// make each step fail.
+func runWith(e *env, args []string, k ringfence.Kernel) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	policyFile := fs.String("policy", "", "policy `FILE` (YAML or JSON)")
+	profile := fs.String("profile", "", "built-in profile `NAME` (default \"default\")")
+	ringFDs := fs.String("ring-fds", "close", "inherited io_uring descriptors: close them, or refuse to run")
+	ifSupported := fs.Bool("if-supported", false, "on kernels without io_uring filters, run CMD unfiltered (with a warning)")
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, runHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		fmt.Fprintln(e.stderr, "ringfence run: no command given; usage: ringfence run [flags] -- CMD [ARGS...]")
+		return exitUsage
+	}
+	if *policyFile != "" && *profile != "" {
+		fmt.Fprintln(e.stderr, "ringfence run: give --policy or --profile, not both")
+		return exitUsage
+	}
+	mode, err := ringfence.ParseRingFDMode(*ringFDs)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence run: --ring-fds: %v\n", err)
+		return exitUsage
+	}
+	var p *policy.Policy
+	switch {
+	case *policyFile != "":
+		p, err = ringfence.LoadPolicy(*policyFile)
+	case *profile != "":
+		p, err = ringfence.Profile(*profile)
+	default:
+		p, err = ringfence.Profile(profiles.DefaultName)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence run: %v\n", err)
+		return exitUsage
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence run: %v; not run\n", err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, iofs.ErrNotExist) {
+			return exitNotFound
+		}
+		return exitNotExecable
+	}
+	err = ringfence.ExecUnder(k, ringfence.ExecSpec{
+		Policy:      p,
+		Path:        path,
+		Args:        argv,
+		Env:         os.Environ(),
+		RingFDs:     mode,
+		IfSupported: *ifSupported,
+		Warn:        func(msg string) { fmt.Fprintf(e.stderr, "ringfence run: warning: %s\n", msg) },
+	})
+	fmt.Fprintf(e.stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
+	var se *ringfence.StepError
+	if errors.As(err, &se) && se.Step == ringfence.StepExec {
+		return exitNotExecable
+	}
+	return exitRunFailed
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/ringfence"
+)
+
+// failKernel fails the named step; exec records that it happened.
+type failKernel struct {
+	fail   string
+	execed bool
+	nreg   int
+}
+
+var errFake = errors.New("injected failure")
+
+func (k *failKernel) err(step string) error {
+	if k.fail == step {
+		return errFake
+	}
+	return nil
+}
+func (k *failKernel) Supported() error { return k.err("support") }
+func (k *failKernel) Version() (abi.Version, error) {
+	return abi.Version{Major: 7, Minor: 0}, k.err("version")
+}
+func (k *failKernel) SetNoNewPrivs() error { return k.err("nnp") }
+func (k *failKernel) RegisterTaskFilter(abi.Opcode, []cbpf.Instruction, uint32, uint8) error {
+	k.nreg++
+	return k.err("register")
+}
+func (k *failKernel) RegisterRingFilter(int, abi.Opcode, []cbpf.Instruction, uint32, uint8) error {
+	return nil
+}
+func (k *failKernel) RingFDs() ([]int, error) {
+	if k.fail == "rings" {
+		return []int{7}, nil
+	}
+	return nil, k.err("scan")
+}
+func (k *failKernel) Close(int) error { return nil }
+func (k *failKernel) Exec(path string, argv, envv []string) error {
+	if k.fail == "exec" {
+		return errFake
+	}
+	k.execed = true
+	return errors.New("fake exec done")
+}
+
+func TestRunFailsClosed(t *testing.T) {
+	cases := []struct {
+		fail  string
+		args  []string
+		code  int
+		inErr string
+	}{
+		{"support", nil, exitRunFailed, "check kernel support: injected failure; "},
+		{"version", nil, exitRunFailed, "read kernel version"},
+		{"nnp", nil, exitRunFailed, "set no_new_privs"},
+		{"register", nil, exitRunFailed, "register filter 1 of"},
+		{"scan", nil, exitRunFailed, "inherited io_uring descriptors"},
+		{"rings", []string{"--ring-fds=refuse"}, exitRunFailed, "descriptors 7 are open"},
+		{"exec", nil, exitNotExecable, "exec: injected failure"},
+	}
+	for _, c := range cases {
+		k := &failKernel{fail: c.fail}
+		var out, errb bytes.Buffer
+		args := append(append([]string{}, c.args...), "--", os.Args[0])
+		code := runWith(&env{stdout: &out, stderr: &errb}, args, k)
+		if k.execed {
+			t.Errorf("%s: the program ran", c.fail)
+		}
+		if code != c.code || !strings.Contains(errb.String(), c.inErr) {
+			t.Errorf("%s: exit %d, stderr %q; want %d and %q", c.fail, code, errb.String(), c.code, c.inErr)
+		}
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	cases := []struct {
+		args  []string
+		code  int
+		inErr string
+	}{
+		{[]string{}, exitUsage, "no command given"},
+		{[]string{"--policy", "x.yaml", "--profile", "default", "--", "prog"}, exitUsage, "not both"},
+		{[]string{"--ring-fds=keep", "--", "true"}, exitUsage, "want close or refuse"},
+		{[]string{"--profile", "nope", "--", "true"}, exitUsage, "unknown profile \"nope\""},
+		{[]string{"--policy", "/nonexistent.yaml", "--", "true"}, exitUsage, "nonexistent.yaml"},
+		{[]string{"--", "/nonexistent/prog"}, exitNotFound, "not run"},
+		{[]string{"--", "no-such-program-ringfence"}, exitNotFound, "not run"},
+	}
+	for _, c := range cases {
+		k := &failKernel{}
+		var out, errb bytes.Buffer
+		code := runWith(&env{stdout: &out, stderr: &errb}, c.args, k)
+		if k.execed || k.nreg > 0 {
+			t.Errorf("%v: ran or registered (execed %v, %d registrations)", c.args, k.execed, k.nreg)
+		}
+		if code != c.code || !strings.Contains(errb.String(), c.inErr) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errb.String(), c.code, c.inErr)
+		}
+	}
+}
+
+// TestRunDefaultProfile checks that without a policy the default profile
+// is registered and the program executed.
+func TestRunDefaultProfile(t *testing.T) {
+	k := &failKernel{}
+	var out, errb bytes.Buffer
+	runWith(&env{stdout: &out, stderr: &errb}, []string{"--", os.Args[0]}, k)
+	p, err := ringfence.Profile("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := ringfence.Compile(p, abi.Version{Major: 7, Minor: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(plan.Registrations); !k.execed || k.nreg != n {
+		t.Fatalf("execed %v after %d registrations; want the default profile's %d: %s", k.execed, k.nreg, n, errb.String())
+	}
+}

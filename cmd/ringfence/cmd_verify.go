@@ -1,0 +1,559 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/compile"
+	"github.com/ringfence/ringfence/kernel"
+	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/profiles"
+	"github.com/ringfence/ringfence/ringfence"
+)
+
+// selfArgsEnv, when set, holds a JSON list of arguments that re-executing
+// this program needs before a command name; tests that run the CLI inside
+// a test binary set it.
+const selfArgsEnv = "RINGFENCE_SELF_ARGS"
+
+// verifyChildArgs returns the arguments that run the hidden verify child.
+func verifyChildArgs() []string {
+	var pre []string
+	if s := os.Getenv(selfArgsEnv); s != "" {
+		json.Unmarshal([]byte(s), &pre)
+	}
+	return append(pre, "__verify-child")
+}
+
+const verifyHelp = `usage: ringfence verify [--vm VERSION] [--all] POLICY
+
+Checks a policy against the running kernel. In a child process it applies
+POLICY to the task and submits real io_uring requests built from the
+policy's own boundaries: each allowed and denied value, just inside and just
+outside each range and prefix, each opcode the policy names and others it
+does not. An unfiltered sibling child submits the same requests first, so a
+request that fails with EACCES on its own is not mistaken for a denial. For
+each request it compares the kernel's answer with ringfence's predictions:
+the reference evaluator (the policy's meaning) and the compiled plan.
+
+It prints a table (only the differences and a summary unless --all) and
+exits 1 on any difference, 0 when every answer matches, 2 for bad usage or
+a kernel without io_uring filters. POLICY may also be profile:NAME.
+
+With --vm VERSION (e.g. 7.2) the same runs inside that Debian kernel booted
+under QEMU by the harness of "ringfence vm".
+
+flags:
+`
+
+// verifyCase is one request verify submits.
+type verifyCase struct {
+	Why string         `json:"why"` // where the request comes from: a rule's boundary, an opcode
+	Req kernel.Request `json:"req"`
+}
+
+// verifyChildInput is what the parent sends a verify child on stdin.
+type verifyChildInput struct {
+	Policy []byte       `json:"policy,omitempty"` // the policy text; empty for the unfiltered baseline
+	Name   string       `json:"name"`
+	Cases  []verifyCase `json:"cases"`
+}
+
+// verifyChildOutput is the child's answer: one CQE result per case.
+type verifyChildOutput struct {
+	Res   []int32 `json:"res"`
+	Error string  `json:"error,omitempty"`
+}
+
+// cmdVerify is "ringfence verify".
+func cmdVerify(e *env, args []string) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	vmVersion := fs.String("vm", "", "run inside Debian kernel `VERSION` (7.0 ... 7.3) under QEMU")
+	all := fs.Bool("all", false, "print every request, not only the differences")
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, verifyHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(e.stderr, "ringfence verify: give one POLICY file")
+		return exitUsage
+	}
+	src := fs.Arg(0)
+	if *vmVersion != "" {
+		return verifyInVM(e, src, *vmVersion, *all)
+	}
+	data, p, err := loadPolicyOrProfile(src)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
+		return exitUsage
+	}
+	if err := kernel.Supported(); err != nil {
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
+		return exitUsage
+	}
+	k, err := kernel.Version()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
+		return exitUsage
+	}
+	plan, err := ringfence.Compile(p, k)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
+		return exitUsage
+	}
+	dir, err := os.MkdirTemp("", "ringfence-verify-")
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
+		return exitUsage
+	}
+	defer os.RemoveAll(dir)
+	cases := verifyCases(p, dir)
+	base, err := verifyChild(verifyChildInput{Name: src, Cases: cases})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence verify: unfiltered baseline: %v\n", err)
+		return exitUsage
+	}
+	os.RemoveAll(dir) // files the baseline created must not change the filtered run
+	os.MkdirAll(dir, 0o700)
+	got, err := verifyChild(verifyChildInput{Policy: data, Name: src, Cases: cases})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence verify: filtered run: %v\n", err)
+		return exitUsage
+	}
+	rel, _ := kernel.Release()
+	return verifyReport(e.stdout, src, rel, k, p, plan, cases, base, got, *all)
+}
+
+// loadPolicyOrProfile reads a policy file, or "profile:NAME".
+func loadPolicyOrProfile(src string) ([]byte, *policy.Policy, error) {
+	if name, ok := strings.CutPrefix(src, "profile:"); ok {
+		data, err := profiles.Get(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := ringfence.ParsePolicy(data, "profile "+name)
+		return data, p, err
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := ringfence.ParsePolicy(data, src)
+	return data, p, err
+}
+
+// verifyChild runs "ringfence __verify-child" (this same executable) with in
+// on its stdin and returns the results.
+func verifyChild(in verifyChildInput) ([]int32, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	c := exec.Command(self, verifyChildArgs()...)
+	c.Stdin = bytes.NewReader(b)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	runErr := c.Run()
+	var o verifyChildOutput
+	if err := json.Unmarshal(out.Bytes(), &o); err != nil {
+		return nil, fmt.Errorf("child: %v; %s", runErr, errb.String())
+	}
+	if o.Error != "" {
+		return nil, errors.New(o.Error)
+	}
+	if len(o.Res) != len(in.Cases) {
+		return nil, fmt.Errorf("child answered %d of %d requests", len(o.Res), len(in.Cases))
+	}
+	return o.Res, nil
+}
+
+// cmdVerifyChild is the hidden "__verify-child" command: apply the policy
+// from stdin (if any) to this task, submit the cases, print the results.
+func cmdVerifyChild(e *env, args []string) int {
+	var in verifyChildInput
+	fail := func(err error) int {
+		b, _ := json.Marshal(verifyChildOutput{Error: err.Error()})
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return exitDenied
+	}
+	if err := json.NewDecoder(e.stdin).Decode(&in); err != nil {
+		return fail(err)
+	}
+	if len(in.Policy) > 0 {
+		p, err := ringfence.ParsePolicy(in.Policy, in.Name)
+		if err != nil {
+			return fail(err)
+		}
+		k, err := kernel.Version()
+		if err != nil {
+			return fail(err)
+		}
+		plan, err := ringfence.Compile(p, k)
+		if err != nil {
+			return fail(err)
+		}
+		if err := ringfence.ApplyToTask(plan, ringfence.ApplyOptions{}); err != nil {
+			return fail(err)
+		}
+	}
+	ring, err := kernel.NewRing(kernel.Params{Entries: 4})
+	if err != nil {
+		return fail(err)
+	}
+	defer ring.Close()
+	out := verifyChildOutput{Res: make([]int32, len(in.Cases))}
+	for i, c := range in.Cases {
+		cqe, err := ring.Do(c.Req.SQE())
+		if err != nil {
+			return fail(fmt.Errorf("request %d (%s): %w", i, c.Why, err))
+		}
+		if cqe.Res >= 0 && (c.Req.Op == abi.OpSocket || c.Req.Op == abi.OpOpenat || c.Req.Op == abi.OpOpenat2) {
+			kernel.CloseFD(int(cqe.Res))
+		}
+		out.Res[i] = cqe.Res
+	}
+	b, _ := json.Marshal(out)
+	fmt.Fprintf(e.stdout, "%s\n", b)
+	return exitOK
+}
+
+// verdict is how one request was judged.
+type verdict struct {
+	policyAllow, planAllow bool
+	prepOK                 bool
+	kernel                 string // "allow", "deny", or "n/a: why"
+	ok                     bool
+}
+
+func judge(p *policy.Policy, plan *compile.Plan, k abi.Version, c verifyCase, base, got int32) verdict {
+	ctx, prepOK := c.Req.Ctx(k)
+	v := verdict{prepOK: prepOK}
+	v.policyAllow = p.Decide(ringfence.RequestFromCtx(ctx, binary.NativeEndian)).Allow
+	v.planAllow = planAllows(plan, ctx)
+	eacces := -int32(syscall.EACCES)
+	switch {
+	case got == eacces && base == eacces:
+		v.kernel = "n/a: EACCES on its own"
+	case got == eacces:
+		v.kernel = "deny"
+	case !prepOK && got == base:
+		v.kernel = "n/a: refused before filters"
+	default:
+		v.kernel = "allow"
+	}
+	switch v.kernel {
+	case "deny":
+		v.ok = !v.policyAllow && !v.planAllow
+	case "allow":
+		v.ok = v.policyAllow && v.planAllow
+	default:
+		v.ok = v.policyAllow == v.planAllow
+	}
+	return v
+}
+
+func verifyReport(w io.Writer, src, release string, k abi.Version, p *policy.Policy, plan *compile.Plan, cases []verifyCase, base, got []int32, all bool) int {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\trequest\tfrom\tpolicy\tplan\tkernel\tresult\tbaseline\t")
+	diffs, na := 0, 0
+	for i, c := range cases {
+		v := judge(p, plan, k, c, base[i], got[i])
+		if !v.ok {
+			diffs++
+		}
+		if v.kernel != "allow" && v.kernel != "deny" {
+			na++
+		}
+		if all || !v.ok {
+			mark := ""
+			if !v.ok {
+				mark = "DIFFERS"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", i+1, describe(c.Req), c.Why,
+				allowWord(v.policyAllow), allowWord(v.planAllow), v.kernel, got[i], base[i], mark)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%s on %s (%v): %d requests, %d differences, %d not decidable by the kernel (refused before filters or EACCES on their own)\n",
+		src, release, k, len(cases), diffs, na)
+	if diffs > 0 {
+		return exitDenied
+	}
+	return exitOK
+}
+
+func allowWord(b bool) string {
+	if b {
+		return "allow"
+	}
+	return "deny"
+}
+
+// describe prints a request briefly.
+func describe(q kernel.Request) string {
+	s := q.Op.String()
+	switch q.Op {
+	case abi.OpSocket:
+		s += fmt.Sprintf(" family=%d type=%#x proto=%d", q.Socket.Domain, q.Socket.Type, q.Socket.Protocol)
+	case abi.OpOpenat, abi.OpOpenat2:
+		s += fmt.Sprintf(" flags=%#o mode=%#o", q.Open.Flags, q.Open.Mode)
+		if q.Op == abi.OpOpenat2 {
+			s += fmt.Sprintf(" resolve=%#x", q.Open.Resolve)
+		}
+	case abi.OpConnect:
+		s += fmt.Sprintf(" addr=%x", q.Connect.Addr)
+	}
+	if q.Flags != 0 {
+		s += fmt.Sprintf(" sqe_flags=%#x", q.Flags)
+	}
+	if q.UserData != 0 {
+		s += fmt.Sprintf(" user_data=%#x", q.UserData)
+	}
+	return s
+}
+
+// verifyCases builds the requests for p: per rule, a request meeting every
+// condition, then each field moved through the boundary values of the
+// rule's conditions on it; and one plain request for every opcode.
+// Paths for opens are inside dir.
+func verifyCases(p *policy.Policy, dir string) []verifyCase {
+	var cases []verifyCase
+	seen := map[string]bool{}
+	add := func(why string, q kernel.Request) {
+		key := fmt.Sprintf("%+v", q)
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		cases = append(cases, verifyCase{Why: why, Req: q})
+	}
+	for op := abi.Opcode(0); op < abi.OpLast; op++ {
+		q := baseRequest(op, dir)
+		add("opcode "+op.String(), q)
+	}
+	for ri, rule := range p.Rules {
+		for _, op := range rule.Ops {
+			base := baseRequest(op, dir)
+			// Meet every condition.
+			for _, c := range rule.Conds {
+				for _, v := range boundaryValues(c) {
+					q := withField(base, c.Field, v)
+					if c.Eval(policyRequestOf(q)) {
+						base = q
+						break
+					}
+				}
+			}
+			label := rule.Label(ri)
+			add(label+" met", base)
+			for _, c := range rule.Conds {
+				for _, v := range boundaryValues(c) {
+					add(fmt.Sprintf("%s %s %v", label, c.Field, c.Op), withField(base, c.Field, v))
+				}
+			}
+		}
+	}
+	return cases
+}
+
+// policyRequestOf is the request the evaluator sees for q, ignoring what
+// the kernel's preparation changes (used only to build cases).
+func policyRequestOf(q kernel.Request) policy.Request {
+	r := policy.Request{Op: q.Op, UserData: q.UserData, SQEFlags: q.Flags}
+	r.Socket = abi.SocketData{Family: q.Socket.Domain, Type: q.Socket.Type, Protocol: q.Socket.Protocol}
+	r.Open = abi.OpenData{Flags: q.Open.Flags, Mode: q.Open.Mode, Resolve: q.Open.Resolve}
+	if a := q.Connect.Addr; len(a) >= 8 {
+		r.Connect.Family = uint32(binary.NativeEndian.Uint16(a[0:]))
+		r.Connect.Port = binary.BigEndian.Uint16(a[2:])
+		if r.Connect.Family == policy.AFInet6 && len(a) >= 24 {
+			copy(r.Connect.Addr[:], a[8:24])
+		} else {
+			copy(r.Connect.Addr[:4], a[4:8])
+		}
+	}
+	return r
+}
+
+// baseRequest is an ordinary request for op.
+func baseRequest(op abi.Opcode, dir string) kernel.Request {
+	q := kernel.Request{Op: op}
+	switch op {
+	case abi.OpSocket:
+		q.Socket = kernel.SocketArgs{Domain: 2, Type: 1}
+	case abi.OpOpenat, abi.OpOpenat2:
+		q.Open = kernel.OpenArgs{Dir: -100, Path: dir + "/f"}
+	case abi.OpConnect:
+		q.Connect = kernel.ConnectArgs{FD: -1, Addr: kernel.SockaddrInet4(80, [4]byte{127, 0, 0, 1}), AddrLen: 16}
+	}
+	return q
+}
+
+// withField returns q with a policy field set to v (addresses: an IPv4 or
+// IPv6 address in the low bytes, see boundaryValues).
+func withField(q kernel.Request, field string, v fieldValue) kernel.Request {
+	switch field {
+	case "user_data":
+		q.UserData = v.n
+	case "sqe_flags":
+		// Only flags that change nothing about how a single request
+		// completes: IO_LINK would chain it to the next case,
+		// CQE_SKIP_SUCCESS would hide its completion, FIXED_FILE and
+		// BUFFER_SELECT need registered resources.
+		q.Flags = uint8(v.n) & (abi.IOSQEAsync | abi.IOSQEIODrain)
+	case "socket.family":
+		q.Socket.Domain = uint32(v.n)
+	case "socket.type":
+		q.Socket.Type = uint32(v.n)
+	case "socket.protocol":
+		q.Socket.Protocol = uint32(v.n)
+	case "open.flags":
+		q.Open.Flags = v.n
+	case "open.mode":
+		q.Open.Mode = v.n
+	case "open.resolve":
+		q.Open.Resolve = v.n
+	case "connect.family", "connect.port", "connect.addr":
+		r := policyRequestOf(q)
+		fam, port, addr := r.Connect.Family, r.Connect.Port, r.Connect.Addr
+		switch field {
+		case "connect.family":
+			fam = uint32(v.n)
+		case "connect.port":
+			port = uint16(v.n)
+		case "connect.addr":
+			if v.addr.Is4() {
+				fam = policy.AFInet
+				a := v.addr.As4()
+				addr = [16]byte{}
+				copy(addr[:], a[:])
+			} else {
+				fam = policy.AFInet6
+				addr = v.addr.As16()
+			}
+		}
+		if fam == policy.AFInet6 {
+			q.Connect.Addr = kernel.SockaddrInet6(port, addr)
+			q.Connect.AddrLen = 28
+		} else {
+			q.Connect.Addr = kernel.SockaddrInet4(port, [4]byte(addr[:4]))
+			binary.NativeEndian.PutUint16(q.Connect.Addr[0:], uint16(fam))
+			q.Connect.AddrLen = 16
+		}
+	}
+	return q
+}
+
+// fieldValue is a number, or an address for connect.addr.
+type fieldValue struct {
+	n    uint64
+	addr netip.Addr
+}
+
+// boundaryValues returns the values at the edges of condition c: each
+// listed value and its neighbours, both ends of each range and one past
+// them, each bit of a bit set alone, all of them and none, and the first,
+// last, one-before and one-after addresses of each prefix.
+func boundaryValues(c policy.Cond) []fieldValue {
+	spec, _ := policy.LookupField(c.Field)
+	if spec.IsAddr() {
+		var out []fieldValue
+		for _, n := range c.Nets {
+			first := n.Masked().Addr()
+			last := lastAddr(n)
+			out = append(out, fieldValue{addr: first}, fieldValue{addr: last})
+			if prev := first.Prev(); prev.IsValid() {
+				out = append(out, fieldValue{addr: prev})
+			}
+			if next := last.Next(); next.IsValid() {
+				out = append(out, fieldValue{addr: next})
+			}
+		}
+		return out
+	}
+	max := spec.Max()
+	set := map[uint64]bool{}
+	near := func(v uint64) {
+		set[v] = true
+		if v > 0 {
+			set[v-1] = true
+		}
+		if v < max {
+			set[v+1] = true
+		}
+	}
+	switch c.Op {
+	case policy.Masked, policy.HasAll, policy.HasAny, policy.HasNone:
+		bits := c.Values[0]
+		set[0] = true
+		set[bits&max] = true
+		if c.Op == policy.Masked && len(c.Values) > 1 {
+			set[c.Values[1]] = true
+			set[c.Values[1]^bits] = true
+		}
+		for b := uint(0); b < 64; b++ {
+			if bits&(1<<b) != 0 {
+				set[1<<b] = true
+				set[bits&^(1<<b)] = true
+			}
+		}
+	default:
+		for _, v := range c.Values {
+			near(v)
+		}
+	}
+	var vals []uint64
+	for v := range set {
+		if v <= max && v&spec.Ignore == 0 {
+			vals = append(vals, v)
+		}
+	}
+	sort.Slice(vals, func(i, j int) bool { return vals[i] < vals[j] })
+	out := make([]fieldValue, len(vals))
+	for i, v := range vals {
+		out[i] = fieldValue{n: v}
+	}
+	return out
+}
+
+// lastAddr is the highest address of prefix n.
+func lastAddr(n netip.Prefix) netip.Addr {
+	b := n.Masked().Addr().AsSlice()
+	for i := n.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// planAllows is how the kernel would judge ctx under plan.
+func planAllows(plan *compile.Plan, ctx abi.Ctx) bool { return plan.Decide(ctx).Allow }
+
+// verifyInVM runs verify inside a kernel booted by the VM harness.
+func verifyInVM(e *env, src, version string, all bool) int {
+	fmt.Fprintf(e.stderr, "ringfence verify --vm: not available yet; run \"ringfence verify %s\" inside the VM\n", src)
+	return exitUsage
+}

@@ -1,0 +1,355 @@
+package main
+
+// Kernel tests of "ringfence run", run inside the VM harness (RINGFENCE_VM=1)
+// on every kernel of the matrix. The test binary plays every part by
+// re-executing itself through TestHelperProcess: "ringfence" (the CLI), the
+// confined program (the io_uring probe) and the holder of an inherited ring.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/uringprobe"
+	"github.com/ringfence/ringfence/kernel"
+	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/profiles"
+	"github.com/ringfence/ringfence/ringfence"
+	"github.com/ringfence/ringfence/vm/vmtest"
+)
+
+// helperEnv marks a re-executed test binary that must act as a helper.
+const helperEnv = "RINGFENCE_TEST_HELPER"
+
+// helperCmd returns a command that runs this test binary as a helper:
+// role is "main" (ringfence's CLI), "probe" or "ringfds".
+func helperArgv(role string, args ...string) []string {
+	return append([]string{os.Args[0], "-test.run=^TestHelperProcess$", "--", role}, args...)
+}
+
+func helperCmd(role string, args ...string) *exec.Cmd {
+	argv := helperArgv(role, args...)
+	c := exec.Command(argv[0], argv[1:]...)
+	c.Env = append(os.Environ(), helperEnv+"=1")
+	return c
+}
+
+// TestHelperProcess is not a test: it is the entry point of the helper
+// processes the VM tests start. Without RINGFENCE_TEST_HELPER it returns.
+func TestHelperProcess(t *testing.T) {
+	if os.Getenv(helperEnv) != "1" {
+		return
+	}
+	args := os.Args
+	for len(args) > 0 && args[0] != "--" {
+		args = args[1:]
+	}
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "helper: no role")
+		os.Exit(3)
+	}
+	role, args := args[1], args[2:]
+	os.Exit(helper(role, args))
+}
+
+// helperOutput is what the probe helper prints, one JSON line per process
+// (the probe, its child, its grandchild).
+type helperOutput struct {
+	Depth   int                 `json:"depth"`
+	Mode    string              `json:"mode"`
+	Results []uringprobe.Result `json:"results,omitempty"`
+	RingFDs []int               `json:"ring_fds"`
+	Error   string              `json:"error,omitempty"`
+}
+
+func helper(role string, args []string) int {
+	switch role {
+	case "main":
+		return run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, args)
+	case "probe":
+		// probe MODE DEPTH: probe, print, then start the next generation.
+		mode, _ := uringprobe.ParseMode(args[0])
+		depth, _ := strconv.Atoi(args[1])
+		out := helperOutput{Depth: depth, Mode: string(mode)}
+		out.RingFDs, _ = ringfence.RingFDs()
+		res, err := uringprobe.Run(uringprobe.Probes(), mode)
+		out.Results = res
+		if err != nil {
+			out.Error = err.Error()
+		}
+		b, _ := json.Marshal(out)
+		fmt.Printf("%s\n", b)
+		if depth > 0 {
+			c := helperCmd("probe", args[0], strconv.Itoa(depth-1))
+			c.Stdout, c.Stderr = os.Stdout, os.Stderr
+			if err := c.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				return 1
+			}
+		}
+		return 0
+	case "ringfds":
+		fds, err := ringfence.RingFDs()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		b, _ := json.Marshal(helperOutput{RingFDs: fds})
+		fmt.Printf("%s\n", b)
+		return 0
+	case "keepring":
+		// keepring ROLE ARGS...: create a ring that survives exec, then
+		// become ROLE (main or ringfds) in this same process.
+		r, err := kernel.NewRing(kernel.Params{Entries: 1})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := kernel.SetInheritable(r.FD()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if args[0] == "ringfds" {
+			argv := helperArgv("ringfds")
+			err := kernel.Exec(argv[0], argv, append(os.Environ(), helperEnv+"=1"))
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return helper(args[0], args[1:])
+	}
+	fmt.Fprintf(os.Stderr, "helper: unknown role %q\n", role)
+	return 3
+}
+
+// needVM skips a test outside the VM harness.
+func needVM(t *testing.T) {
+	t.Helper()
+	vmtest.Require(t)
+}
+
+// needFilters skips on kernels without io_uring filters (tested by
+// TestRunRefusesWithoutFilters instead).
+func needFilters(t *testing.T) {
+	t.Helper()
+	needVM(t)
+	if err := kernel.Supported(); err != nil {
+		t.Skipf("kernel without io_uring filters: %v", err)
+	}
+}
+
+// runHelper runs a helper and returns its stdout, stderr and exit status.
+func runHelper(t *testing.T, c *exec.Cmd) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	c.Stdout, c.Stderr = &o, &e
+	err := c.Run()
+	code = 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("%v: %v", c.Args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return o.String(), e.String(), code
+}
+
+func parseOutputs(t *testing.T, stdout string) []helperOutput {
+	t.Helper()
+	var outs []helperOutput
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if line == "" {
+			continue
+		}
+		var o helperOutput
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("bad helper output %q: %v", line, err)
+		}
+		outs = append(outs, o)
+	}
+	return outs
+}
+
+// expected returns what p decides for probe pr on kernel k, and whether
+// the kernel's preparation is expected to refuse the request before any
+// filter runs.
+func expected(p *policy.Policy, pr uringprobe.Probe, mode uringprobe.Mode, k abi.Version) (allow, prepOK bool) {
+	q := pr.Req
+	q.Flags |= mode.Flags()
+	ctx, prepOK := q.Ctx(k)
+	req := ringfence.RequestFromCtx(ctx, binary.NativeEndian)
+	return p.Decide(req).Allow, prepOK
+}
+
+// prepErrors are results a request gets from its preparation, before any
+// filter runs; a denied request that fails with one of them in the
+// baseline too was never seen by the filter.
+func isPrepError(res int32) bool {
+	switch syscall.Errno(-res) {
+	case syscall.EINVAL, syscall.EFAULT, syscall.EOPNOTSUPP, syscall.E2BIG:
+		return res < 0
+	}
+	return false
+}
+
+// TestRunProfilesInVM runs the probe under each built-in profile in every
+// submission mode, with a child and a grandchild, and compares each
+// request's result with the profile's decision and an unfiltered baseline.
+func TestRunProfilesInVM(t *testing.T) {
+	needFilters(t)
+	k, err := kernel.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := uringprobe.Probes()
+	modes := []uringprobe.Mode{uringprobe.Plain, uringprobe.SQPoll, uringprobe.Async, uringprobe.Linked}
+	baseline := map[uringprobe.Mode][]uringprobe.Result{}
+	for _, m := range modes {
+		out, errs, code := runHelper(t, helperCmd("probe", string(m), "0"))
+		outs := parseOutputs(t, out)
+		if code != 0 || len(outs) != 1 || outs[0].Error != "" {
+			t.Fatalf("baseline %s: exit %d, %q, stderr %s", m, code, out, errs)
+		}
+		for _, r := range outs[0].Results {
+			if r.Denied() {
+				t.Logf("baseline %s: %s fails with EACCES on its own", m, r.Name)
+			}
+		}
+		baseline[m] = outs[0].Results
+	}
+	for _, name := range profiles.Names() {
+		p, err := ringfence.Profile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range modes {
+			t.Run(name+"/"+string(m), func(t *testing.T) {
+				c := helperCmd("main", append([]string{"run", "--profile", name, "--"}, helperArgv("probe", string(m), "2")...)...)
+				out, errs, code := runHelper(t, c)
+				if code != 0 {
+					t.Fatalf("ringfence run exit %d; stderr:\n%s", code, errs)
+				}
+				outs := parseOutputs(t, out)
+				if len(outs) != 3 {
+					t.Fatalf("want 3 generations (program, child, grandchild), got %d:\n%s\n%s", len(outs), out, errs)
+				}
+				observed, unobservable := 0, 0
+				for _, o := range outs {
+					if o.Error != "" {
+						t.Fatalf("depth %d: %s", o.Depth, o.Error)
+					}
+					if len(o.Results) != len(probes) {
+						t.Fatalf("depth %d: %d results for %d probes", o.Depth, len(o.Results), len(probes))
+					}
+					nopAllowed, _ := expected(p, uringprobe.Probe{Req: kernel.Request{Op: abi.OpNop}}, uringprobe.Plain, k)
+					for i, r := range o.Results {
+						base := baseline[m][i]
+						allow, prepOK := expected(p, probes[i], m, k)
+						gen := [...]string{"grandchild", "child", "program"}[o.Depth]
+						switch {
+						case m == uringprobe.Linked && !nopAllowed && isPrepError(r.Res) && r.Res == base.Res:
+							unobservable++
+						case m == uringprobe.Linked && !nopAllowed:
+							// The link's head is denied: the request is
+							// denied itself or cancelled with its chain.
+							if !r.Denied() && r.Res != -int32(syscall.ECANCELED) {
+								t.Errorf("%s: %s: got %d, want EACCES or ECANCELED (head NOP denied)", gen, r.Name, r.Res)
+							}
+							observed++
+						case allow:
+							if r.Denied() && !base.Denied() {
+								t.Errorf("%s: %s: allowed by %s but the kernel said EACCES (baseline %d)", gen, r.Name, name, base.Res)
+							}
+							observed++
+						case r.Denied():
+							observed++
+						case (!prepOK || isPrepError(base.Res)) && r.Res == base.Res:
+							unobservable++ // refused by its preparation before any filter
+						default:
+							t.Errorf("%s: %s: denied by %s but the kernel returned %d (baseline %d)", gen, r.Name, name, r.Res, base.Res)
+						}
+					}
+				}
+				t.Logf("%s %s on %s: %d results match the policy, %d denied requests fail in preparation before filters", name, m, k, observed, unobservable)
+			})
+		}
+	}
+}
+
+// TestRunKeyOpsObservable makes sure the probe's requests for the opcodes
+// the profiles care most about reach the filters (their preparation
+// passes), so TestRunProfilesInVM cannot pass by never testing them.
+func TestRunKeyOpsObservable(t *testing.T) {
+	needFilters(t)
+	c := helperCmd("main", append([]string{"run", "--profile", "deny-all", "--"}, helperArgv("probe", "plain", "0")...)...)
+	out, errs, code := runHelper(t, c)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	outs := parseOutputs(t, out)
+	if len(outs) != 1 || outs[0].Error != "" || len(outs[0].Results) != len(uringprobe.Probes()) {
+		t.Fatalf("output: %s", out)
+	}
+	key := map[string]bool{"NOP": true, "READ": true, "WRITE": true, "URING_CMD": true,
+		"SOCKET AF_INET SOCK_STREAM": true, "SOCKET AF_PACKET SOCK_RAW": true, "SOCKET AF_NETLINK SOCK_RAW": true,
+		"OPENAT /proc/self/status O_RDONLY": true, "OPENAT2 /proc/self/status O_RDONLY": true, "SEND": true, "ACCEPT": true}
+	denied := 0
+	for _, r := range outs[0].Results {
+		if r.Denied() {
+			denied++
+		} else if key[r.Name] {
+			t.Errorf("under deny-all, %s returned %d, not EACCES", r.Name, r.Res)
+		}
+	}
+	t.Logf("deny-all: %d of %d probes denied by the filter", denied, len(outs[0].Results))
+}
+
+// TestRunInheritedRing checks --ring-fds: a ring made inheritable before
+// "ringfence run" is closed before exec (close) or stops the run (refuse);
+// without ringfence it does reach the program (the control).
+func TestRunInheritedRing(t *testing.T) {
+	needFilters(t)
+	// Control: the ring survives exec when nobody closes it.
+	out, errs, code := runHelper(t, helperCmd("keepring", "ringfds"))
+	outs := parseOutputs(t, out)
+	if code != 0 || len(outs) != 1 || len(outs[0].RingFDs) != 1 {
+		t.Fatalf("control: exit %d, %s %s: want one inherited ring", code, out, errs)
+	}
+	// close: the program sees no ring.
+	out, errs, code = runHelper(t, helperCmd("keepring", append([]string{"main", "run", "--ring-fds=close", "--profile", "default", "--"}, helperArgv("ringfds")...)...))
+	outs = parseOutputs(t, out)
+	if code != 0 || len(outs) != 1 || len(outs[0].RingFDs) != 0 {
+		t.Fatalf("--ring-fds=close: exit %d, %s %s: want no ring in the program", code, out, errs)
+	}
+	// refuse: the program does not run.
+	out, errs, code = runHelper(t, helperCmd("keepring", append([]string{"main", "run", "--ring-fds=refuse", "--profile", "default", "--"}, helperArgv("ringfds")...)...))
+	if code != exitRunFailed || out != "" || !strings.Contains(errs, "inherited io_uring descriptors") {
+		t.Fatalf("--ring-fds=refuse: exit %d, stdout %q, stderr %q: want 125, nothing run", code, out, errs)
+	}
+}
+
+// TestRunRefusesWithoutFilters checks, on kernels without io_uring
+// filters (6.19), that run does not start the program, and that
+// --if-supported does, with a warning.
+func TestRunRefusesWithoutFilters(t *testing.T) {
+	needVM(t)
+	if kernel.Supported() == nil {
+		t.Skip("this kernel has io_uring filters; see TestRunProfilesInVM")
+	}
+	out, errs, code := runHelper(t, helperCmd("main", append([]string{"run", "--"}, helperArgv("ringfds")...)...))
+	if code != exitRunFailed || out != "" || !strings.Contains(errs, "no io_uring BPF filters") {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want 125, program not run, reason given", code, out, errs)
+	}
+	out, errs, code = runHelper(t, helperCmd("main", append([]string{"run", "--if-supported", "--"}, helperArgv("ringfds")...)...))
+	if code != 0 || len(parseOutputs(t, out)) != 1 || !strings.Contains(errs, "WITHOUT") {
+		t.Fatalf("--if-supported: exit %d, stdout %q, stderr %q: want the program run with a warning", code, out, errs)
+	}
+}

@@ -1,0 +1,230 @@
+package ringfence
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/compile"
+	"github.com/ringfence/ringfence/policy"
+)
+
+// Kernel is what applying a plan needs from the operating system. Host
+// returns the real one, built on package kernel; tests pass their own to
+// make any step fail. Every method acts on the calling OS thread where the
+// kernel makes the distinction (no_new_privs and task filters are per
+// thread).
+type Kernel interface {
+	// Supported returns nil if the running kernel has io_uring BPF
+	// filters on tasks, and an error saying why not otherwise.
+	Supported() error
+	// Version returns the running kernel's version.
+	Version() (abi.Version, error)
+	// SetNoNewPrivs sets no_new_privs on the calling thread.
+	SetNoNewPrivs() error
+	// RegisterTaskFilter registers one filter on the calling thread.
+	RegisterTaskFilter(op abi.Opcode, prog []cbpf.Instruction, flags uint32, pduSize uint8) error
+	// RegisterRingFilter registers one filter on the ring fd.
+	RegisterRingFilter(fd int, op abi.Opcode, prog []cbpf.Instruction, flags uint32, pduSize uint8) error
+	// RingFDs lists the open file descriptors of the process that are
+	// io_uring instances, in increasing order.
+	RingFDs() ([]int, error)
+	// Close closes a file descriptor.
+	Close(fd int) error
+	// Exec replaces the process image (execve); it returns only on failure.
+	Exec(path string, argv, envv []string) error
+}
+
+// Step names one step of applying a policy, for errors.
+type Step string
+
+// The steps of ExecUnder, in the order they run.
+const (
+	StepSupport    Step = "check kernel support"
+	StepVersion    Step = "read kernel version"
+	StepCompile    Step = "compile policy"
+	StepNoNewPrivs Step = "set no_new_privs"
+	StepRegister   Step = "register filter"
+	StepRingFDs    Step = "handle inherited io_uring descriptors"
+	StepExec       Step = "exec"
+)
+
+// StepError is the error of a failed step. Nothing after the failed step
+// was done; in particular the program was not executed.
+type StepError struct {
+	Step Step
+	// For StepRegister: which registration (0-based) of how many, and
+	// its opcode.
+	Index, Count int
+	Op           abi.Opcode
+	// Err is the underlying error.
+	Err error
+}
+
+// Error says which step failed and why.
+func (e *StepError) Error() string {
+	if e.Step == StepRegister {
+		return fmt.Sprintf("%s %d of %d (%s): %v", e.Step, e.Index+1, e.Count, e.Op, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Step, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *StepError) Unwrap() error { return e.Err }
+
+// RingFDMode says what to do with io_uring descriptors the process already
+// has when a policy is applied. Rings created before the policy are not
+// filtered, so they must not reach the confined program.
+type RingFDMode int
+
+// The ring descriptor modes. The zero value closes them.
+const (
+	CloseRingFDs  RingFDMode = iota // close them before exec
+	RefuseRingFDs                   // fail, and do not run the program
+)
+
+// ParseRingFDMode parses "close" or "refuse".
+func ParseRingFDMode(s string) (RingFDMode, error) {
+	switch s {
+	case "close":
+		return CloseRingFDs, nil
+	case "refuse":
+		return RefuseRingFDs, nil
+	}
+	return 0, fmt.Errorf("bad ring-fds mode %q: want close or refuse", s)
+}
+
+// ErrInheritedRings is returned (wrapped in a *StepError) when RefuseRingFDs
+// finds io_uring descriptors.
+var errInheritedRings = errors.New("inherited io_uring descriptors")
+
+// IsInheritedRings reports whether err means RefuseRingFDs found rings.
+func IsInheritedRings(err error) bool { return errors.Is(err, errInheritedRings) }
+
+// ExecSpec says what ExecUnder runs and how.
+type ExecSpec struct {
+	// Policy is applied to the program; it must not be nil.
+	Policy *policy.Policy
+	// Path is the program to execute (already resolved, as for execve),
+	// Args its argv (Args[0] included) and Env its environment.
+	Path string
+	Args []string
+	Env  []string
+	// RingFDs says what to do with io_uring descriptors already open.
+	RingFDs RingFDMode
+	// IfSupported runs the program without a policy on kernels that lack
+	// io_uring BPF filters, after calling Warn. Without it such kernels
+	// are an error.
+	IfSupported bool
+	// Warn receives warnings; nil drops them.
+	Warn func(msg string)
+}
+
+// ExecUnder applies spec.Policy to the calling thread and executes the
+// program, which with its children can then only use io_uring as the
+// policy says. The steps, each of which fails closed:
+//
+//  1. check that the kernel has task filters (StepSupport);
+//  2. read its version and compile the policy for it (StepVersion, StepCompile);
+//  3. set no_new_privs (StepNoNewPrivs);
+//  4. register the plan's filters in order (StepRegister);
+//  5. close or refuse inherited io_uring descriptors (StepRingFDs);
+//  6. execve (StepExec).
+//
+// It returns only on failure, with a *StepError; then the program has not
+// been executed, and the calling thread may carry part of the policy (it
+// stays locked to the calling goroutine, see ApplyToTask).
+func ExecUnder(k Kernel, spec ExecSpec) error {
+	if spec.Policy == nil {
+		return &StepError{Step: StepCompile, Err: errors.New("no policy")}
+	}
+	// Task filters and no_new_privs belong to one OS thread: the one that
+	// calls execve must be the one that registered them.
+	runtime.LockOSThread()
+	filtered := true
+	if err := k.Supported(); err != nil {
+		if !spec.IfSupported {
+			return &StepError{Step: StepSupport, Err: err}
+		}
+		filtered = false
+		if spec.Warn != nil {
+			spec.Warn(fmt.Sprintf("running %s WITHOUT an io_uring policy: %v", spec.Path, err))
+		}
+	}
+	if filtered {
+		v, err := k.Version()
+		if err != nil {
+			return &StepError{Step: StepVersion, Err: err}
+		}
+		plan, err := Compile(spec.Policy, v)
+		if err != nil {
+			return &StepError{Step: StepCompile, Err: err}
+		}
+		if err := applyToTask(k, plan, true); err != nil {
+			return err
+		}
+	}
+	if err := handleRingFDs(k, spec.RingFDs); err != nil {
+		return err
+	}
+	if err := k.Exec(spec.Path, spec.Args, spec.Env); err != nil {
+		return &StepError{Step: StepExec, Err: err}
+	}
+	return &StepError{Step: StepExec, Err: errors.New("exec returned without an error")}
+}
+
+// applyToTask sets no_new_privs (if nnp) and registers every filter of plan
+// on the calling thread, in order.
+func applyToTask(k Kernel, plan *compile.Plan, nnp bool) error {
+	if nnp {
+		if err := k.SetNoNewPrivs(); err != nil {
+			return &StepError{Step: StepNoNewPrivs, Err: err}
+		}
+	}
+	n := len(plan.Registrations)
+	for i, r := range plan.Registrations {
+		if err := k.RegisterTaskFilter(r.Op, r.Prog.Instructions(), r.Flags, r.PDUSize); err != nil {
+			return &StepError{Step: StepRegister, Index: i, Count: n, Op: r.Op, Err: err}
+		}
+	}
+	return nil
+}
+
+// handleRingFDs closes or refuses the process's io_uring descriptors.
+func handleRingFDs(k Kernel, mode RingFDMode) error {
+	fds, err := k.RingFDs()
+	if err != nil {
+		return &StepError{Step: StepRingFDs, Err: err}
+	}
+	if len(fds) == 0 {
+		return nil
+	}
+	if mode == RefuseRingFDs {
+		return &StepError{Step: StepRingFDs, Err: fmt.Errorf("%w %s are open; rings created before the policy are not filtered (close them, or use --ring-fds=close)", errInheritedRings, fdList(fds))}
+	}
+	for _, fd := range fds {
+		if err := k.Close(fd); err != nil {
+			return &StepError{Step: StepRingFDs, Err: fmt.Errorf("close io_uring descriptor %d: %w", fd, err)}
+		}
+	}
+	// Check again: nothing may have slipped through.
+	left, err := k.RingFDs()
+	if err != nil {
+		return &StepError{Step: StepRingFDs, Err: err}
+	}
+	if len(left) > 0 {
+		return &StepError{Step: StepRingFDs, Err: fmt.Errorf("io_uring descriptors %s still open after closing", fdList(left))}
+	}
+	return nil
+}
+
+func fdList(fds []int) string {
+	s := make([]string, len(fds))
+	for i, fd := range fds {
+		s[i] = fmt.Sprint(fd)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,262 @@
+package ringfence
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/policy"
+)
+
+// fakeKernel records every call and fails the one it is told to.
+type fakeKernel struct {
+	version abi.Version
+	rings   []int // open io_uring descriptors
+	// failures: which call fails. reg is the index of the registration
+	// that fails (-1 for none).
+	failSupport, failVersion, failNNP, failScan, failClose, failExec, keepRings bool
+	failReg                                                                     int
+	unsupported                                                                 bool
+
+	calls  []string
+	execed bool
+	nnp    bool
+}
+
+var errInjected = errors.New("injected failure")
+
+func newFake() *fakeKernel {
+	return &fakeKernel{version: abi.Version{Major: 7, Minor: 0}, failReg: -1}
+}
+
+func (k *fakeKernel) Supported() error {
+	k.calls = append(k.calls, "support")
+	if k.failSupport {
+		return fmt.Errorf("%w: no filters", errInjected)
+	}
+	return nil
+}
+
+func (k *fakeKernel) Version() (abi.Version, error) {
+	k.calls = append(k.calls, "version")
+	if k.failVersion {
+		return abi.Version{}, errInjected
+	}
+	return k.version, nil
+}
+
+func (k *fakeKernel) SetNoNewPrivs() error {
+	k.calls = append(k.calls, "nnp")
+	if k.failNNP {
+		return errInjected
+	}
+	k.nnp = true
+	return nil
+}
+
+func (k *fakeKernel) RegisterTaskFilter(op abi.Opcode, prog []cbpf.Instruction, flags uint32, pdu uint8) error {
+	n := 0
+	for _, c := range k.calls {
+		if strings.HasPrefix(c, "reg ") {
+			n++
+		}
+	}
+	k.calls = append(k.calls, fmt.Sprintf("reg %v", op))
+	if !k.nnp {
+		return errors.New("EACCES: no_new_privs not set")
+	}
+	if len(prog) == 0 {
+		return errors.New("EINVAL: empty program")
+	}
+	if n == k.failReg {
+		return errInjected
+	}
+	return nil
+}
+
+func (k *fakeKernel) RegisterRingFilter(fd int, op abi.Opcode, prog []cbpf.Instruction, flags uint32, pdu uint8) error {
+	k.calls = append(k.calls, fmt.Sprintf("ringreg %d %v", fd, op))
+	return nil
+}
+
+func (k *fakeKernel) RingFDs() ([]int, error) {
+	k.calls = append(k.calls, "scan")
+	if k.failScan {
+		return nil, errInjected
+	}
+	return append([]int(nil), k.rings...), nil
+}
+
+func (k *fakeKernel) Close(fd int) error {
+	k.calls = append(k.calls, fmt.Sprintf("close %d", fd))
+	if k.failClose {
+		return errInjected
+	}
+	if k.keepRings {
+		return nil // pretends to close, leaves it open
+	}
+	for i, r := range k.rings {
+		if r == fd {
+			k.rings = append(k.rings[:i], k.rings[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+func (k *fakeKernel) Exec(path string, argv, envv []string) error {
+	k.calls = append(k.calls, "exec "+path)
+	if k.failExec {
+		return errInjected
+	}
+	k.execed = true
+	return errExecuted // a real exec does not return; tell the test it happened
+}
+
+var errExecuted = errors.New("executed (fake)")
+
+// profilePlan parses a built-in profile and counts its registrations for
+// kernel 7.0.
+func profilePlan(t *testing.T, name string) (*policy.Policy, int) {
+	t.Helper()
+	p, err := Profile(name)
+	if err != nil {
+		t.Fatalf("Profile(%q): %v", name, err)
+	}
+	plan, err := Compile(p, abi.Version{Major: 7, Minor: 0})
+	if err != nil {
+		t.Fatalf("Compile(%q): %v", name, err)
+	}
+	if len(plan.Registrations) == 0 {
+		t.Fatalf("profile %q compiles to no registrations", name)
+	}
+	return p, len(plan.Registrations)
+}
+
+func spec(p *policy.Policy) ExecSpec {
+	return ExecSpec{Policy: p, Path: "/bin/true", Args: []string{"true"}}
+}
+
+// TestExecUnderFailsClosed makes each step fail in turn and checks that the
+// program is never executed and the error names the step.
+func TestExecUnderFailsClosed(t *testing.T) {
+	p, nreg := profilePlan(t, "default")
+	// A policy that needs Linux 7.2: compiling it for 7.0 must fail.
+	p72, err := ParsePolicy([]byte("version: 1\ndefault: allow\nrules:\n  - ops: [CONNECT]\n    action: deny\n    when:\n      connect.port: 22\n"), "p72.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type tc struct {
+		name  string
+		setup func(k *fakeKernel, s *ExecSpec)
+		step  Step
+	}
+	cases := []tc{
+		{"unsupported kernel", func(k *fakeKernel, s *ExecSpec) { k.failSupport = true }, StepSupport},
+		{"version unreadable", func(k *fakeKernel, s *ExecSpec) { k.failVersion = true }, StepVersion},
+		{"policy needs a newer kernel", func(k *fakeKernel, s *ExecSpec) { s.Policy = p72 }, StepCompile},
+		{"no policy", func(k *fakeKernel, s *ExecSpec) { s.Policy = nil }, StepCompile},
+		{"no_new_privs refused", func(k *fakeKernel, s *ExecSpec) { k.failNNP = true }, StepNoNewPrivs},
+		{"fd scan fails", func(k *fakeKernel, s *ExecSpec) { k.failScan = true }, StepRingFDs},
+		{"close fails", func(k *fakeKernel, s *ExecSpec) { k.rings = []int{5}; k.failClose = true }, StepRingFDs},
+		{"ring survives close", func(k *fakeKernel, s *ExecSpec) { k.rings = []int{5}; k.keepRings = true }, StepRingFDs},
+		{"refuse inherited rings", func(k *fakeKernel, s *ExecSpec) { k.rings = []int{3, 7}; s.RingFDs = RefuseRingFDs }, StepRingFDs},
+		{"exec fails", func(k *fakeKernel, s *ExecSpec) { k.failExec = true }, StepExec},
+	}
+	for i := 0; i < nreg; i++ {
+		i := i
+		cases = append(cases, tc{fmt.Sprintf("registration %d of %d refused", i+1, nreg),
+			func(k *fakeKernel, s *ExecSpec) { k.failReg = i }, StepRegister})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			k := newFake()
+			s := spec(p)
+			c.setup(k, &s)
+			err := ExecUnder(k, s)
+			if k.execed {
+				t.Fatalf("program was executed; calls %v", k.calls)
+			}
+			var se *StepError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %v (%T) is not a *StepError", err, err)
+			}
+			if se.Step != c.step {
+				t.Fatalf("failed at step %q, want %q: %v", se.Step, c.step, err)
+			}
+			if c.step == StepRegister {
+				if se.Index != k.failReg || se.Count != nreg {
+					t.Fatalf("error names registration %d of %d, want %d of %d", se.Index, se.Count, k.failReg, nreg)
+				}
+				// Nothing after the refused registration was attempted.
+				if last := k.calls[len(k.calls)-1]; !strings.HasPrefix(last, "reg ") {
+					t.Fatalf("calls after the refused registration: %v", k.calls)
+				}
+			}
+		})
+	}
+}
+
+// TestExecUnderOrder checks the order of the steps on success: support,
+// version, no_new_privs, every registration in plan order, the fd scan,
+// closing the rings, exec.
+func TestExecUnderOrder(t *testing.T) {
+	p, _ := profilePlan(t, "default")
+	plan, err := Compile(p, abi.Version{Major: 7, Minor: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newFake()
+	k.rings = []int{4, 9}
+	if err := ExecUnder(k, spec(p)); !errors.Is(err, errExecuted) {
+		t.Fatal(err)
+	}
+	want := []string{"support", "version", "nnp"}
+	for _, r := range plan.Registrations {
+		want = append(want, fmt.Sprintf("reg %v", r.Op))
+	}
+	want = append(want, "scan", "close 4", "close 9", "scan", "exec /bin/true")
+	if got := strings.Join(k.calls, ","); got != strings.Join(want, ",") {
+		t.Fatalf("calls:\n got %v\nwant %v", k.calls, want)
+	}
+	if !k.execed {
+		t.Fatal("program not executed")
+	}
+}
+
+// TestExecUnderIfSupported runs the program unfiltered, with a warning, on
+// a kernel without filters, and only when asked.
+func TestExecUnderIfSupported(t *testing.T) {
+	p, _ := profilePlan(t, "default")
+	k := newFake()
+	k.failSupport = true
+	var warned []string
+	s := spec(p)
+	s.IfSupported = true
+	s.Warn = func(m string) { warned = append(warned, m) }
+	if err := ExecUnder(k, s); !errors.Is(err, errExecuted) {
+		t.Fatal(err)
+	}
+	if !k.execed || len(warned) != 1 || !strings.Contains(warned[0], "WITHOUT") {
+		t.Fatalf("execed %v, warnings %q", k.execed, warned)
+	}
+	for _, c := range k.calls {
+		if strings.HasPrefix(c, "reg ") || c == "nnp" {
+			t.Fatalf("unsupported kernel got %q; calls %v", c, k.calls)
+		}
+	}
+}
+
+func TestParseRingFDMode(t *testing.T) {
+	for in, want := range map[string]RingFDMode{"close": CloseRingFDs, "refuse": RefuseRingFDs} {
+		if got, err := ParseRingFDMode(in); err != nil || got != want {
+			t.Errorf("ParseRingFDMode(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseRingFDMode("keep"); err == nil {
+		t.Error("ParseRingFDMode(keep) succeeded")
+	}
+}

@@ -1,0 +1,46 @@
+package ringfence
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+)
+
+// ringTarget is what readlink(2) shows for an io_uring descriptor in
+// /proc/PID/fd.
+const ringTarget = "anon_inode:[io_uring]"
+
+// RingFDs returns the open file descriptors of the calling process that are
+// io_uring instances, found by reading /proc/self/fd, in increasing order.
+func RingFDs() ([]int, error) { return ringFDsIn("/proc/self/fd") }
+
+// ringFDsIn lists the io_uring descriptors in a /proc/PID/fd directory.
+// Descriptors that close while it reads (such as its own directory handle)
+// are skipped.
+func ringFDsIn(dir string) ([]int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list open descriptors: %w (is /proc mounted?)", err)
+	}
+	var fds []int
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue // closed meanwhile
+			}
+			return nil, fmt.Errorf("inspect descriptor %d: %w", fd, err)
+		}
+		if target == ringTarget {
+			fds = append(fds, fd)
+		}
+	}
+	sort.Ints(fds)
+	return fds, nil
+}

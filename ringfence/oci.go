@@ -1,0 +1,78 @@
+package ringfence
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ringfence/ringfence/policy"
+)
+
+// OCIAnnotation is the OCI runtime-spec annotation that carries a ringfence
+// policy in a bundle's config.json, until the spec has a field for it.
+const OCIAnnotation = "org.ringfence.policy"
+
+// PolicyFromOCI reads the policy named by the org.ringfence.policy
+// annotation of the OCI bundle in dir (dir/config.json). found is false,
+// with a nil error, when the bundle has no such annotation: the runtime
+// decides what that means (no policy, or a default such as
+// Profile("default")). See PolicyFromOCIConfig for the annotation's forms.
+func PolicyFromOCI(bundleDir string) (p *policy.Policy, found bool, err error) {
+	cfg := filepath.Join(bundleDir, "config.json")
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		return nil, false, err
+	}
+	return PolicyFromOCIConfig(data, bundleDir)
+}
+
+// PolicyFromOCIConfig reads the org.ringfence.policy annotation of an OCI
+// config.json. The annotation's value is one of:
+//
+//   - an inline policy, YAML or JSON: any value that contains a newline or
+//     starts with "{";
+//   - "profile:NAME", a built-in profile;
+//   - otherwise a path to a policy file; a relative path is resolved
+//     against bundleDir.
+//
+// found is false, with a nil error, when there is no such annotation.
+func PolicyFromOCIConfig(config []byte, bundleDir string) (p *policy.Policy, found bool, err error) {
+	var spec struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(config, &spec); err != nil {
+		return nil, false, fmt.Errorf("OCI config.json: %w", err)
+	}
+	v, ok := spec.Annotations[OCIAnnotation]
+	if !ok {
+		return nil, false, nil
+	}
+	src := "annotation " + OCIAnnotation
+	trimmed := strings.TrimSpace(v)
+	switch {
+	case trimmed == "":
+		return nil, true, fmt.Errorf("%s is empty: give an inline policy, profile:NAME or a path", src)
+	case strings.Contains(trimmed, "\n") || strings.HasPrefix(trimmed, "{"):
+		p, err = ParsePolicy([]byte(v), src)
+	case strings.HasPrefix(trimmed, "profile:"):
+		p, err = Profile(strings.TrimPrefix(trimmed, "profile:"))
+		if err != nil {
+			err = fmt.Errorf("%s: %w", src, err)
+		}
+	default:
+		path := trimmed
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(bundleDir, path)
+		}
+		p, err = LoadPolicy(path)
+		if err != nil {
+			err = fmt.Errorf("%s names %q: %w", src, trimmed, err)
+		}
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	return p, true, nil
+}
