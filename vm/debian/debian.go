@@ -453,11 +453,17 @@ type Headers struct {
 // once per package version, and returns where its headers are.
 func (f *Fetcher) LibcDev(ctx context.Context, suite string) (Headers, error) {
 	const pkg = "linux-libc-dev"
-	if err := f.Update(ctx, suite, false); err != nil {
-		return Headers{}, err
+	err := f.Update(ctx, suite, false)
+	var out []byte
+	if err == nil {
+		out, err = f.apt(ctx, suite, f.aptDir(suite), "apt-cache", "show", "--no-all-versions", pkg)
 	}
-	out, err := f.apt(ctx, suite, f.aptDir(suite), "apt-cache", "show", "--no-all-versions", pkg)
 	if err != nil {
+		// Offline: use the newest headers already unpacked.
+		if h, ok := f.cachedHeaders(suite); ok {
+			f.logf("warning: %v; using cached %s %s", err, pkg, h.Version)
+			return h, nil
+		}
 		return Headers{}, err
 	}
 	version := ""
@@ -493,4 +499,26 @@ func (f *Fetcher) LibcDev(ctx context.Context, suite string) (Headers, error) {
 		return Headers{}, err
 	}
 	return Headers{Version: version, Include: inc}, nil
+}
+
+// cachedHeaders returns the newest complete linux-libc-dev unpacked for
+// suite, by Debian version order of the simple kind "7.2.13-1".
+func (f *Fetcher) cachedHeaders(suite string) (Headers, bool) {
+	dirs, _ := filepath.Glob(filepath.Join(f.CacheDir, "headers", suite, "*", "complete"))
+	var best Headers
+	var bestV Version
+	for _, c := range dirs {
+		dir := filepath.Dir(c)
+		v := filepath.Base(dir)
+		up, _, _ := strings.Cut(v, "-")
+		k, ok := ParseKernelPackage("linux-binary-" + up + "+deb1-" + f.arch())
+		if !ok {
+			continue
+		}
+		if best.Version == "" || bestV.Less(k.Version) {
+			best = Headers{Version: v, Include: filepath.Join(dir, "usr", "include")}
+			bestV = k.Version
+		}
+	}
+	return best, best.Version != ""
 }
