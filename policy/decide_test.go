@@ -217,7 +217,7 @@ func TestDecide(t *testing.T) {
 	}
 	conn := func(a string, port uint16) Request {
 		r := Request{Op: abi.OpConnect}
-		r.setAddr(netip.MustParseAddr(a), false)
+		_ = r.setAddr(netip.MustParseAddr(a), false)
 		r.Connect.Port = port
 		return r
 	}
@@ -303,7 +303,7 @@ func TestCtx(t *testing.T) {
 			t.Errorf("%v: open ctx %+v", bo, oc)
 		}
 		cr := Request{Op: abi.OpConnect}
-		cr.setAddr(netip.MustParseAddr("10.1.2.3"), false)
+		_ = cr.setAddr(netip.MustParseAddr("10.1.2.3"), false)
 		cr.Connect.Port = 443
 		cr.Connect.Addr[7] = 0xff // junk past an IPv4 address is not shown
 		cc := cr.Ctx(bo)

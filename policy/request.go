@@ -102,8 +102,13 @@ func (r *Request) set(f FieldSpec, v uint64) {
 }
 
 // setAddr stores a CONNECT address and, unless the family was given, the
-// matching family.
-func (r *Request) setAddr(a netip.Addr, familyGiven bool) {
+// matching family. An IPv4 address with AF_INET6 or an IPv6 one with AF_INET
+// is an error (write an IPv4-mapped ::ffff:a.b.c.d for the former).
+func (r *Request) setAddr(a netip.Addr, familyGiven bool) error {
+	if familyGiven && (r.Connect.Family == AFInet && !a.Is4() || r.Connect.Family == AFInet6 && a.Is4()) {
+		fam, _ := abi.ConstName(abi.GroupFamily, uint64(r.Connect.Family))
+		return fmt.Errorf("address %s does not belong to connect.family %s", a, fam)
+	}
 	r.Connect.Addr = a.As16()
 	if a.Is4() {
 		r.Connect.Addr = [16]byte{}
@@ -115,6 +120,7 @@ func (r *Request) setAddr(a netip.Addr, familyGiven bool) {
 			r.Connect.Family = AFInet
 		}
 	}
+	return nil
 }
 
 // ParseRequest parses a request written as space-separated key=value pairs:
@@ -185,7 +191,9 @@ func ParseRequest(s string) (Request, error) {
 		r.set(f, x)
 	}
 	if addr != nil {
-		r.setAddr(*addr, familyGiven)
+		if err := r.setAddr(*addr, familyGiven); err != nil {
+			return r, fmt.Errorf("request: %v", err)
+		}
 	}
 	return r, nil
 }
@@ -322,6 +330,8 @@ func (rd *reader) request(n *yaml.Node) Request {
 			familyGiven = true
 		}
 	}
+	var addrNode *yaml.Node
+	var addr netip.Addr
 	for _, kv := range pairs {
 		if kv.key == "op" {
 			continue
@@ -341,11 +351,16 @@ func (rd *reader) request(n *yaml.Node) Request {
 				rd.errf(kv.v, "invalid address %q: want an IPv4 or IPv6 address", s)
 				continue
 			}
-			r.setAddr(a, familyGiven)
+			addrNode, addr = kv.v, a
 			continue
 		}
 		if v, ok := rd.valueExpr(kv.v, f); ok {
 			r.set(f, v)
+		}
+	}
+	if addrNode != nil {
+		if err := r.setAddr(addr, familyGiven); err != nil {
+			rd.errf(addrNode, "%v", err)
 		}
 	}
 	return r

@@ -1,0 +1,68 @@
+package policy_test
+
+import (
+	"fmt"
+
+	"github.com/ringfence/ringfence/policy"
+)
+
+// Parse a policy, then ask the reference evaluator about two requests.
+func ExampleParse() {
+	src := `
+version: 1
+default: deny
+rules:
+  - name: inet sockets
+    ops: [SOCKET]
+    action: allow
+    when:
+      socket.family: [AF_INET, AF_INET6]
+      socket.type: SOCK_STREAM
+`
+	p, err := policy.Parse([]byte(src), "example.yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, s := range []string{
+		"op=SOCKET family=AF_INET6 type=SOCK_STREAM|SOCK_NONBLOCK",
+		"op=SOCKET family=AF_PACKET type=SOCK_RAW",
+	} {
+		r, _ := policy.ParseRequest(s)
+		d := p.Decide(r)
+		fmt.Printf("%s: %s by %s\n", s, d.Action(), p.Describe(d))
+	}
+	// Output:
+	// op=SOCKET family=AF_INET6 type=SOCK_STREAM|SOCK_NONBLOCK: allow by rule 1 ("inet sockets") at line 5
+	// op=SOCKET family=AF_PACKET type=SOCK_RAW: deny by the default (deny)
+}
+
+// Errors carry the file, line and column, and a suggestion.
+func ExampleParse_errors() {
+	src := "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"
+	_, err := policy.Parse([]byte(src), "policy.yaml")
+	fmt.Println(err)
+	// Output:
+	// policy.yaml:7:22: unknown address family "AF_INTE"; did you mean AF_INET?
+}
+
+// Lint finds rules that can never match and risky allows.
+func ExamplePolicy_Lint() {
+	src := `version: 1
+default: deny
+rules:
+  - ops: [OPENAT]
+    action: allow
+  - ops: [OPENAT]
+    action: deny
+    when:
+      open.flags: {has_any: O_CREAT}
+`
+	p, _ := policy.Parse([]byte(src), "p.yaml")
+	for _, d := range p.Lint() {
+		fmt.Println(d.Pos, d.Code)
+	}
+	// Output:
+	// p.yaml:4:5 risky-allow
+	// p.yaml:6:5 never-matches
+}
