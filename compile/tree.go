@@ -1,0 +1,171 @@
+package compile
+
+import "github.com/ringfence/ringfence/cbpf"
+
+// seg is one segment of the 32-bit value space of A: the values from lo up
+// to the next segment's lo-1 (the last segment up to 2^32-1) lead to leaf.
+// A partition is a []seg sorted by lo whose first segment starts at 0.
+type seg struct {
+	lo   uint32
+	leaf int
+}
+
+// mergeSegs returns the partition with adjacent segments of the same leaf
+// merged.
+func mergeSegs(segs []seg) []seg {
+	out := make([]seg, 0, len(segs))
+	for _, s := range segs {
+		if len(out) > 0 && out[len(out)-1].leaf == s.leaf {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// tnode is a decision tree over A: a leaf (leaf >= 0) or a comparison of A
+// with k by op, going to t when true and f when false.
+type tnode struct {
+	leaf int
+	op   uint16
+	k    uint32
+	t, f *tnode
+}
+
+func tleaf(l int) *tnode { return &tnode{leaf: l} }
+
+func tcmp(op uint16, k uint32, t, f *tnode) *tnode {
+	return &tnode{leaf: -1, op: op, k: k, t: t, f: f}
+}
+
+// depth returns the number of comparisons on the tree's worst path.
+func (n *tnode) depth() int {
+	memo := map[*tnode]int{}
+	var d func(*tnode) int
+	d = func(n *tnode) int {
+		if n.leaf >= 0 {
+			return 0
+		}
+		if v, ok := memo[n]; ok {
+			return v
+		}
+		v := 1 + max(d(n.t), d(n.f))
+		memo[n] = v
+		return v
+	}
+	return d(n)
+}
+
+// size returns the number of comparisons in the tree (shared nodes once).
+func (n *tnode) size() int {
+	seen := map[*tnode]bool{}
+	var s func(*tnode) int
+	s = func(n *tnode) int {
+		if n.leaf >= 0 || seen[n] {
+			return 0
+		}
+		seen[n] = true
+		return 1 + s(n.t) + s(n.f)
+	}
+	return s(n)
+}
+
+// item is a maximal segment of a partition whose leaf is not the
+// background leaf: values lo..hi lead to leaf.
+type item struct {
+	lo, hi uint32
+	leaf   int
+}
+
+// buildTree returns a decision tree for a partition. Segments other than
+// the most frequent leaf (the background) are items; the tree splits the
+// items in halves with one "jge" per level, and a single item in known
+// bounds costs one comparison (jeq for a point, jgt/jge when it touches a
+// bound) or two (an interval strictly inside). A set of 2^n points costs
+// n+1 comparisons on every path. When every item is a point and a chain of
+// jeq is no deeper than the tree, the chain is used (it is smaller). With
+// naive set, the chain is always used, with two comparisons per interval:
+// the one-comparison-per-value compile the figures compare against.
+func buildTree(segs []seg, naive bool) *tnode {
+	segs = mergeSegs(segs)
+	if len(segs) == 1 {
+		return tleaf(segs[0].leaf)
+	}
+	count := map[int]int{}
+	for _, s := range segs {
+		count[s.leaf]++
+	}
+	bg := -1
+	for _, s := range segs {
+		if bg < 0 || count[s.leaf] > count[bg] || count[s.leaf] == count[bg] && s.leaf < bg {
+			bg = s.leaf
+		}
+	}
+	var items []item
+	points := true
+	for i, s := range segs {
+		if s.leaf == bg {
+			continue
+		}
+		hi := uint32(0xffffffff)
+		if i+1 < len(segs) {
+			hi = segs[i+1].lo - 1
+		}
+		items = append(items, item{s.lo, hi, s.leaf})
+		points = points && s.lo == hi
+	}
+	if naive {
+		return chain(items, bg)
+	}
+	tree := split(items, bg, 0, 0xffffffff)
+	if points {
+		if c := chain(items, bg); c.depth() <= tree.depth() {
+			return c
+		}
+	}
+	return tree
+}
+
+// chain tests the items one after the other.
+func chain(items []item, bg int) *tnode {
+	next := tleaf(bg)
+	for i := len(items) - 1; i >= 0; i-- {
+		it := items[i]
+		switch {
+		case it.lo == it.hi:
+			next = tcmp(cbpf.JmpJEQ, it.lo, tleaf(it.leaf), next)
+		case it.lo == 0:
+			next = tcmp(cbpf.JmpJGT, it.hi, next, tleaf(it.leaf))
+		case it.hi == 0xffffffff:
+			next = tcmp(cbpf.JmpJGE, it.lo, tleaf(it.leaf), next)
+		default:
+			next = tcmp(cbpf.JmpJGE, it.lo, tcmp(cbpf.JmpJGT, it.hi, next, tleaf(it.leaf)), next)
+		}
+	}
+	return next
+}
+
+// split builds a balanced tree for items, all within lo..hi, where every
+// value of lo..hi outside the items leads to bg.
+func split(items []item, bg int, lo, hi uint32) *tnode {
+	switch len(items) {
+	case 0:
+		return tleaf(bg)
+	case 1:
+		it := items[0]
+		switch {
+		case it.lo <= lo && it.hi >= hi:
+			return tleaf(it.leaf)
+		case it.lo <= lo:
+			return tcmp(cbpf.JmpJGT, it.hi, tleaf(bg), tleaf(it.leaf))
+		case it.hi >= hi:
+			return tcmp(cbpf.JmpJGE, it.lo, tleaf(it.leaf), tleaf(bg))
+		case it.lo == it.hi:
+			return tcmp(cbpf.JmpJEQ, it.lo, tleaf(it.leaf), tleaf(bg))
+		}
+		return tcmp(cbpf.JmpJGE, it.lo, tcmp(cbpf.JmpJGT, it.hi, tleaf(bg), tleaf(it.leaf)), tleaf(bg))
+	}
+	mid := len(items) / 2
+	b := items[mid].lo
+	return tcmp(cbpf.JmpJGE, b, split(items[mid:], bg, b, hi), split(items[:mid], bg, lo, b-1))
+}
