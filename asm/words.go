@@ -169,3 +169,16 @@ func orDefault(bo binary.ByteOrder) binary.ByteOrder {
 	}
 	return bo
 }
+
+// ParseView parses a view name (common, socket, open, connect) or an
+// opcode name (SOCKET, IORING_OP_OPENAT2, 16), which stands for the view of
+// that opcode's data.
+func ParseView(s string) (abi.View, error) {
+	if v, ok := parseView(s); ok {
+		return v, nil
+	}
+	if o, ok := abi.LookupOpcode(s); ok {
+		return o.View, nil
+	}
+	return 0, fmt.Errorf("unknown view %q: want common, socket, open, connect or an opcode name", s)
+}

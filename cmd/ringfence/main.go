@@ -39,6 +39,9 @@ func commands() []command {
 	return []command{
 		// Keep one line per command; add yours in the right section.
 		// -- toolchain (issue 2)
+		{"asm", "assemble a classic-BPF filter and check it", cmdAsm},
+		{"disasm", "print a filter program as assembly", cmdDisasm},
+		{"emu", "run a filter program on a context, as the kernel does", cmdEmu},
 		// -- kernel and VM harness (issue 3)
 		{"vm", "run the kernel tests inside real kernels under QEMU (vm test, vm kernels)", cmdVM},
 		// -- policies (issue 4)

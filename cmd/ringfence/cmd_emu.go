@@ -1,0 +1,579 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/asm"
+	"github.com/ringfence/ringfence/cbpf"
+)
+
+const emuHelp = `usage: ringfence emu [--ctx CTX] [--trace] [--format F] [--endian E] [--kernel V] PROG
+       ringfence emu --jsonl [--endian E]
+
+Runs a program on one filter context, as the kernel does, and prints the
+verdict. PROG is assembly or any program format "ringfence disasm" reads
+("-" for standard input); the kernel's checker runs first.
+
+CTX is 80 hex digits (the 40 bytes of struct io_uring_bpf_ctx), or field
+assignments separated by spaces:
+  opcode=SOCKET socket.family=AF_INET socket.type=SOCK_STREAM user_data=7
+  open.flags=O_CREAT|O_RDWR open.mode=0644 open.resolve=RESOLVE_BENEATH
+  connect.family=AF_INET connect.addr=127.0.0.1 connect.port=80
+  sqe_flags=IOSQE_ASYNC pdu_size=12
+Unset fields are zero. When the opcode passes data to filters on kernel
+--kernel (default 7.3), pdu_size is set to the kernel's size for it.
+
+--jsonl reads one JSON object per line from standard input,
+  {"prog": [[code, jt, jf, k], ...], "ctx": "<80 hex digits>"}
+and writes one line per input line,
+  {"valid": true, "ret": N, "allow": BOOL} or {"valid": false, "error": "..."}.
+A malformed line gets {"valid": false, "error": "bad input: ..."}.
+
+Exit status: 0 allowed, 1 denied or the program is rejected, 2 bad usage or
+input (with --jsonl: 2 if any line was malformed, else 0).
+
+Flags:
+`
+
+// cmdEmu is "ringfence emu".
+func cmdEmu(e *env, args []string) int {
+	fs := newToolFlags(e, "emu", emuHelp)
+	ctxArg := fs.String("ctx", "", "the filter `context`: 80 hex digits or field assignments")
+	trace := fs.Bool("trace", false, "print the instructions executed")
+	format := fs.String("format", "auto", "program `format`: auto, json, c, go, raw or asm")
+	endian := fs.String("endian", "", "byte `order` of the machine: little (default) or big")
+	kernel := fs.String("kernel", "7.3", "kernel `version` deciding which opcodes carry data")
+	jsonl := fs.Bool("jsonl", false, "batch mode: JSON lines on standard input")
+	pos, err := toolArgs(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	bo, err := parseEndian(*endian)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "ringfence emu:", err)
+		return exitUsage
+	}
+	if *jsonl {
+		if len(pos) != 0 || *ctxArg != "" || *trace {
+			fmt.Fprintln(e.stderr, "ringfence emu: --jsonl takes its programs and contexts from standard input; no PROG, --ctx or --trace")
+			return exitUsage
+		}
+		if bo == nil {
+			bo = binary.LittleEndian
+		}
+		return emuJSONL(e, bo)
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	kv, err := abi.ParseVersion(*kernel)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "ringfence emu:", err)
+		return exitUsage
+	}
+	lp, err := loadProgram(e, pos[0], *format, bo)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return exitUsage
+	}
+	ctx, view, err := parseCtx(*ctxArg, lp.order(), kv)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "ringfence emu: --ctx:", err)
+		return exitUsage
+	}
+	prog, err := lp.check()
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return exitDenied
+	}
+	w := cbpf.WordsOf(ctx, lp.order())
+	ret, path := prog.Trace(&w)
+	if *trace {
+		if lp.view != abi.ViewCommon {
+			view = lp.view
+		}
+		lines := asm.Lines(lp.insns, asm.Options{ByteOrder: lp.bo, View: view})
+		for _, pc := range path {
+			where := ""
+			if pc < len(lp.pos) {
+				where = fmt.Sprintf("  (line %d)", lp.pos[pc].Line)
+			}
+			fmt.Fprintf(e.stdout, "%5d  %-40s%s\n", pc, lines[pc], where)
+		}
+	}
+	if ret == 0 {
+		fmt.Fprintf(e.stdout, "deny (returned 0)\n")
+		return exitDenied
+	}
+	fmt.Fprintf(e.stdout, "allow (returned %d)\n", ret)
+	return exitOK
+}
+
+// parseCtx parses --ctx: 80 hex digits, or field assignments. It also
+// returns the view of the opcode or fields named, for naming words in a
+// trace.
+func parseCtx(s string, bo binary.ByteOrder, kernel abi.Version) ([abi.CtxSize]byte, abi.View, error) {
+	var raw [abi.CtxSize]byte
+	compact := strings.Join(strings.Fields(s), "")
+	if len(compact) == 2*abi.CtxSize && !strings.Contains(compact, "=") {
+		if _, err := hex.Decode(raw[:], []byte(compact)); err != nil {
+			return raw, 0, fmt.Errorf("80 characters but not hex digits: %v", err)
+		}
+		return raw, abi.ViewCommon, nil
+	}
+	var c abi.Ctx
+	var sock abi.SocketData
+	var open abi.OpenData
+	var conn abi.ConnectData
+	var op *abi.OpInfo
+	view := abi.ViewCommon
+	var viewField string
+	seen := map[string]bool{}
+	var pdu *uint8
+	fieldNames := []string{"opcode", "pdu_size"}
+	for _, f := range abi.Fields() {
+		if f.Name != "opcode" && f.Name != "pdu_size" {
+			fieldNames = append(fieldNames, f.Name)
+		}
+	}
+	for _, a := range strings.Fields(s) {
+		name, val, ok := strings.Cut(a, "=")
+		if !ok || val == "" {
+			return raw, 0, fmt.Errorf("%q: want field=value (or 80 hex digits of raw context)", a)
+		}
+		if seen[name] {
+			return raw, 0, fmt.Errorf("%s given twice", name)
+		}
+		seen[name] = true
+		if name == "opcode" {
+			info, ok := abi.LookupOpcode(val)
+			if !ok {
+				var names []string
+				for _, o := range abi.Opcodes() {
+					names = append(names, o.Name)
+				}
+				return raw, 0, fmt.Errorf("unknown opcode %q%s", val, suggestion(strings.ToUpper(val), names))
+			}
+			op = &info
+			c.Opcode = uint8(info.Op)
+			continue
+		}
+		if name == "pdu_size" {
+			n, err := strconv.ParseUint(val, 0, 8)
+			if err != nil {
+				return raw, 0, fmt.Errorf("pdu_size=%s: want a number from 0 to 255", val)
+			}
+			v := uint8(n)
+			pdu = &v
+			continue
+		}
+		f, ok := abi.LookupField(name)
+		if !ok {
+			return raw, 0, fmt.Errorf("unknown field %q%s", name, suggestion(name, fieldNames))
+		}
+		if f.View != abi.ViewCommon {
+			if view != abi.ViewCommon && view != f.View {
+				return raw, 0, fmt.Errorf("%s and %s belong to different opcodes' data", viewField, name)
+			}
+			view, viewField = f.View, name
+		}
+		if err := setField(&c, &sock, &open, &conn, f, val); err != nil {
+			return raw, 0, fmt.Errorf("%s=%s: %v", name, val, err)
+		}
+	}
+	if op != nil {
+		if view != abi.ViewCommon && view != op.View {
+			return raw, 0, fmt.Errorf("%s is not part of %s's data", viewField, op.Name)
+		}
+		if view != abi.ViewCommon && !op.HasData(kernel) {
+			return raw, 0, fmt.Errorf("%s passes no data to filters on Linux %s (only since %s), so %s is always 0 there", op.Name, kernel, op.DataSince, viewField)
+		}
+		if op.HasData(kernel) {
+			view = op.View
+		}
+	}
+	switch view {
+	case abi.ViewSocket:
+		c.SetSocket(sock, bo)
+	case abi.ViewOpen:
+		c.SetOpen(open, bo)
+	case abi.ViewConnect:
+		c.SetConnect(conn, bo)
+	}
+	if pdu != nil {
+		c.PDUSize = *pdu
+	}
+	return c.Encode(bo), view, nil
+}
+
+// suggestion returns "; did you mean X?" for the closest candidate.
+func suggestion(name string, candidates []string) string {
+	best, bestD := "", len(name)/2+2
+	for _, c := range candidates {
+		if d := levenshtein(name, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return "; did you mean " + best + "?"
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// ctxValue parses a value: numbers and constant names of group g joined
+// by '|', at most max.
+func ctxValue(val string, g abi.Group, max uint64) (uint64, error) {
+	var v uint64
+	for _, part := range strings.Split(val, "|") {
+		part = strings.TrimSpace(part)
+		if n, err := strconv.ParseUint(part, 0, 64); err == nil {
+			v |= n
+			continue
+		}
+		c, ok := abi.LookupConst(part, g)
+		if !ok {
+			msg := fmt.Sprintf("unknown name %q", part)
+			if g != "" {
+				msg = fmt.Sprintf("unknown %s constant %q", g, part)
+			}
+			if s := abi.Suggest(part, g); s != "" {
+				msg += "; did you mean " + s + "?"
+			}
+			return 0, fmt.Errorf("%s", msg)
+		}
+		v |= c.Value
+	}
+	if v > max {
+		return 0, fmt.Errorf("value %#x is larger than %#x", v, max)
+	}
+	return v, nil
+}
+
+// setField stores one assignment.
+func setField(c *abi.Ctx, sock *abi.SocketData, open *abi.OpenData, conn *abi.ConnectData, f abi.Field, val string) error {
+	groups := map[string]abi.Group{
+		"sqe_flags": abi.GroupSQE, "socket.family": abi.GroupFamily, "socket.type": abi.GroupSockType,
+		"socket.protocol": abi.GroupProto, "open.flags": abi.GroupOpen, "open.mode": abi.GroupMode,
+		"open.resolve": abi.GroupResolve, "connect.family": abi.GroupFamily,
+	}
+	g := groups[f.Name]
+	u32 := func(dst *uint32) error {
+		v, err := ctxValue(val, g, 0xffffffff)
+		*dst = uint32(v)
+		return err
+	}
+	u64 := func(dst *uint64) error {
+		v, err := ctxValue(val, g, 0xffffffffffffffff)
+		*dst = v
+		return err
+	}
+	switch f.Name {
+	case "user_data":
+		return u64(&c.UserData)
+	case "sqe_flags":
+		v, err := ctxValue(val, g, 0xff)
+		c.SQEFlags = uint8(v)
+		return err
+	case "socket.family":
+		return u32(&sock.Family)
+	case "socket.type":
+		return u32(&sock.Type)
+	case "socket.protocol":
+		return u32(&sock.Protocol)
+	case "open.flags":
+		return u64(&open.Flags)
+	case "open.mode":
+		return u64(&open.Mode)
+	case "open.resolve":
+		return u64(&open.Resolve)
+	case "connect.family":
+		return u32(&conn.Family)
+	case "connect.port":
+		v, err := ctxValue(val, "", 0xffff)
+		conn.Port = uint16(v)
+		return err
+	case "connect.addr":
+		a, err := netip.ParseAddr(val)
+		if err != nil {
+			return fmt.Errorf("not an IPv4 or IPv6 address")
+		}
+		if a.Is4() {
+			b := a.As4()
+			copy(conn.Addr[:], b[:])
+		} else {
+			b := a.As16()
+			copy(conn.Addr[:], b[:])
+		}
+		return nil
+	}
+	return fmt.Errorf("cannot be set")
+}
+
+// jsonlInput is one line of "emu --jsonl".
+type jsonlInput struct {
+	Prog [][]json.Number `json:"prog"`
+	Ctx  *string         `json:"ctx"`
+}
+
+// emuJSONL runs the batch mode.
+func emuJSONL(e *env, bo binary.ByteOrder) int {
+	in := bufio.NewReaderSize(e.stdin, 1<<16)
+	out := bufio.NewWriterSize(e.stdout, 1<<16)
+	status := exitOK
+	var buf []byte
+	for lineNo := 1; ; lineNo++ {
+		if in.Buffered() == 0 {
+			// About to block on input: let a driving tool see the
+			// answers so far.
+			if err := out.Flush(); err != nil {
+				fmt.Fprintln(e.stderr, "ringfence emu:", err)
+				return exitUsage
+			}
+		}
+		line, err := in.ReadBytes('\n')
+		if len(line) == 0 && err != nil {
+			if err != io.EOF {
+				fmt.Fprintln(e.stderr, "ringfence emu:", err)
+				status = exitUsage
+			}
+			break
+		}
+		var malformed bool
+		buf, malformed = jsonlLine(buf[:0], line, lineNo, bo)
+		if malformed {
+			status = exitUsage
+		}
+		out.Write(buf)
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintln(e.stderr, "ringfence emu:", err)
+		return exitUsage
+	}
+	return status
+}
+
+// jsonlLine answers one input line, appending the output line to dst.
+// malformed is true when the line is not a well-formed request.
+func jsonlLine(dst, line []byte, lineNo int, bo binary.ByteOrder) (out []byte, malformed bool) {
+	var ctx [abi.CtxSize]byte
+	insns, ok := fastRequest(line, &ctx)
+	if !ok {
+		var msg string
+		if insns, msg = slowRequest(line, &ctx); msg != "" {
+			m, _ := json.Marshal(fmt.Sprintf("bad input line %d: %s", lineNo, msg))
+			dst = append(dst, `{"valid":false,"error":`...)
+			dst = append(dst, m...)
+			return append(dst, "}\n"...), true
+		}
+	}
+	p, err := cbpf.Check(insns)
+	if err != nil {
+		m, _ := json.Marshal(err.Error())
+		dst = append(dst, `{"valid":false,"error":`...)
+		dst = append(dst, m...)
+		return append(dst, "}\n"...), false
+	}
+	w := cbpf.WordsOf(ctx, bo)
+	ret := p.Run(&w)
+	dst = append(dst, `{"valid":true,"ret":`...)
+	dst = strconv.AppendUint(dst, uint64(ret), 10)
+	dst = append(dst, `,"allow":`...)
+	dst = strconv.AppendBool(dst, ret != 0)
+	return append(dst, "}\n"...), false
+}
+
+// slowRequest parses a request line with encoding/json, which is the
+// authority on what a well-formed line is. msg says what is wrong with a
+// malformed line.
+func slowRequest(line []byte, ctx *[abi.CtxSize]byte) (insns []cbpf.Instruction, msg string) {
+	if len(bytes.TrimSpace(line)) == 0 {
+		return nil, "empty line"
+	}
+	var req jsonlInput
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(&req); err != nil {
+		return nil, err.Error()
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, "more than one JSON value on the line"
+	}
+	if req.Prog == nil {
+		return nil, `missing "prog"`
+	}
+	if req.Ctx == nil {
+		return nil, `missing "ctx"`
+	}
+	if len(*req.Ctx) != 2*abi.CtxSize {
+		return nil, fmt.Sprintf("ctx has %d hex digits, want %d", len(*req.Ctx), 2*abi.CtxSize)
+	}
+	if _, err := hex.Decode(ctx[:], []byte(*req.Ctx)); err != nil {
+		return nil, "ctx: " + err.Error()
+	}
+	insns = make([]cbpf.Instruction, len(req.Prog))
+	limits := [4]uint64{0xffff, 0xff, 0xff, 0xffffffff}
+	for i, r := range req.Prog {
+		if len(r) != 4 {
+			return nil, fmt.Sprintf("instruction %d has %d fields, want [code, jt, jf, k]", i, len(r))
+		}
+		var v [4]uint64
+		for j, n := range r {
+			x, err := strconv.ParseUint(string(n), 10, 64)
+			if err != nil || x > limits[j] {
+				return nil, fmt.Sprintf("instruction %d: field %d is %s, want an integer from 0 to %d", i, j, n, limits[j])
+			}
+			v[j] = x
+		}
+		insns[i] = cbpf.Instruction{Op: uint16(v[0]), Jt: uint8(v[1]), Jf: uint8(v[2]), K: uint32(v[3])}
+	}
+	return insns, ""
+}
+
+// fastRequest parses the usual form of a request line,
+// {"prog": [[n, n, n, n], ...], "ctx": "<hex>"} in either key order with
+// any JSON white space, without reflection. ok is false for anything
+// else (escapes, duplicate or other keys, numbers out of range or not
+// plain integers...): the caller then asks slowRequest, which decides.
+func fastRequest(line []byte, ctx *[abi.CtxSize]byte) (insns []cbpf.Instruction, ok bool) {
+	i := 0
+	ws := func() {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n') {
+			i++
+		}
+	}
+	lit := func(c byte) bool {
+		ws()
+		if i < len(line) && line[i] == c {
+			i++
+			return true
+		}
+		return false
+	}
+	str := func() ([]byte, bool) {
+		if !lit('"') {
+			return nil, false
+		}
+		start := i
+		for i < len(line) && line[i] != '"' {
+			if line[i] == '\\' || line[i] < 0x20 || line[i] >= 0x80 {
+				return nil, false
+			}
+			i++
+		}
+		if i == len(line) {
+			return nil, false
+		}
+		i++
+		return line[start : i-1], true
+	}
+	number := func(limit uint64) (uint64, bool) {
+		ws()
+		start := i
+		var v uint64
+		for i < len(line) && line[i] >= '0' && line[i] <= '9' && i-start < 11 {
+			v = v*10 + uint64(line[i]-'0')
+			i++
+		}
+		n := i - start
+		if n == 0 || n > 10 || n > 1 && line[start] == '0' || v > limit {
+			return 0, false
+		}
+		return v, true
+	}
+	limits := [4]uint64{0xffff, 0xff, 0xff, 0xffffffff}
+	var haveProg, haveCtx bool
+	if !lit('{') {
+		return nil, false
+	}
+	for {
+		key, ok := str()
+		if !ok || !lit(':') {
+			return nil, false
+		}
+		switch {
+		case string(key) == "prog" && !haveProg:
+			haveProg = true
+			if !lit('[') {
+				return nil, false
+			}
+			insns = []cbpf.Instruction{}
+			if !lit(']') {
+				for {
+					var f [4]uint64
+					if !lit('[') {
+						return nil, false
+					}
+					for j := range f {
+						if j > 0 && !lit(',') {
+							return nil, false
+						}
+						if f[j], ok = number(limits[j]); !ok {
+							return nil, false
+						}
+					}
+					if !lit(']') {
+						return nil, false
+					}
+					insns = append(insns, cbpf.Instruction{Op: uint16(f[0]), Jt: uint8(f[1]), Jf: uint8(f[2]), K: uint32(f[3])})
+					if lit(']') {
+						break
+					}
+					if !lit(',') {
+						return nil, false
+					}
+				}
+			}
+		case string(key) == "ctx" && !haveCtx:
+			haveCtx = true
+			h, ok := str()
+			if !ok || len(h) != 2*abi.CtxSize {
+				return nil, false
+			}
+			if _, err := hex.Decode(ctx[:], h); err != nil {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+		if lit('}') {
+			break
+		}
+		if !lit(',') {
+			return nil, false
+		}
+	}
+	ws()
+	return insns, haveProg && haveCtx && i == len(line)
+}

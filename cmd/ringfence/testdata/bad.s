@@ -1,0 +1,3 @@
+	ld [socket.famly]
+	jeq #AF_INTE, +1
+	ret #1
