@@ -4,20 +4,26 @@ package main
 // would take that for a test file and leave the command out of the binary.
 
 import (
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/policy"
 )
 
-const testHelp = `usage: ringfence test [-v] POLICY CASES.yaml
+const testHelp = `usage: ringfence test [-v] [--kernel V] POLICY CASES.yaml
 
 Runs a policy's unit tests: each case of CASES.yaml is a request with the
-decision expected (and optionally the rule expected to make it), decided by
-the reference evaluator. A failing case prints what differed: expected,
-got, and the rule that decided. The cases format is in docs/policy.md.
-POLICY "-" reads the policy from standard input.
+decision expected (and optionally the rule expected to make it). Each case
+is decided twice: by the reference evaluator (the policy's meaning) and by
+the compiled plan for kernel V run in the emulator, little- and big-endian;
+both must give the expected decision. A failing case prints what differed:
+expected, got, and the rule that decided. The cases format is in
+docs/policy.md. POLICY "-" reads the policy from standard input.
 
 Exit status: 0 every case passed, 1 a case failed, 2 bad usage or a file
 that does not parse.
@@ -30,6 +36,8 @@ func cmdTest(e *env, args []string) int {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	verbose := fs.Bool("v", false, "print every case, not only failures")
+	kernelFlag := fs.String("kernel", "", "compile for this kernel (default: the oldest the policy needs, 7.0 or 7.2)")
+	refOnly := fs.Bool("reference-only", false, "decide with the reference evaluator only, not the compiled plan")
 	fs.Usage = func() { fmt.Fprint(e.stderr, testHelp); fs.PrintDefaults() }
 	pos, err := policyArgs(fs, args)
 	if err != nil {
@@ -57,23 +65,58 @@ func cmdTest(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, err)
 		return exitUsage
 	}
-	// TODO(lead): when package compile is on main, also run every case
-	// through the compiled plan under the emulator (compile.Compile(p, ...)
-	// then the plan's decision on c.Request.Ctx(binary.NativeEndian)) and
-	// report a case whose compiled decision differs from the reference.
+	kernel := p.Needs()
+	if *kernelFlag != "" {
+		if kernel, err = abi.ParseVersion(*kernelFlag); err != nil {
+			fmt.Fprintf(e.stderr, "ringfence test: %v\n", err)
+			return exitUsage
+		}
+	}
+	type compiled struct {
+		name string
+		plan *compile.Plan
+		bo   binary.ByteOrder
+	}
+	var plans []compiled
+	if !*refOnly {
+		for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+			plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo})
+			if err != nil {
+				fmt.Fprintf(e.stderr, "ringfence test: %v\n", err)
+				return exitUsage
+			}
+			name := fmt.Sprintf("the compiled plan (Linux %v, %s)", kernel, strings.TrimSuffix(strings.ToLower(bo.String()), "endian")+"-endian")
+			plans = append(plans, compiled{name, plan, bo})
+		}
+	}
 	failed := 0
 	for _, c := range cases {
 		d, diff := c.Check(p)
+		var diffs []string
 		if diff != "" {
+			diffs = append(diffs, diff)
+		}
+		for _, cp := range plans {
+			v := cp.plan.Decide(c.Request.CtxFor(cp.bo, kernel))
+			if got := map[bool]policy.Action{true: policy.Allow, false: policy.Deny}[v.Allow]; got != c.Expect {
+				diffs = append(diffs, fmt.Sprintf("expected %s, %s %s (the reference evaluator: %s by %s)",
+					c.Expect, cp.name, map[bool]string{true: "allows", false: "denies"}[v.Allow], d.Action(), p.Describe(d)))
+			}
+		}
+		if len(diffs) > 0 {
 			failed++
-			fmt.Fprintf(e.stdout, "FAIL %s (%s)\n     request: %s\n     %s\n", c.Name, c.Pos, c.Request, diff)
+			fmt.Fprintf(e.stdout, "FAIL %s (%s)\n     request: %s\n     %s\n", c.Name, c.Pos, c.Request, strings.Join(diffs, "\n     "))
 			continue
 		}
 		if *verbose {
 			fmt.Fprintf(e.stdout, "ok   %s: %s by %s\n", c.Name, d.Action(), p.Describe(d))
 		}
 	}
-	fmt.Fprintf(e.stdout, "%s: %d cases, %d passed, %d failed\n", pos[1], len(cases), len(cases)-failed, failed)
+	how := "reference evaluator only"
+	if len(plans) > 0 {
+		how = fmt.Sprintf("reference evaluator and compiled plan for Linux %v, both byte orders", kernel)
+	}
+	fmt.Fprintf(e.stdout, "%s: %d cases, %d passed, %d failed (%s)\n", pos[1], len(cases), len(cases)-failed, failed, how)
 	if failed > 0 {
 		return exitDenied
 	}
