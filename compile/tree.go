@@ -78,31 +78,53 @@ type item struct {
 }
 
 // buildTree returns a decision tree for a partition. Segments other than
-// the most frequent leaf (the background) are items; the tree splits the
+// those of one leaf (the background; each leaf is tried) are items; the tree splits the
 // items in halves with one "jge" per level, and a single item in known
 // bounds costs one comparison (jeq for a point, jgt/jge when it touches a
 // bound) or two (an interval strictly inside). A set of 2^n points costs
 // n+1 comparisons on every path. When every item is a point and a chain of
 // jeq is no deeper than the tree, the chain is used (it is smaller). With
 // naive set, the chain is always used, with two comparisons per interval:
-// the one-comparison-per-value compile the figures compare against.
+// the one-comparison-per-value compile the figures compare against (its
+// background is the first segment's leaf).
 func buildTree(segs []seg, naive bool) *tnode {
 	segs = mergeSegs(segs)
 	if len(segs) == 1 {
 		return tleaf(segs[0].leaf)
 	}
-	count := map[int]int{}
-	for _, s := range segs {
-		count[s.leaf]++
+	if naive {
+		items, _ := itemsOf(segs, segs[0].leaf)
+		return chain(items, segs[0].leaf)
 	}
-	bg := -1
+	// Try each leaf as the background; keep the shallowest tree, then
+	// the smallest, then the first (deterministic).
+	var best *tnode
+	bestD, bestS := 0, 0
+	tried := map[int]bool{}
 	for _, s := range segs {
-		if bg < 0 || count[s.leaf] > count[bg] || count[s.leaf] == count[bg] && s.leaf < bg {
-			bg = s.leaf
+		if tried[s.leaf] {
+			continue
+		}
+		tried[s.leaf] = true
+		items, points := itemsOf(segs, s.leaf)
+		cands := []*tnode{split(items, s.leaf, 0, 0xffffffff)}
+		if points {
+			cands = append([]*tnode{chain(items, s.leaf)}, cands...)
+		}
+		for _, c := range cands {
+			d, sz := c.depth(), c.size()
+			if best == nil || d < bestD || d == bestD && sz < bestS {
+				best, bestD, bestS = c, d, sz
+			}
 		}
 	}
-	var items []item
-	points := true
+	return best
+}
+
+// itemsOf returns the segments whose leaf is not bg as items, and whether
+// they are all single values.
+func itemsOf(segs []seg, bg int) (items []item, points bool) {
+	points = true
 	for i, s := range segs {
 		if s.leaf == bg {
 			continue
@@ -114,16 +136,7 @@ func buildTree(segs []seg, naive bool) *tnode {
 		items = append(items, item{s.lo, hi, s.leaf})
 		points = points && s.lo == hi
 	}
-	if naive {
-		return chain(items, bg)
-	}
-	tree := split(items, bg, 0, 0xffffffff)
-	if points {
-		if c := chain(items, bg); c.depth() <= tree.depth() {
-			return c
-		}
-	}
-	return tree
+	return items, points
 }
 
 // chain tests the items one after the other.
