@@ -259,36 +259,42 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 	}
 
 	m := &Matrix{Results: make([]*Result, len(kernels))}
-	sem := make(chan struct{}, o.Parallel)
+	// Workers take kernels in order, so the boots start oldest first.
+	next := make(chan int, len(kernels))
+	for i := range kernels {
+		next <- i
+	}
+	close(next)
 	var wg sync.WaitGroup
 	var logMu sync.Mutex
-	for i, k := range kernels {
+	for w := 0; w < o.Parallel && w < len(kernels); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			logMu.Lock()
-			fmt.Fprintf(log, "booting %s\n", k.Release)
-			logMu.Unlock()
-			mach := &Machine{
-				Kernel:  k,
-				Init:    initBin,
-				Files:   files,
-				Config:  vminit.Config{TimeoutSec: int((o.Timeout - 15*time.Second) / time.Second), Steps: steps},
-				Timeout: o.Timeout,
+			for i := range next {
+				k := kernels[i]
+				logMu.Lock()
+				fmt.Fprintf(log, "booting %s\n", k.Release)
+				logMu.Unlock()
+				mach := &Machine{
+					Kernel:  k,
+					Init:    initBin,
+					Files:   files,
+					Config:  vminit.Config{TimeoutSec: int((o.Timeout - 15*time.Second) / time.Second), Steps: steps},
+					Timeout: o.Timeout,
+				}
+				if o.Console != nil {
+					mach.Console = &prefixWriter{w: o.Console, mu: &logMu, prefix: k.Version.String() + "| "}
+				}
+				r, err := mach.Boot(ctx, work)
+				if err != nil {
+					r.Problems = append(r.Problems, err.Error())
+				}
+				m.Results[i] = r
+				logMu.Lock()
+				fmt.Fprintf(log, "%s done in %.1fs\n", k.Release, r.Duration.Seconds())
+				logMu.Unlock()
 			}
-			if o.Console != nil {
-				mach.Console = &prefixWriter{w: o.Console, mu: &logMu, prefix: k.Version.String() + "| "}
-			}
-			r, err := mach.Boot(ctx, work)
-			if err != nil {
-				r.Problems = append(r.Problems, err.Error())
-			}
-			m.Results[i] = r
-			logMu.Lock()
-			fmt.Fprintf(log, "%s done in %.1fs\n", k.Release, r.Duration.Seconds())
-			logMu.Unlock()
 		}()
 	}
 	wg.Wait()

@@ -219,7 +219,7 @@ type Kernel struct {
 // kernelPackage matches the package that holds a generic kernel image.
 // Debian calls it linux-binary-RELEASE since 6.19 in trixie-backports;
 // older suites have linux-image-RELEASE-unsigned.
-var kernelPackage = regexp.MustCompile(`^linux-binary-((\d+)\.(\d+)\.(\d+)\+deb\d+-(amd64|arm64|ppc64el|s390x|riscv64))$`)
+var kernelPackage = regexp.MustCompile(`^linux-binary-((0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\+deb\d+-(amd64|arm64|ppc64el|s390x|riscv64))$`)
 
 // ParseKernelPackage parses a package name such as
 // "linux-binary-7.0.13+deb13-amd64" into a Kernel (without Suite or

@@ -74,9 +74,11 @@ func (w *Writer) CharDev(name string, perm fs.FileMode, major, minor uint32) err
 	return w.entry(name, typeCharDev|uint32(perm.Perm()), 1, 0, major, minor, nil)
 }
 
-// Close writes the trailer that ends the archive.
+// Close writes the trailer that ends the archive. After any earlier
+// error it writes nothing and returns that error.
 func (w *Writer) Close() error {
-	if w.closed {
+	if w.closed || w.err != nil {
+		w.closed = true
 		return w.err
 	}
 	err := w.header(trailer, 0, 1, 0, 0, 0)
