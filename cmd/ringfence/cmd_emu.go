@@ -126,6 +126,9 @@ func cmdEmu(e *env, args []string) int {
 func parseCtx(s string, bo binary.ByteOrder, kernel abi.Version) ([abi.CtxSize]byte, abi.View, error) {
 	var raw [abi.CtxSize]byte
 	compact := strings.Join(strings.Fields(s), "")
+	if compact != "" && !strings.Contains(compact, "=") && strings.Trim(compact, "0123456789abcdefABCDEF") == "" && len(compact) != 2*abi.CtxSize {
+		return raw, 0, fmt.Errorf("%d hex digits; raw context is %d (%d bytes)", len(compact), 2*abi.CtxSize, abi.CtxSize)
+	}
 	if len(compact) == 2*abi.CtxSize && !strings.Contains(compact, "=") {
 		if _, err := hex.Decode(raw[:], []byte(compact)); err != nil {
 			return raw, 0, fmt.Errorf("80 characters but not hex digits: %v", err)

@@ -237,6 +237,7 @@ func TestEmuCommand(t *testing.T) {
 		{[]string{"emu", "testdata/inet.s", "--ctx", "user_data=1 user_data=2"}, "user_data given twice"},
 		{[]string{"emu", "testdata/inet.s", "--ctx", "connect.addr=localhost"}, "not an IPv4 or IPv6 address"},
 		{[]string{"emu", "testdata/inet.s", "--ctx", strings.Repeat("zz", 40)}, "80 characters but not hex digits"},
+		{[]string{"emu", "testdata/inet.s", "--ctx", strings.Repeat("0", 81)}, "81 hex digits; raw context is 80 (40 bytes)"},
 		{[]string{"emu", "testdata/bad.s", "--ctx", "opcode=SOCKET"}, "testdata/bad.s:1:6: unknown context word"},
 		{[]string{"emu", "--ctx", "opcode=SOCKET"}, "usage: ringfence emu"},
 		{[]string{"emu", "--jsonl", "testdata/inet.s"}, "--jsonl takes its programs"},
