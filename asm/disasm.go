@@ -34,6 +34,7 @@ type Options struct {
 // differ from the defaults, and ends with a newline unless prog is empty
 // and no directive is needed.
 func Disassemble(prog []cbpf.Instruction, opt Options) string {
+	opt.View = knownView(opt.View)
 	d := newDisasm(prog, opt)
 	var b strings.Builder
 	if isBig(opt.ByteOrder) {
@@ -57,7 +58,16 @@ func Disassemble(prog []cbpf.Instruction, opt Options) string {
 // it, without labels and indentation: Lines(prog, opt)[pc] explains
 // instruction pc. Jump targets are named as in Disassemble ("L7").
 func Lines(prog []cbpf.Instruction, opt Options) []string {
+	opt.View = knownView(opt.View)
 	return newDisasm(prog, opt).lines
+}
+
+// knownView returns v, or ViewCommon if v is not a view Disassemble knows.
+func knownView(v abi.View) abi.View {
+	if _, ok := parseView(v.String()); ok {
+		return v
+	}
+	return abi.ViewCommon
 }
 
 // disasm holds the state of one disassembly.

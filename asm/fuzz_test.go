@@ -110,6 +110,9 @@ func FuzzDisasmRoundTrip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, o uint8) {
 		prog, _ := cbpf.Decode(data[:len(data)&^7], binary.LittleEndian)
 		opt := Options{View: abi.View(o & 3), Numeric: o&4 != 0}
+		if o&16 != 0 {
+			opt.View = abi.View(o >> 5) // unknown views print as common
+		}
 		if o&8 != 0 {
 			opt.ByteOrder = binary.BigEndian
 		}
