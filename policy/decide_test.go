@@ -352,3 +352,24 @@ func TestOps(t *testing.T) {
 		}
 	}
 }
+
+// TestOpViewMatchesABI keeps opView in step with abi.Opcodes().
+func TestOpViewMatchesABI(t *testing.T) {
+	for _, info := range abi.Opcodes() {
+		if got := opView(info.Op); got != info.View {
+			t.Errorf("opView(%s) = %v, abi says %v", info.Op, got, info.View)
+		}
+	}
+	if opView(abi.Opcode(abi.OpLast)) != abi.ViewCommon {
+		t.Error("opcodes past the table have no data view")
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	p := mustParse(b, decidePolicy)
+	r := Request{Op: abi.OpConnect, Connect: abi.ConnectData{Family: AFInet, Port: 8080, Addr: [16]byte{127, 0, 0, 1}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Decide(r)
+	}
+}

@@ -48,34 +48,67 @@ const (
 	OpenFlagsIgnore = 0o100000
 )
 
+// fieldNamesInOrder lists the policy fields in documentation order.
+func fieldNamesInOrder() []string {
+	return []string{"user_data", "sqe_flags", "socket.family", "socket.type", "socket.protocol",
+		"open.flags", "open.mode", "open.resolve", "connect.family", "connect.port", "connect.addr"}
+}
+
 // Fields returns the fields a policy may test, in documentation order.
 // The slice is freshly allocated on each call.
 func Fields() []FieldSpec {
-	v70 := abi.FilterSince()
-	v72 := abi.Version{Major: 7, Minor: 2}
-	return []FieldSpec{
-		{Name: "user_data", Bits: 64, View: abi.ViewCommon, Since: v70},
-		{Name: "sqe_flags", Bits: 8, View: abi.ViewCommon, Group: abi.GroupSQE, Since: v70},
-		{Name: "socket.family", Bits: 32, View: abi.ViewSocket, Group: abi.GroupFamily, Since: v70},
-		{Name: "socket.type", Bits: 32, View: abi.ViewSocket, Group: abi.GroupSockType, Ignore: SockTypeIgnore, Since: v70},
-		{Name: "socket.protocol", Bits: 32, View: abi.ViewSocket, Group: abi.GroupProto, Since: v70},
-		{Name: "open.flags", Bits: 64, View: abi.ViewOpen, Group: abi.GroupOpen, Ignore: OpenFlagsIgnore, Since: v70},
-		{Name: "open.mode", Bits: 64, View: abi.ViewOpen, Group: abi.GroupMode, Since: v70},
-		{Name: "open.resolve", Bits: 64, View: abi.ViewOpen, Group: abi.GroupResolve, Since: v70},
-		{Name: "connect.family", Bits: 32, View: abi.ViewConnect, Group: abi.GroupFamily, Since: v72},
-		{Name: "connect.port", Bits: 16, View: abi.ViewConnect, Since: v72},
-		{Name: "connect.addr", Bits: 128, View: abi.ViewConnect, Since: v72},
+	names := fieldNamesInOrder()
+	out := make([]FieldSpec, len(names))
+	for i, n := range names {
+		out[i], _ = LookupField(n)
 	}
+	return out
 }
 
-// LookupField returns the policy field with the given name.
+// LookupField returns the policy field with the given name. It does not
+// allocate: the evaluator calls it for every condition.
 func LookupField(name string) (FieldSpec, bool) {
-	for _, f := range Fields() {
-		if f.Name == name {
-			return f, true
-		}
+	v70 := abi.Version{Major: 7, Minor: 0}
+	v72 := abi.Version{Major: 7, Minor: 2}
+	switch name {
+	case "user_data":
+		return FieldSpec{Name: name, Bits: 64, View: abi.ViewCommon, Since: v70}, true
+	case "sqe_flags":
+		return FieldSpec{Name: name, Bits: 8, View: abi.ViewCommon, Group: abi.GroupSQE, Since: v70}, true
+	case "socket.family":
+		return FieldSpec{Name: name, Bits: 32, View: abi.ViewSocket, Group: abi.GroupFamily, Since: v70}, true
+	case "socket.type":
+		return FieldSpec{Name: name, Bits: 32, View: abi.ViewSocket, Group: abi.GroupSockType, Ignore: SockTypeIgnore, Since: v70}, true
+	case "socket.protocol":
+		return FieldSpec{Name: name, Bits: 32, View: abi.ViewSocket, Group: abi.GroupProto, Since: v70}, true
+	case "open.flags":
+		return FieldSpec{Name: name, Bits: 64, View: abi.ViewOpen, Group: abi.GroupOpen, Ignore: OpenFlagsIgnore, Since: v70}, true
+	case "open.mode":
+		return FieldSpec{Name: name, Bits: 64, View: abi.ViewOpen, Group: abi.GroupMode, Since: v70}, true
+	case "open.resolve":
+		return FieldSpec{Name: name, Bits: 64, View: abi.ViewOpen, Group: abi.GroupResolve, Since: v70}, true
+	case "connect.family":
+		return FieldSpec{Name: name, Bits: 32, View: abi.ViewConnect, Group: abi.GroupFamily, Since: v72}, true
+	case "connect.port":
+		return FieldSpec{Name: name, Bits: 16, View: abi.ViewConnect, Since: v72}, true
+	case "connect.addr":
+		return FieldSpec{Name: name, Bits: 128, View: abi.ViewConnect, Since: v72}, true
 	}
 	return FieldSpec{}, false
+}
+
+// opView returns the per-opcode data view of op, as abi.Opcodes() records
+// it (a test keeps the two in step), without allocating the table.
+func opView(op abi.Opcode) abi.View {
+	switch op {
+	case abi.OpSocket:
+		return abi.ViewSocket
+	case abi.OpOpenat, abi.OpOpenat2:
+		return abi.ViewOpen
+	case abi.OpConnect:
+		return abi.ViewConnect
+	}
+	return abi.ViewCommon
 }
 
 // FieldApplies reports whether op's filter sees field: common fields exist
@@ -85,11 +118,7 @@ func FieldApplies(op abi.Opcode, field string) bool {
 	if !ok {
 		return false
 	}
-	if f.View == abi.ViewCommon {
-		return true
-	}
-	info, ok := op.Info()
-	return ok && info.View == f.View
+	return f.View == abi.ViewCommon || (int(op) < abi.OpLast && opView(op) == f.View)
 }
 
 // IgnoredBits returns the bits normalisation clears in field's values:

@@ -37,6 +37,9 @@ type Diagnostic struct {
 	Message string
 	// Rule is the index of the rule concerned, -1 for the policy as a whole.
 	Rule int
+	// Ops are the opcodes a never-matches, redundant or
+	// field-not-in-opcode finding is about (nil for other findings).
+	Ops []abi.Opcode
 }
 
 // String returns "file:line:col: warning: message [code]".
@@ -76,13 +79,26 @@ type linter struct {
 }
 
 func (l *linter) add(pos Pos, rule int, code, format string, args ...any) {
+	l.addOps(pos, rule, nil, code, format, args...)
+}
+
+func (l *linter) addOps(pos Pos, rule int, ops []abi.Opcode, code, format string, args ...any) {
 	if pos == (Pos{}) {
 		pos = Pos{File: l.p.File}
 	}
-	l.out = append(l.out, Diagnostic{Pos: pos, Severity: Warning, Code: code, Rule: rule, Message: fmt.Sprintf(format, args...)})
+	l.out = append(l.out, Diagnostic{Pos: pos, Severity: Warning, Code: code, Rule: rule, Ops: ops,
+		Message: fmt.Sprintf(format, args...)})
 }
 
 func (l *linter) label(i int) string { return l.p.Rules[i].Label(i) }
+
+// at returns " (line N)" for rule i, or "" when its line is unknown.
+func (l *linter) at(i int) string {
+	if n := l.p.Rules[i].Pos.Line; n > 0 {
+		return fmt.Sprintf(" (line %d)", n)
+	}
+	return ""
+}
 
 func opList(ops []abi.Opcode) string {
 	names := make([]string, len(ops))
@@ -105,7 +121,7 @@ func (l *linter) fieldsNotInOpcode() {
 				}
 			}
 			if len(bad) > 0 {
-				l.add(c.Pos, i, "field-not-in-opcode", "%s: %s does not exist for %s, so the rule never matches them",
+				l.addOps(c.Pos, i, bad, "field-not-in-opcode", "%s: %s does not exist for %s, so the rule never matches them",
 					l.label(i), c.Field, opList(bad))
 			}
 		}
@@ -463,7 +479,7 @@ func (l *linter) reachability() [][]abi.Opcode {
 	}
 	for i, r := range l.p.Rules {
 		if infos[i].unsat != "" {
-			l.add(r.Pos, i, "never-matches", "%s never matches: %s", l.label(i), infos[i].unsat)
+			l.addOps(r.Pos, i, r.Ops, "never-matches", "%s never matches: %s", l.label(i), infos[i].unsat)
 			continue
 		}
 		type dead struct {
@@ -499,13 +515,13 @@ func (l *linter) reachability() [][]abi.Opcode {
 		}
 		if len(live[i]) == 0 && len(order) == 1 {
 			j := order[0]
-			l.add(r.Pos, i, "never-matches", "%s never matches: %s (line %d) matches every request it would, first",
-				l.label(i), l.label(j), l.p.Rules[j].Pos.Line)
+			l.addOps(r.Pos, i, r.Ops, "never-matches", "%s never matches: %s%s matches every request it would, first",
+				l.label(i), l.label(j), l.at(j))
 			continue
 		}
 		for _, j := range order {
-			l.add(r.Pos, i, "never-matches", "%s never matches for %s: %s (line %d) matches those requests first",
-				l.label(i), opList(byRule[j]), l.label(j), l.p.Rules[j].Pos.Line)
+			l.addOps(r.Pos, i, byRule[j], "never-matches", "%s never matches for %s: %s%s matches those requests first",
+				l.label(i), opList(byRule[j]), l.label(j), l.at(j))
 		}
 	}
 	return live
@@ -538,7 +554,7 @@ func (l *linter) redundant(live [][]abi.Opcode) {
 		if len(same) != len(r.Ops) {
 			scope = " for " + opList(same)
 		}
-		l.add(r.Pos, i, "redundant", "%s changes nothing%s: the default is %s and no later rule for them decides otherwise",
+		l.addOps(r.Pos, i, same, "redundant", "%s changes nothing%s: the default is %s and no later rule for them decides otherwise",
 			l.label(i), scope, l.p.Default)
 	}
 }

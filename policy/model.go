@@ -249,8 +249,7 @@ func (d Decision) Action() Action {
 // kept, as the kernel stores them; the rest are zero.
 func (r Request) Ctx(bo binary.ByteOrder) abi.Ctx {
 	c := abi.Ctx{UserData: r.UserData, Opcode: uint8(r.Op), SQEFlags: r.SQEFlags}
-	info, _ := r.Op.Info()
-	switch info.View {
+	switch opView(r.Op) {
 	case abi.ViewSocket:
 		c.SetSocket(r.Socket, bo)
 	case abi.ViewOpen:
