@@ -222,6 +222,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown rule key", head + "  - ops: [NOP]\n    action: allow\n    whenn: {}\n", `unknown key "whenn" in rule; did you mean when?`},
 		{"alias", "version: 1\ndefault: deny\nrules:\n  - ops: &o [NOP]\n    action: allow\n  - ops: *o\n    action: deny\n", "e.yaml:6:10: YAML aliases (*o) are not supported"},
 		{"when list", rule("NOP", "") + "    when: [1]\n", "when must be a mapping"},
+		{"two documents", "version: 1\ndefault: deny\n---\nversion: 1\n", "e.yaml:3:1: a policy is one YAML document; this is a second one"},
+		{"huge number", rule("NOP", "user_data: 99999999999999999999"), `number "99999999999999999999" does not fit in 64 bits`},
+		{"comment only", "# nothing\n", "e.yaml:1:1: empty policy"},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.src), "e.yaml")

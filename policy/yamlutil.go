@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,7 +41,24 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // its first document, or nil after recording why not.
 func (rd *reader) document(data []byte, what string) *yaml.Node {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	err := dec.Decode(&doc)
+	if err == io.EOF {
+		rd.errAt(Pos{File: rd.file, Line: 1, Col: 1}, "empty %s", what)
+		return nil
+	}
+	if err == nil {
+		var extra yaml.Node
+		if err2 := dec.Decode(&extra); err2 != io.EOF {
+			if err2 == nil {
+				rd.errAt(Pos{File: rd.file, Line: extra.Line, Col: extra.Column},
+					"a %s is one YAML document; this is a second one", what)
+				return nil
+			}
+			err = err2
+		}
+	}
+	if err != nil {
 		msg := err.Error()
 		p := Pos{File: rd.file}
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
@@ -229,6 +248,12 @@ func (rd *reader) valueExpr(n *yaml.Node, f FieldSpec) (uint64, bool) {
 	}
 	switch n.Tag {
 	case "!!int", "!!str":
+	case "!!float":
+		if strings.Trim(n.Value, "0123456789") != "" {
+			rd.errf(n, "%s: %q is not a value; write a number or a constant name", f.Name, n.Value)
+			return 0, false
+		}
+		// All digits: a number too big for YAML's integers; term says so.
 	case "!!null":
 		rd.errf(n, "%s: missing value", f.Name)
 		return 0, false
