@@ -264,8 +264,11 @@ func TestConstantNames(t *testing.T) {
 		{abi.ViewConnect, nil, "ld [connect.family]\njeq #AF_INET, +1"},
 		{abi.ViewCommon, nil, "ld [op_flags_pdu]\nand #0xff\njeq #IORING_OP_OPENAT2, +1"},
 		{abi.ViewCommon, nil, "ld [op_flags_pdu]\nand #0xff\njeq #200, +1"},
-		// A label resets what is known about A.
-		{abi.ViewSocket, nil, "ld [socket.family]\nja L2\nL2:\njeq #2, +1"},
+		// Where paths join, A is known only if every path agrees.
+		{abi.ViewSocket, nil, "ld [socket.family]\nja L2\nL2:\njeq #AF_INET, +1"},
+		{abi.ViewSocket, nil, "ld [socket.family]\njeq #AF_INET, L4\nld [socket.protocol]\njeq #IPPROTO_TCP, L4\nL4:\njeq #6, +1"},
+		{abi.ViewSocket, nil, "ld [socket.family]\njeq #AF_INET, L3\ntax\nL3:\njeq #AF_INET6, +1"},
+		{abi.ViewSocket, nil, ".insn 0x05, 1, 0, 0\nld [socket.family]\njeq #2, +1"},
 	}
 	for _, c := range cases {
 		prog, err := Assemble([]byte(dirs(c.view, c.bo)+c.src), "c.s")

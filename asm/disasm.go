@@ -99,17 +99,46 @@ func newDisasm(prog []cbpf.Instruction, opt Options) *disasm {
 	return d
 }
 
+// render prints every instruction. What is known about A flows forward
+// along every edge (jumps only go forward, so one pass in order sees all
+// of an instruction's predecessors first); where paths with different
+// knowledge join, nothing is known.
 func (d *disasm) render() {
-	d.lines = make([]string, len(d.prog))
-	d.state = aState{}
-	for pc, in := range d.prog {
-		if d.labels[pc] {
-			d.state = aState{}
+	n := len(d.prog)
+	d.lines = make([]string, n)
+	in := make([]aState, n)
+	seen := make([]bool, n)
+	merge := func(pc uint64, s aState) {
+		if pc >= uint64(n) {
+			return
 		}
-		s, ok := d.insn(pc, in)
-		if !ok {
-			s = insnDirective(in)
-			d.state = aState{}
+		if !seen[pc] {
+			in[pc], seen[pc] = s, true
+		} else if in[pc] != s {
+			in[pc] = aState{}
+		}
+	}
+	for pc, ins := range d.prog {
+		d.state = in[pc]
+		s, ok := d.insn(pc, ins)
+		next := uint64(pc) + 1
+		switch {
+		case !ok:
+			s = insnDirective(ins)
+			merge(next, aState{})
+			if ins.IsJump() {
+				merge(next+uint64(ins.Jt), aState{})
+				merge(next+uint64(ins.Jf), aState{})
+				merge(next+uint64(ins.K), aState{})
+			}
+		case ins.IsReturn():
+		case ins.Op == cbpf.ClassJMP|cbpf.JmpJA:
+			merge(next+uint64(ins.K), d.state)
+		case ins.IsJump():
+			merge(next+uint64(ins.Jt), d.state)
+			merge(next+uint64(ins.Jf), d.state)
+		default:
+			merge(next, d.state)
 		}
 		d.lines[pc] = s
 	}

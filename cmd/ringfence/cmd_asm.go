@@ -195,6 +195,9 @@ func cmdAsm(e *env, args []string) int {
 		}
 	}
 	data, err := asm.Marshal(lp.insns, f, lp.order())
+	if f == asm.FormatAsm {
+		data = []byte(asm.Disassemble(lp.insns, asm.Options{ByteOrder: lp.bo, View: lp.view}))
+	}
 	if err != nil {
 		fmt.Fprintln(e.stderr, "ringfence asm:", err)
 		return exitUsage

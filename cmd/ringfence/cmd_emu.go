@@ -97,9 +97,15 @@ func cmdEmu(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, err)
 		return exitDenied
 	}
+	if view == abi.ViewCommon {
+		if info, ok := abi.Opcode(ctx[abi.OffOpcode]).Info(); ok {
+			view = info.View
+		}
+	}
 	w := cbpf.WordsOf(ctx, lp.order())
 	ret, path := prog.Trace(&w)
 	if *trace {
+		fmt.Fprintf(e.stdout, "context: %s\n", describeCtx(ctx, lp.order(), view))
 		if lp.view != abi.ViewCommon {
 			view = lp.view
 		}
@@ -118,6 +124,46 @@ func cmdEmu(e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "allow (returned %d)\n", ret)
 	return exitOK
+}
+
+// describeCtx prints a context as field assignments, as --ctx reads them.
+func describeCtx(raw [abi.CtxSize]byte, bo binary.ByteOrder, view abi.View) string {
+	c, _ := abi.DecodeCtx(raw[:], bo)
+	named := func(g abi.Group, v uint64) string {
+		if n, ok := abi.ConstName(g, v); ok {
+			return n
+		}
+		return fmt.Sprintf("%#x", v)
+	}
+	parts := []string{
+		fmt.Sprintf("user_data=%d", c.UserData),
+		"opcode=" + abi.Opcode(c.Opcode).String(),
+		fmt.Sprintf("sqe_flags=%#x", c.SQEFlags),
+		fmt.Sprintf("pdu_size=%d", c.PDUSize),
+	}
+	if c.Pad != ([5]byte{}) {
+		parts = append(parts, fmt.Sprintf("padding=%x", c.Pad))
+	}
+	switch view {
+	case abi.ViewSocket:
+		d := c.Socket(bo)
+		parts = append(parts, "socket.family="+named(abi.GroupFamily, uint64(d.Family)),
+			fmt.Sprintf("socket.type=%#x", d.Type), "socket.protocol="+named(abi.GroupProto, uint64(d.Protocol)))
+	case abi.ViewOpen:
+		d := c.Open(bo)
+		parts = append(parts, fmt.Sprintf("open.flags=%#o open.mode=%#o open.resolve=%#x", d.Flags, d.Mode, d.Resolve))
+	case abi.ViewConnect:
+		d := c.Connect(bo)
+		addr := netip.AddrFrom16(d.Addr).String()
+		if d.Family == 2 {
+			addr = netip.AddrFrom4([4]byte(d.Addr[:4])).String()
+		}
+		parts = append(parts, "connect.family="+named(abi.GroupFamily, uint64(d.Family)),
+			fmt.Sprintf("connect.port=%d", d.Port), "connect.addr="+addr)
+	default:
+		parts = append(parts, fmt.Sprintf("data=%x", c.PDU))
+	}
+	return strings.Join(parts, " ")
 }
 
 // parseCtx parses --ctx: 80 hex digits, or field assignments. It also

@@ -49,6 +49,10 @@ func TestAsmCommand(t *testing.T) {
 			t.Errorf("asm --format %s: read back %v (%v), want %v\n%s", f, got, err, want, out)
 		}
 	}
+	// Canonical assembly keeps the file's view.
+	if _, out, _ := runTool("", "asm", "testdata/inet.s", "--format", "asm"); !strings.HasPrefix(out, ".view socket\n\tld [socket.family]\n\tjne #AF_INET, L6\n") {
+		t.Errorf("asm --format asm:\n%s", out)
+	}
 	// Default JSON, exactly.
 	code, out, _ := runTool("", "asm", "testdata/inet.s")
 	wantJSON := "[\n  [32, 0, 0, 16],\n  [21, 0, 4, 2],\n  [32, 0, 0, 20],\n  [84, 0, 0, 15],\n  [21, 0, 1, 1],\n  [6, 0, 0, 1],\n  [6, 0, 0, 0]\n]\n"
@@ -200,13 +204,13 @@ func TestEmuCommand(t *testing.T) {
 	}
 	// --trace prints the path, disassembled, with source lines.
 	code, out, _ := runTool("", "emu", "testdata/inet.s", "--trace", "--ctx", "opcode=SOCKET socket.family=AF_INET socket.type=SOCK_STREAM")
-	wantTrace := []string{"0  ld [socket.family]", "(line 3)", "1  jne #AF_INET, L6", "4  jne #SOCK_STREAM, L6", "5  ret #1", "allow (returned 1)"}
+	wantTrace := []string{"context: user_data=0 opcode=SOCKET sqe_flags=0x0 pdu_size=12 socket.family=AF_INET socket.type=0x1 socket.protocol=IPPROTO_IP\n","0  ld [socket.family]", "(line 3)", "1  jne #AF_INET, L6", "4  jne #SOCK_STREAM, L6", "5  ret #1", "allow (returned 1)"}
 	for _, w := range wantTrace {
 		if !strings.Contains(out, w) {
 			t.Errorf("trace lacks %q:\n%s", w, out)
 		}
 	}
-	if n := strings.Count(out, "\n"); code != exitOK || n != 7 {
+	if n := strings.Count(out, "\n"); code != exitOK || n != 8 {
 		t.Errorf("trace: exit %d, %d lines:\n%s", code, n, out)
 	}
 	// Programs in other formats, and the view taken from the opcode for
