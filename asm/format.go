@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -213,6 +214,9 @@ func unmarshalJSON(data []byte) ([]cbpf.Instruction, error) {
 		case errors.As(err, &se):
 			l, c := lineCol(data, int(se.Offset)-1)
 			return nil, &Error{Line: l, Col: c, Msg: "bad JSON: " + se.Error()}
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			l, c := lineCol(data, len(data))
+			return nil, &Error{Line: l, Col: c, Msg: "bad JSON: the program ends early"}
 		case errors.As(err, &te):
 			l, c := lineCol(data, int(te.Offset)-1)
 			return nil, &Error{Line: l, Col: c, Msg: "a JSON program is an array of [code, jt, jf, k] arrays of numbers"}

@@ -131,9 +131,16 @@ func unmarshalLiteral(data []byte) ([]cbpf.Instruction, error) {
 			break
 		}
 		if isTypeName(t.text) {
-			// cbpf.Instruction{...} or (struct sock_filter){...}
-			if t, err = l.next(); err != nil {
+			// A type before the element: cbpf.Instruction{...}.
+			save := *l
+			brace, err := l.next()
+			if err != nil {
 				return nil, err
+			}
+			if brace.text == "{" {
+				t = brace
+			} else {
+				*l = save
 			}
 		}
 		if t.text != "{" {
