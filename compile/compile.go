@@ -211,6 +211,28 @@ const allowRet = 1
 
 // program compiles the rule chain of op.
 func (c *compiler) program(op abi.Opcode, naive bool) (*cbpf.Program, error) {
+	sp, err := c.render(op, naive)
+	if err != nil {
+		return nil, err
+	}
+	if naive {
+		sp, _ = dropUnreachable(sp)
+	} else if sp, err = optimize(sp); err != nil {
+		return nil, err
+	}
+	insns, err := layout(sp)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := cbpf.Check(insns)
+	if err != nil {
+		return nil, fmt.Errorf("compile: internal error: the filter for %v is not a valid io_uring filter: %v", op, err)
+	}
+	return prog, nil
+}
+
+// render renders the rule chain of op as an unoptimised symbolic program.
+func (c *compiler) render(op abi.Opcode, naive bool) (sprog, error) {
 	b := &builder{}
 	allow, deny := b.newLabel(), b.newLabel()
 	act := func(a policy.Action) label {
@@ -257,24 +279,7 @@ func (c *compiler) program(op abi.Opcode, naive bool) (*cbpf.Program, error) {
 	b.ret(allowRet)
 	b.place(deny)
 	b.ret(0)
-	sp, err := b.finish()
-	if err != nil {
-		return nil, err
-	}
-	if naive {
-		sp, _ = dropUnreachable(sp)
-	} else if sp, err = optimize(sp); err != nil {
-		return nil, err
-	}
-	insns, err := layout(sp)
-	if err != nil {
-		return nil, err
-	}
-	prog, err := cbpf.Check(insns)
-	if err != nil {
-		return nil, fmt.Errorf("compile: internal error: the filter for %v is not a valid io_uring filter: %v", op, err)
-	}
-	return prog, nil
+	return b.finish()
 }
 
 // condPred returns the predicate of one condition for requests with

@@ -233,8 +233,12 @@ func renderSwitch(b *builder, p pSwitch, match, mismatch label, naive bool) {
 			segs[i] = seg{s.lo, len(leaves) - 1}
 		}
 	}
+	cost := make([]int, len(leaves))
+	for i, s := range subs {
+		cost[2+i] = predDepth(s.p, naive)
+	}
 	used := make([]bool, len(leaves))
-	emitTree(b, buildTree(segs, naive), leaves, used)
+	emitTree(b, buildTree(segs, naive, cost), leaves, used)
 	for i, s := range subs {
 		if !used[2+i] {
 			continue // the tree never leads there
@@ -242,6 +246,47 @@ func renderSwitch(b *builder, p pSwitch, match, mismatch label, naive bool) {
 		b.place(s.l)
 		render(b, s.p, match, mismatch, naive)
 	}
+}
+
+// predDepth returns the number of comparisons on the worst path of p's
+// code (as render would emit it), to weigh decision trees.
+func predDepth(p pred, naive bool) int {
+	switch p := p.(type) {
+	case pBits:
+		return 1
+	case pNot:
+		return predDepth(p.p, naive)
+	case pAnd:
+		n := 0
+		for _, c := range p {
+			n += predDepth(c, naive)
+		}
+		return n
+	case pOr:
+		n := 0
+		for _, c := range p {
+			n += predDepth(c, naive)
+		}
+		return n
+	case pSwitch:
+		segs := make([]seg, len(p.segs))
+		cost := []int{0, 0}
+		for i, s := range p.segs {
+			switch c := s.p.(type) {
+			case pConst:
+				if c {
+					segs[i] = seg{s.lo, 0}
+				} else {
+					segs[i] = seg{s.lo, 1}
+				}
+			default:
+				cost = append(cost, predDepth(s.p, naive))
+				segs[i] = seg{s.lo, len(cost) - 1}
+			}
+		}
+		return buildTree(segs, naive, cost).costDepth(cost)
+	}
+	return 0
 }
 
 // emitTree emits a decision tree (a DAG: a naive chain shares its tail

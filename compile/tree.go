@@ -1,6 +1,10 @@
 package compile
 
-import "github.com/ringfence/ringfence/cbpf"
+import (
+	"math"
+
+	"github.com/ringfence/ringfence/cbpf"
+)
 
 // seg is one segment of the 32-bit value space of A: the values from lo up
 // to the next segment's lo-1 (the last segment up to 2^32-1) lead to leaf.
@@ -39,11 +43,18 @@ func tcmp(op uint16, k uint32, t, f *tnode) *tnode {
 }
 
 // depth returns the number of comparisons on the tree's worst path.
-func (n *tnode) depth() int {
+func (n *tnode) depth() int { return n.costDepth(nil) }
+
+// costDepth is depth when reaching leaf l costs cost[l] more comparisons
+// (missing entries cost 0).
+func (n *tnode) costDepth(cost []int) int {
 	memo := map[*tnode]int{}
 	var d func(*tnode) int
 	d = func(n *tnode) int {
 		if n.leaf >= 0 {
+			if n.leaf < len(cost) {
+				return cost[n.leaf]
+			}
 			return 0
 		}
 		if v, ok := memo[n]; ok {
@@ -85,16 +96,24 @@ type item struct {
 // n+1 comparisons on every path. When every item is a point and a chain of
 // jeq is no deeper than the tree, the chain is used (it is smaller). With
 // naive set, the chain is always used, with two comparisons per interval:
-// the one-comparison-per-value compile the figures compare against (its
-// background is the first segment's leaf).
-func buildTree(segs []seg, naive bool) *tnode {
+// the one-comparison-per-value compile the figures compare against.
+func buildTree(segs []seg, naive bool, cost []int) *tnode {
 	segs = mergeSegs(segs)
 	if len(segs) == 1 {
 		return tleaf(segs[0].leaf)
 	}
 	if naive {
-		items, _ := itemsOf(segs, segs[0].leaf)
-		return chain(items, segs[0].leaf)
+		// One comparison per value (two per interval) against the
+		// background that makes the chain shortest: for "in" the members
+		// are compared, for "not_in" the excluded values.
+		var best *tnode
+		for _, s := range segs {
+			items, _ := itemsOf(segs, s.leaf)
+			if c := chain(items, s.leaf); best == nil || c.size() < best.size() {
+				best = c
+			}
+		}
+		return best
 	}
 	// Try each leaf as the background; keep the shallowest tree, then
 	// the smallest, then the first (deterministic).
@@ -107,12 +126,12 @@ func buildTree(segs []seg, naive bool) *tnode {
 		}
 		tried[s.leaf] = true
 		items, points := itemsOf(segs, s.leaf)
-		cands := []*tnode{split(items, s.leaf, 0, 0xffffffff)}
+		cands := []*tnode{split(items, s.leaf, 0, 0xffffffff, cost)}
 		if points {
 			cands = append([]*tnode{chain(items, s.leaf)}, cands...)
 		}
 		for _, c := range cands {
-			d, sz := c.depth(), c.size()
+			d, sz := c.costDepth(cost), c.size()
 			if best == nil || d < bestD || d == bestD && sz < bestS {
 				best, bestD, bestS = c, d, sz
 			}
@@ -159,8 +178,10 @@ func chain(items []item, bg int) *tnode {
 }
 
 // split builds a balanced tree for items, all within lo..hi, where every
-// value of lo..hi outside the items leads to bg.
-func split(items []item, bg int, lo, hi uint32) *tnode {
+// value of lo..hi outside the items leads to bg. Items are weighed by
+// 2^(comparisons to test the item and then its leaf's code), and the split
+// balances the weights, so an item whose leaf costs more sits higher.
+func split(items []item, bg int, lo, hi uint32, cost []int) *tnode {
 	switch len(items) {
 	case 0:
 		return tleaf(bg)
@@ -178,7 +199,31 @@ func split(items []item, bg int, lo, hi uint32) *tnode {
 		}
 		return tcmp(cbpf.JmpJGE, it.lo, tcmp(cbpf.JmpJGT, it.hi, tleaf(bg), tleaf(it.leaf)), tleaf(bg))
 	}
-	mid := len(items) / 2
+	weight := func(it item) float64 {
+		c := 1
+		if it.leaf < len(cost) {
+			c += cost[it.leaf]
+		}
+		if it.lo != it.hi {
+			c++
+		}
+		return math.Exp2(float64(c))
+	}
+	total := 0.0
+	for _, it := range items {
+		total += weight(it)
+	}
+	// mid: the first index where the left part's weight reaches half,
+	// kept inside 1..len-1; of the two indexes around half, the one that
+	// balances better.
+	mid, acc := 1, weight(items[0])
+	for mid < len(items)-1 && acc+weight(items[mid]) <= total/2 {
+		acc += weight(items[mid])
+		mid++
+	}
+	if mid < len(items)-1 && math.Abs(total/2-(acc+weight(items[mid]))) < math.Abs(total/2-acc) {
+		mid++
+	}
 	b := items[mid].lo
-	return tcmp(cbpf.JmpJGE, b, split(items[mid:], bg, b, hi), split(items[:mid], bg, lo, b-1))
+	return tcmp(cbpf.JmpJGE, b, split(items[mid:], bg, b, hi, cost), split(items[:mid], bg, lo, b-1, cost))
 }
