@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -380,5 +381,28 @@ func TestCondString(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Cond.String:\n%q\nwant\n%q", got, want)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	data, err := os.ReadFile("../examples/web-server.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse(data, "web-server.yaml"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLint(b *testing.B) {
+	p, err := Load("../examples/web-server.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		p.Lint()
 	}
 }
