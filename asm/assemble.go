@@ -216,13 +216,24 @@ func (p *parser) defineLabel(t token) {
 	p.labelOrder = append(p.labelOrder, t.text)
 }
 
-// aluOps maps ALU mnemonics to their operation bits.
-func aluOps() map[string]uint16 {
-	return map[string]uint16{
-		"add": cbpf.AluAdd, "sub": cbpf.AluSub, "mul": cbpf.AluMul, "div": cbpf.AluDiv,
-		"or": cbpf.AluOr, "and": cbpf.AluAnd, "lsh": cbpf.AluLsh, "rsh": cbpf.AluRsh,
-		"mod": cbpf.AluMod, "xor": cbpf.AluXor,
+// aluNames lists the ALU mnemonics that take an operand, indexed by
+// operation (code & 0xf0) >> 4; "" where there is none.
+func aluNames() [16]string {
+	return [16]string{
+		cbpf.AluAdd >> 4: "add", cbpf.AluSub >> 4: "sub", cbpf.AluMul >> 4: "mul", cbpf.AluDiv >> 4: "div",
+		cbpf.AluOr >> 4: "or", cbpf.AluAnd >> 4: "and", cbpf.AluLsh >> 4: "lsh", cbpf.AluRsh >> 4: "rsh",
+		cbpf.AluMod >> 4: "mod", cbpf.AluXor >> 4: "xor",
 	}
+}
+
+// aluOp returns the operation of an ALU mnemonic that takes an operand.
+func aluOp(name string) (uint16, bool) {
+	for i, n := range aluNames() {
+		if n != "" && n == name {
+			return uint16(i) << 4, true
+		}
+	}
+	return 0, false
 }
 
 // jumpOp is a conditional jump mnemonic: the kernel operation and whether
@@ -232,13 +243,25 @@ type jumpOp struct {
 	swap bool
 }
 
-// jumpOps maps conditional jump mnemonics to their operation.
-func jumpOps() map[string]jumpOp {
-	return map[string]jumpOp{
-		"jeq": {cbpf.JmpJEQ, false}, "jgt": {cbpf.JmpJGT, false},
-		"jge": {cbpf.JmpJGE, false}, "jset": {cbpf.JmpJSET, false},
-		"jne": {cbpf.JmpJEQ, true}, "jle": {cbpf.JmpJGT, true}, "jlt": {cbpf.JmpJGE, true},
+// condJumpOp returns the operation of a conditional jump mnemonic.
+func condJumpOp(name string) (jumpOp, bool) {
+	switch name {
+	case "jeq":
+		return jumpOp{cbpf.JmpJEQ, false}, true
+	case "jgt":
+		return jumpOp{cbpf.JmpJGT, false}, true
+	case "jge":
+		return jumpOp{cbpf.JmpJGE, false}, true
+	case "jset":
+		return jumpOp{cbpf.JmpJSET, false}, true
+	case "jne":
+		return jumpOp{cbpf.JmpJEQ, true}, true
+	case "jle":
+		return jumpOp{cbpf.JmpJGT, true}, true
+	case "jlt":
+		return jumpOp{cbpf.JmpJGE, true}, true
 	}
+	return jumpOp{}, false
 }
 
 // mnemonics lists every mnemonic and directive, for suggestions.
@@ -309,7 +332,7 @@ func (p *parser) statement() error {
 		}
 		s.insn = cbpf.Ret(k)
 	default:
-		if op, ok := aluOps()[name]; ok {
+		if op, ok := aluOp(name); ok {
 			src, k, err := p.source(name)
 			if err != nil {
 				return err
@@ -317,7 +340,7 @@ func (p *parser) statement() error {
 			s.insn = cbpf.Instruction{Op: cbpf.ClassALU | op | src, K: k}
 			break
 		}
-		if jo, ok := jumpOps()[name]; ok {
+		if jo, ok := condJumpOp(name); ok {
 			if err := p.condJump(name, jo, &s); err != nil {
 				return err
 			}

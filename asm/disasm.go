@@ -268,12 +268,8 @@ func (d *disasm) insn(pc int, in cbpf.Instruction) (string, bool) {
 
 // aluName returns the mnemonic of an ALU operation with an operand.
 func aluName(op uint16) (string, bool) {
-	for name, o := range aluOps() {
-		if o == op {
-			return name, true
-		}
-	}
-	return "", false
+	n := aluNames()[op>>4&0xf]
+	return n, n != ""
 }
 
 // jump renders a conditional jump.
