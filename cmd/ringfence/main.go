@@ -47,6 +47,8 @@ func commands() []command {
 		// -- policies (issue 4)
 		{"check", "validate and lint a policy", cmdCheck},
 		{"test", "run a policy's test cases (requests with expected decisions)", cmdTest},
+		{"compile", "compile a policy into filter registrations (text, json, c, go)", cmdCompile},
+		{"explain", "show how a policy and its compiled filters decide one request", cmdExplain},
 		// -- running programs (issue 5)
 		{"run", "run a program with io_uring restricted by a policy", cmdRun},
 		{"profiles", "list the built-in policies, or show one", cmdProfiles},
