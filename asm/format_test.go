@@ -29,6 +29,16 @@ static struct sock_filter prog[4] = {
 	{ 6, 0, 0, 0 },
 };
 `, FormatC},
+		{"c macros", `#include <linux/filter.h>
+#include <linux/io_uring/bpf_filter.h>
+
+struct sock_filter filter[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct io_uring_bpf_ctx, socket.family)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, 1),
+	BPF_STMT(BPF_RET + BPF_K, (0)),
+};
+`, FormatC},
 		{"c designated", "struct sock_filter f[] = {{.code = 0x20, .k = 16}, {.code = 0x15, .jf = 1, .k = 2}, {.code = 6, .k = 1}, {.code = 6}};", FormatC},
 		{"c bare braces", "{0x20, 0, 0, 16}, {0x15, 0, 1, 2}, {6, 0, 0, 1}, {6, 0, 0, 0}", FormatC},
 		{"go keyed", "var prog = []cbpf.Instruction{\n\t{Op: 0x20, K: 16},\n\t{Op: 0x15, Jf: 1, K: 2},\n\tcbpf.Instruction{Op: 6, K: 1},\n\t{Op: 6},\n}\n", FormatGo},
@@ -72,13 +82,21 @@ func TestReadFormatErrors(t *testing.T) {
 		{"struct sock_filter f[] = {{1, 2, 3}};", FormatC, "1:27: an instruction has four fields {code, jt, jf, k}; found 3"},
 		{"struct sock_filter f[] = {{1, 2, 3, 4, 5}};", FormatC, "1:40: an instruction has four fields {code, jt, jf, k}; found a fifth"},
 		{"struct sock_filter f[] = {\n  {0x10000, 0, 0, 0}};", FormatC, "2:4: code 0x10000 does not fit (at most 0xffff)"},
-		{"struct sock_filter f[] = {\n  BPF_STMT(BPF_RET|BPF_K, 0)};", FormatC, "2:3: expected '{' starting instruction 0, found \"BPF_STMT\" (BPF_STMT/BPF_JUMP macros are not read; write numeric {code, jt, jf, k} elements)"},
+		{"struct sock_filter f[] = {\n  BPF_SMT(BPF_RET|BPF_K, 0)};", FormatC, "2:3: expected '{' starting instruction 0, found \"BPF_SMT\" (write {code, jt, jf, k}, BPF_STMT(code, k) or BPF_JUMP(code, k, jt, jf))"},
 		{"struct sock_filter f[] = {{1, 2, 3, 4}} extra", FormatC, "1:41: unexpected \"extra\" after the program"},
 		{"struct sock_filter f[] = {{1, 2, 3, 4} {5, 6, 7, 8}};", FormatC, "1:40: expected ',' or '}' after instruction 0, found \"{\""},
 		{"[]cbpf.Instruction{{Op: 1, Foo: 2}}", FormatGo, "1:28: expected a field name (Op, Jt, Jf, K or .code, .jt, .jf, .k), found \"Foo\""},
 		{"[]cbpf.Instruction{{Op 1}}", FormatGo, "1:24: expected ':' or '=' after Op, found \"1\""},
 		{"[]cbpf.Instruction{{Op: x}}", FormatGo, "1:25: expected a number, found \"x\""},
 		{"/* unterminated", FormatC, "1:1: unterminated /* comment"},
+		{"struct sock_filter f[] = {BPF_STMT(BPF_LD|BPF_W+BPF_ABS, 0)};", FormatC, "1:48: mixing '|' and '+' needs parentheses"},
+		{"struct sock_filter f[] = {BPF_STMT(BPF_RET, 0, 1)};", FormatC, "1:46: BPF_STMT takes 2 arguments; expected ')', found \",\""},
+		{"struct sock_filter f[] = {BPF_JUMP(BPF_JMP, 0, 1)};", FormatC, "1:49: BPF_JUMP takes 4 arguments; expected ',', found \")\""},
+		{"struct sock_filter f[] = {BPF_JUMP(BPF_JMP, 0, 256, 0)};", FormatC, "1:48: jt 0x100 does not fit (at most 0xff)"},
+		{"struct sock_filter f[] = {BPF_STMT(BPF_LDD, 0)};", FormatC, "1:36: expected a number, a BPF_* name or offsetof(struct io_uring_bpf_ctx, field), found \"BPF_LDD\""},
+		{"struct sock_filter f[] = {BPF_STMT(0, offsetof(struct io_uring_bpf_ctx, socket.famly))};", FormatC, "1:39: struct io_uring_bpf_ctx has no field \"socket.famly\""},
+		{"struct sock_filter f[] = {BPF_STMT(0, offsetof(struct sk_buff, len))};", FormatC, "1:39: offsetof reads offsetof(struct io_uring_bpf_ctx, field) only"},
+		{"struct sock_filter f[] = {BPF_STMT(0, (1 | 2)};", FormatC, "1:46: BPF_STMT takes 2 arguments; expected ')', found \"}\""},
 		{"no braces here", FormatC, "no '{' found"},
 		{"\x06\x00\x00", FormatRaw, "not a multiple of 8"},
 	}

@@ -68,6 +68,7 @@ func FuzzParseAny(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte("{0x06, 0, 0, 1}"))
+	f.Add([]byte("struct sock_filter f[] = {BPF_STMT(BPF_LD|BPF_W|BPF_ABS, offsetof(struct io_uring_bpf_ctx, open.flags) + 4), BPF_JUMP(BPF_JMP+BPF_JSET+BPF_K, (1|2), 0, 1)};"))
 	f.Add([]byte("struct sock_filter f[] = { { .code = 6, .k = 1 }, };"))
 	f.Add([]byte("var p = []cbpf.Instruction{cbpf.Instruction{Op: 6, K: 1}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -2,6 +2,8 @@ package asm
 
 import (
 	"fmt"
+
+	"github.com/ringfence/ringfence/abi"
 	"strconv"
 	"strings"
 
@@ -130,6 +132,24 @@ func unmarshalLiteral(data []byte) ([]cbpf.Instruction, error) {
 		if t.text == "}" {
 			break
 		}
+		if t.text == "BPF_STMT" || t.text == "BPF_JUMP" {
+			in, err := literalMacro(l, t)
+			if err != nil {
+				return nil, err
+			}
+			prog = append(prog, in)
+			sep, err := l.next()
+			if err != nil {
+				return nil, err
+			}
+			if sep.text == "}" {
+				break
+			}
+			if sep.text != "," {
+				return nil, litErr(sep, "expected ',' or '}' after instruction %d, found %s", len(prog)-1, describeLit(sep))
+			}
+			continue
+		}
 		if isTypeName(t.text) {
 			// A type before the element: cbpf.Instruction{...}.
 			save := *l
@@ -146,7 +166,7 @@ func unmarshalLiteral(data []byte) ([]cbpf.Instruction, error) {
 		if t.text != "{" {
 			hint := ""
 			if strings.HasPrefix(t.text, "BPF_") {
-				hint = " (BPF_STMT/BPF_JUMP macros are not read; write numeric {code, jt, jf, k} elements)"
+				hint = " (write {code, jt, jf, k}, BPF_STMT(code, k) or BPF_JUMP(code, k, jt, jf))"
 			}
 			return nil, litErr(t, "expected '{' starting instruction %d, found %s%s", len(prog), describeLit(t), hint)
 		}
@@ -266,4 +286,162 @@ func litNumber(t litTok) (uint64, error) {
 		return 0, litErr(t, "expected a number, found %s", describeLit(t))
 	}
 	return v, nil
+}
+
+// bpfNames returns the values of the kernel's classic BPF macros
+// (linux/bpf_common.h, linux/filter.h) that C programs build codes from.
+func bpfNames() map[string]uint64 {
+	return map[string]uint64{
+		"BPF_LD": 0x00, "BPF_LDX": 0x01, "BPF_ST": 0x02, "BPF_STX": 0x03,
+		"BPF_ALU": 0x04, "BPF_JMP": 0x05, "BPF_RET": 0x06, "BPF_MISC": 0x07,
+		"BPF_W": 0x00, "BPF_H": 0x08, "BPF_B": 0x10,
+		"BPF_IMM": 0x00, "BPF_ABS": 0x20, "BPF_IND": 0x40, "BPF_MEM": 0x60, "BPF_LEN": 0x80, "BPF_MSH": 0xa0,
+		"BPF_ADD": 0x00, "BPF_SUB": 0x10, "BPF_MUL": 0x20, "BPF_DIV": 0x30, "BPF_OR": 0x40, "BPF_AND": 0x50,
+		"BPF_LSH": 0x60, "BPF_RSH": 0x70, "BPF_NEG": 0x80, "BPF_MOD": 0x90, "BPF_XOR": 0xa0,
+		"BPF_JA": 0x00, "BPF_JEQ": 0x10, "BPF_JGT": 0x20, "BPF_JGE": 0x30, "BPF_JSET": 0x40,
+		"BPF_K": 0x00, "BPF_X": 0x08, "BPF_A": 0x10, "BPF_TAX": 0x00, "BPF_TXA": 0x80,
+	}
+}
+
+// literalMacro reads BPF_STMT(code, k) or BPF_JUMP(code, k, jt, jf) after
+// the macro's name.
+func literalMacro(l *litLexer, name litTok) (cbpf.Instruction, error) {
+	t, err := l.next()
+	if err != nil {
+		return cbpf.Instruction{}, err
+	}
+	if t.text != "(" {
+		return cbpf.Instruction{}, litErr(t, "expected '(' after %s, found %s", name.text, describeLit(t))
+	}
+	n := 2
+	if name.text == "BPF_JUMP" {
+		n = 4
+	}
+	// Macro argument order: code, k, jt, jf.
+	var v [4]uint64
+	limits := [4]uint64{0xffff, 0xffffffff, 0xff, 0xff}
+	what := [4]string{"code", "k", "jt", "jf"}
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			if t, err = l.next(); err != nil {
+				return cbpf.Instruction{}, err
+			}
+			if t.text != "," {
+				return cbpf.Instruction{}, litErr(t, "%s takes %d arguments; expected ',', found %s", name.text, n, describeLit(t))
+			}
+		}
+		start := *l
+		first, _ := start.next()
+		x, err := cExpr(l)
+		if err != nil {
+			return cbpf.Instruction{}, err
+		}
+		if x > limits[i] {
+			return cbpf.Instruction{}, litErr(first, "%s %#x does not fit (at most %#x)", what[i], x, limits[i])
+		}
+		v[i] = x
+	}
+	if t, err = l.next(); err != nil {
+		return cbpf.Instruction{}, err
+	}
+	if t.text != ")" {
+		return cbpf.Instruction{}, litErr(t, "%s takes %d arguments; expected ')', found %s", name.text, n, describeLit(t))
+	}
+	return cbpf.Instruction{Op: uint16(v[0]), K: uint32(v[1]), Jt: uint8(v[2]), Jf: uint8(v[3])}, nil
+}
+
+// cExpr evaluates a C constant expression of the kind filter code uses:
+// numbers, BPF_* names and offsetof(struct io_uring_bpf_ctx, field)
+// joined by '|' or '+', with parentheses. Mixing '|' and '+' needs
+// parentheses, so C's precedence never matters. Sums wrap at 64 bits; the
+// caller checks the range.
+func cExpr(l *litLexer) (uint64, error) {
+	x, err := cTerm(l)
+	if err != nil {
+		return 0, err
+	}
+	seen := ""
+	for {
+		save := *l
+		op, err := l.next()
+		if err != nil {
+			return 0, err
+		}
+		if op.text != "|" && op.text != "+" {
+			*l = save
+			return x, nil
+		}
+		if seen != "" && seen != op.text {
+			return 0, litErr(op, "mixing '|' and '+' needs parentheses")
+		}
+		seen = op.text
+		y, err := cTerm(l)
+		if err != nil {
+			return 0, err
+		}
+		if op.text == "|" {
+			x |= y
+		} else {
+			x += y
+		}
+	}
+}
+
+// cTerm evaluates one term of cExpr.
+func cTerm(l *litLexer) (uint64, error) {
+	t, err := l.next()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case t.text == "(":
+		v, err := cExpr(l)
+		if err != nil {
+			return 0, err
+		}
+		c, err := l.next()
+		if err != nil {
+			return 0, err
+		}
+		if c.text != ")" {
+			return 0, litErr(c, "expected ')', found %s", describeLit(c))
+		}
+		return v, nil
+	case t.text == "offsetof":
+		return cOffsetof(l, t)
+	case t.text != "" && t.text[0] >= '0' && t.text[0] <= '9':
+		return litNumber(t)
+	}
+	if v, ok := bpfNames()[t.text]; ok {
+		return v, nil
+	}
+	return 0, litErr(t, "expected a number, a BPF_* name or offsetof(struct io_uring_bpf_ctx, field), found %s", describeLit(t))
+}
+
+// cOffsetof evaluates offsetof(struct io_uring_bpf_ctx, field) after
+// "offsetof", where field is a context field such as socket.family.
+func cOffsetof(l *litLexer, at litTok) (uint64, error) {
+	var words []string
+	for {
+		t, err := l.next()
+		if err != nil {
+			return 0, err
+		}
+		if t.text == "" {
+			return 0, litErr(at, "unterminated offsetof(")
+		}
+		if t.text == ")" {
+			break
+		}
+		words = append(words, t.text)
+	}
+	// ( struct io_uring_bpf_ctx , field )
+	if len(words) != 5 || words[0] != "(" || words[1] != "struct" || words[2] != "io_uring_bpf_ctx" || words[3] != "," {
+		return 0, litErr(at, "offsetof reads offsetof(struct io_uring_bpf_ctx, field) only")
+	}
+	f, ok := abi.LookupField(words[4])
+	if !ok {
+		return 0, litErr(at, "struct io_uring_bpf_ctx has no field %q", words[4])
+	}
+	return uint64(f.Off), nil
 }
