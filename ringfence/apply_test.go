@@ -1,6 +1,7 @@
 package ringfence
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -258,5 +259,72 @@ func TestParseRingFDMode(t *testing.T) {
 	}
 	if _, err := ParseRingFDMode("keep"); err == nil {
 		t.Error("ParseRingFDMode(keep) succeeded")
+	}
+}
+
+// TestApplyToTaskWith checks no_new_privs handling and the error of a
+// refused registration.
+func TestApplyToTaskWith(t *testing.T) {
+	p, nreg := profilePlan(t, "storage")
+	plan, err := Compile(p, abi.Version{Major: 7, Minor: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newFake()
+	if err := ApplyToTaskWith(k, plan, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if k.calls[0] != "nnp" || len(k.calls) != 1+nreg {
+		t.Fatalf("calls %v", k.calls)
+	}
+	// Without no_new_privs the (fake) kernel refuses, like the real one
+	// does for a caller without CAP_SYS_ADMIN.
+	k = newFake()
+	err = ApplyToTaskWith(k, plan, ApplyOptions{SkipNoNewPrivs: true})
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != StepRegister || se.Index != 0 || !strings.Contains(err.Error(), "EACCES") {
+		t.Fatalf("SkipNoNewPrivs: %v", err)
+	}
+}
+
+// TestApplyToRingWith registers every filter on the given ring, in order.
+func TestApplyToRingWith(t *testing.T) {
+	p, _ := profilePlan(t, "network-server")
+	plan, err := Compile(p, abi.Version{Major: 7, Minor: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newFake()
+	if err := ApplyToRingWith(k, 7, plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.calls) != len(plan.Registrations) {
+		t.Fatalf("%d calls for %d registrations", len(k.calls), len(plan.Registrations))
+	}
+	for i, r := range plan.Registrations {
+		if want := fmt.Sprintf("ringreg 7 %v", r.Op); k.calls[i] != want {
+			t.Fatalf("call %d: %q, want %q", i, k.calls[i], want)
+		}
+	}
+}
+
+// TestRequestFromCtx round-trips requests through the context.
+func TestRequestFromCtx(t *testing.T) {
+	bo := binary.LittleEndian
+	reqs := []policy.Request{
+		{Op: abi.OpNop, UserData: 42, SQEFlags: abi.IOSQEAsync},
+		{Op: abi.OpSocket, Socket: abi.SocketData{Family: 2, Type: 1, Protocol: 6}},
+		{Op: abi.OpOpenat2, Open: abi.OpenData{Flags: 0o100101, Mode: 0o644, Resolve: 8}},
+		{Op: abi.OpConnect, Connect: abi.ConnectData{Family: 10, Port: 443, Addr: [16]byte{0x20, 1, 0xd, 0xb8, 15: 1}}},
+	}
+	for _, r := range reqs {
+		if got := RequestFromCtx(r.Ctx(bo), bo); got != r {
+			t.Errorf("RequestFromCtx(%v ctx) = %+v, want %+v", r.Op, got, r)
+		}
+	}
+	// On 7.0 CONNECT carries no data: the evaluator sees zeros.
+	r := reqs[3]
+	if got := RequestFromCtx(r.CtxFor(bo, abi.Version{Major: 7, Minor: 0}), bo); got.Connect != (abi.ConnectData{}) {
+		t.Errorf("CONNECT on 7.0: %+v, want no data", got.Connect)
 	}
 }

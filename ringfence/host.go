@@ -1,6 +1,8 @@
 package ringfence
 
 import (
+	"runtime"
+
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
 	"github.com/ringfence/ringfence/kernel"
@@ -11,7 +13,20 @@ func Host() Kernel { return hostKernel{} }
 
 type hostKernel struct{}
 
-func (hostKernel) Supported() error              { return kernel.Supported() }
+// Supported probes on a throwaway thread: the probe creates a ring, and
+// Linux 7.0 drops a thread's task filters at execve when that thread has
+// used io_uring (seen on 7.0.13), so the thread that registers and execs
+// must not be the one that probed. The goroutine locks its thread and
+// exits without unlocking it, so the Go runtime discards the thread.
+func (hostKernel) Supported() error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		ch <- kernel.Supported()
+	}()
+	return <-ch
+}
+
 func (hostKernel) Version() (abi.Version, error) { return kernel.Version() }
 func (hostKernel) SetNoNewPrivs() error          { return kernel.SetNoNewPrivs() }
 func (hostKernel) RegisterTaskFilter(op abi.Opcode, prog []cbpf.Instruction, flags uint32, pdu uint8) error {

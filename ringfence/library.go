@@ -60,6 +60,11 @@ type ApplyOptions struct {
 // It locks the calling goroutine to its OS thread and leaves it locked: the
 // exec or fork that starts the workload must come from the same goroutine.
 // On error the thread may carry part of the plan; do not run the workload.
+//
+// Linux 7.0 drops the filters at execve if the thread has used io_uring
+// (created a ring, even a closed one; seen on 7.0.13, fixed in 7.1): do not
+// create rings on this thread before the exec. Host().Supported probes on
+// a throwaway thread for that reason.
 func ApplyToTask(plan *compile.Plan, opts ApplyOptions) error {
 	return ApplyToTaskWith(Host(), plan, opts)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 
+	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
 	"github.com/ringfence/ringfence/ringfence"
@@ -98,10 +100,22 @@ func runWith(e *env, args []string, k ringfence.Kernel) int {
 		}
 		return exitNotExecable
 	}
+	// ringfence execs itself first ("__exec-check"), and only that process,
+	// having checked that the task filters survived execve, execs CMD:
+	// Linux 7.0 drops them at execve (seen on 7.0.13).
+	self, selfArgs, err := selfArgv("__exec-check")
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
+		return exitRunFailed
+	}
+	if *ifSupported {
+		selfArgs = append(selfArgs, "--if-supported")
+	}
+	selfArgs = append(append(selfArgs, "--", path), argv...)
 	err = ringfence.ExecUnder(k, ringfence.ExecSpec{
 		Policy:      p,
-		Path:        path,
-		Args:        argv,
+		Path:        self,
+		Args:        selfArgs,
 		Env:         os.Environ(),
 		RingFDs:     mode,
 		IfSupported: *ifSupported,
@@ -113,4 +127,57 @@ func runWith(e *env, args []string, k ringfence.Kernel) int {
 		return exitNotExecable
 	}
 	return exitRunFailed
+}
+
+// selfArgv returns the path of this executable and the argv that runs its
+// command cmd (with the prefix of RINGFENCE_SELF_ARGS, for tests).
+func selfArgv(cmd string) (string, []string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot find ringfence's own executable: %w", err)
+	}
+	argv := []string{self}
+	if s := os.Getenv(selfArgsEnv); s != "" {
+		var pre []string
+		if err := json.Unmarshal([]byte(s), &pre); err != nil {
+			return "", nil, fmt.Errorf("%s: %w", selfArgsEnv, err)
+		}
+		argv = append(argv, pre...)
+	}
+	return self, append(argv, cmd), nil
+}
+
+// cmdExecCheck is the hidden "__exec-check [--if-supported] -- PATH ARGV..."
+// that "ringfence run" execs after registering the policy: it checks that
+// the io_uring task filters survived execve, then execs PATH. If they did
+// not, PATH is not run (unless --if-supported, with a warning).
+func cmdExecCheck(e *env, args []string) int {
+	ifSupported := false
+	if len(args) > 0 && args[0] == "--if-supported" {
+		ifSupported, args = true, args[1:]
+	}
+	if len(args) < 3 || args[0] != "--" {
+		fmt.Fprintln(e.stderr, "ringfence __exec-check: internal command of ringfence run; usage: __exec-check [--if-supported] -- PATH ARGV0 [ARGS...]")
+		return exitUsage
+	}
+	path, argv := args[1], args[2:]
+	restricted, err := kernel.TaskRestricted()
+	switch {
+	case err == nil && restricted:
+	case ifSupported:
+		// The first stage warned already when the kernel has no filters.
+		if kernel.Supported() == nil {
+			fmt.Fprintf(e.stderr, "ringfence run: warning: running %s WITHOUT an io_uring policy: the io_uring task filters did not survive execve on this kernel\n", argv[0])
+		}
+	case err != nil:
+		fmt.Fprintf(e.stderr, "ringfence run: cannot check that the io_uring task filters survived execve: %v; %s was not run\n", err, argv[0])
+		return exitRunFailed
+	default:
+		rel, _ := kernel.Release()
+		fmt.Fprintf(e.stderr, "ringfence run: this kernel (%s) dropped the io_uring task filters at execve, so %s would run unfiltered (Linux 7.0 does this; 7.1 and later keep them); %s was not run\n", rel, argv[0], argv[0])
+		return exitRunFailed
+	}
+	err = kernel.Exec(path, argv, os.Environ())
+	fmt.Fprintf(e.stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
+	return exitNotExecable
 }

@@ -55,6 +55,7 @@ func commands() []command {
 		{"probe", "report what the running kernel supports for io_uring filters", cmdProbe},
 		{"verify", "check a policy against the real kernel at its boundaries", cmdVerify},
 		{"__verify-child", "(internal) the child process of verify", cmdVerifyChild},
+		{"__exec-check", "(internal) the second stage of run", cmdExecCheck},
 	}
 }
 

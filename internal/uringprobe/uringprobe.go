@@ -47,11 +47,7 @@ func Probes() []Probe {
 		case abi.OpSocket, abi.OpOpenat, abi.OpOpenat2, abi.OpConnect:
 			continue // below, with arguments
 		}
-		q := kernel.Request{Op: op}
-		if op == abi.OpFixedFdInstall {
-			q.Flags = abi.IOSQEFixedFile // its preparation refuses anything else
-		}
-		ps = append(ps, Probe{Name: op.String(), Req: q})
+		ps = append(ps, Probe{Name: op.String(), Req: Request(op)})
 	}
 	sock := func(name string, d, t, p uint32) Probe {
 		return Probe{Name: "SOCKET " + name, Req: kernel.Request{Op: abi.OpSocket, Socket: kernel.SocketArgs{Domain: d, Type: t, Protocol: p}}}
@@ -131,15 +127,12 @@ func Run(ps []Probe, m Mode) ([]Result, error) {
 	for _, p := range ps {
 		q := p.Req
 		q.Flags |= m.Flags()
-		sqe := q.SQE()
-		if p.Req.Op != abi.OpSocket && p.Req.Op != abi.OpOpenat && p.Req.Op != abi.OpOpenat2 && p.Req.Op != abi.OpConnect {
-			sqe.FD = -1
-		}
+		sqe := SQE(q)
 		batch := []kernel.SQE{sqe}
 		if m == Linked {
 			batch = []kernel.SQE{{Opcode: abi.OpNop, Flags: abi.IOSQEIOLink, UserData: 1 << 40}, sqe}
 		}
-		cqe, err := do(ring, batch, sqe.UserData)
+		cqe, err := Do(ring, batch, sqe.UserData)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", p.Name, err)
 		}
@@ -151,21 +144,34 @@ func Run(ps []Probe, m Mode) ([]Result, error) {
 	return out, nil
 }
 
-// do submits batch and waits for the completion with user data ud. Other
-// completions (a linked head, the notification of a zero-copy send, late
-// ones of earlier requests) are dropped.
-func do(ring *kernel.Ring, batch []kernel.SQE, ud uint64) (kernel.CQE, error) {
+// cqeFMore is IORING_CQE_F_MORE: more completions follow for the request
+// (the notification of a zero-copy send, a multishot request).
+const cqeFMore = 1 << 1
+
+// Do submits batch, whose last request has user data ud, and returns that
+// request's first completion. It waits until the request has no more
+// completions to come (IORING_CQE_F_MORE clear), so that none is left for
+// the next call. Completions of other requests (a linked head) are dropped.
+func Do(ring *kernel.Ring, batch []kernel.SQE, ud uint64) (kernel.CQE, error) {
 	if _, err := ring.Submit(batch, 1); err != nil {
 		return kernel.CQE{}, err
 	}
+	var first *kernel.CQE
 	for {
 		cqes, err := ring.Wait(1)
 		if err != nil {
 			return kernel.CQE{}, err
 		}
 		for _, c := range cqes {
-			if c.UserData == ud {
-				return c, nil
+			if c.UserData != ud {
+				continue
+			}
+			if first == nil {
+				c := c
+				first = &c
+			}
+			if c.Flags&cqeFMore == 0 {
+				return *first, nil
 			}
 		}
 	}

@@ -1,0 +1,79 @@
+package ringfence_test
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/ringfence"
+)
+
+// A runtime reads the policy from the OCI bundle's config.json annotation.
+func ExamplePolicyFromOCIConfig() {
+	config := []byte(`{
+  "ociVersion": "1.2.0",
+  "annotations": {"org.ringfence.policy": "profile:network-server"}
+}`)
+	p, found, err := ringfence.PolicyFromOCIConfig(config, "/run/bundle")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println(found, len(p.Rules), "rules, default", p.Default)
+	// Output: true 5 rules, default deny
+}
+
+// Compile a built-in profile for a kernel and look at the plan.
+func ExampleCompile() {
+	p, err := ringfence.Profile("deny-all")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	plan, err := ringfence.Compile(p, abi.Version{Major: 7, Minor: 0})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r := plan.Registrations[len(plan.Registrations)-1]
+	fmt.Println(len(plan.Registrations), "registration; DENY_REST:", r.Flags&abi.FilterDenyRest != 0)
+	// Output: 1 registration; DENY_REST: true
+}
+
+// Explain says which rule decides a request.
+func ExampleExplain() {
+	p, err := ringfence.ParsePolicy([]byte(`
+version: 1
+default: deny
+rules:
+  - name: tcp only
+    ops: [SOCKET]
+    action: allow
+    when:
+      socket.family: [AF_INET, AF_INET6]
+      socket.type: SOCK_STREAM
+`), "tcp.yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	tcp := policy.Request{Op: abi.OpSocket, Socket: abi.SocketData{Family: 2, Type: 1}}
+	udp := policy.Request{Op: abi.OpSocket, Socket: abi.SocketData{Family: 2, Type: 2}}
+	fmt.Println(ringfence.Explain(p, tcp).Reason)
+	fmt.Println(ringfence.Explain(p, udp).Reason)
+	// Output:
+	// allow: rule 1 ("tcp only") (tcp.yaml:5:5) matched SOCKET
+	// deny: no rule matched SOCKET; the policy's default is deny
+}
+
+// RequestFromCtx turns the context a filter sees back into the request the
+// reference evaluator judges.
+func ExampleRequestFromCtx() {
+	var c abi.Ctx
+	c.Opcode = uint8(abi.OpSocket)
+	c.SetSocket(abi.SocketData{Family: 10, Type: 2}, binary.LittleEndian)
+	r := ringfence.RequestFromCtx(c, binary.LittleEndian)
+	fmt.Println(r.Op, r.Socket.Family, r.Socket.Type)
+	// Output: SOCKET 10 2
+}

@@ -1,0 +1,89 @@
+package ringfence
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ringfence/ringfence/policy"
+)
+
+func TestPolicyFromOCI(t *testing.T) {
+	dir := t.TempDir()
+	const file = "version: 1\ndefault: allow\nrules:\n  - ops: [URING_CMD]\n    action: deny\n"
+	if err := os.MkdirAll(filepath.Join(dir, "pol"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pol", "p.yaml"), []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(dir, "pol", "p.yaml")
+	cases := []struct {
+		name, config string
+		found        bool
+		def          policy.Action // expected default when found without error
+		err          string
+	}{
+		{"no annotations", `{"ociVersion":"1.2.0"}`, false, 0, ""},
+		{"other annotation", `{"annotations":{"org.example":"x"}}`, false, 0, ""},
+		{"inline yaml", `{"annotations":{"org.ringfence.policy":"version: 1\ndefault: allow\nrules: []\n"}}`, true, policy.Allow, ""},
+		{"inline json", `{"annotations":{"org.ringfence.policy":"{\"version\":1,\"default\":\"deny\",\"rules\":[]}"}}`, true, policy.Deny, ""},
+		{"relative path", `{"annotations":{"org.ringfence.policy":"pol/p.yaml"}}`, true, policy.Allow, ""},
+		{"absolute path", `{"annotations":{"org.ringfence.policy":"` + abs + `"}}`, true, policy.Allow, ""},
+		{"profile", `{"annotations":{"org.ringfence.policy":"profile:deny-all"}}`, true, policy.Deny, ""},
+		{"unknown profile", `{"annotations":{"org.ringfence.policy":"profile:nope"}}`, true, 0, "unknown profile"},
+		{"missing file", `{"annotations":{"org.ringfence.policy":"missing.yaml"}}`, true, 0, "missing.yaml"},
+		{"empty", `{"annotations":{"org.ringfence.policy":"  "}}`, true, 0, "is empty"},
+		{"bad inline", `{"annotations":{"org.ringfence.policy":"version: 1\ndefault: maybe\n"}}`, true, 0, "annotation org.ringfence.policy:"},
+		{"bad json", `{"annotations":`, false, 0, "config.json"},
+	}
+	for _, c := range cases {
+		p, found, err := PolicyFromOCIConfig([]byte(c.config), dir)
+		if found != c.found {
+			t.Errorf("%s: found=%v, want %v", c.name, found, c.found)
+		}
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want one containing %q", c.name, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if found && p.Default != c.def {
+			t.Errorf("%s: default %v, want %v", c.name, p.Default, c.def)
+		}
+		if !found && p != nil {
+			t.Errorf("%s: policy without annotation", c.name)
+		}
+	}
+	// The bundle form reads dir/config.json.
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"annotations":{"org.ringfence.policy":"pol/p.yaml"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, found, err := PolicyFromOCI(dir)
+	if err != nil || !found || p.Default != policy.Allow {
+		t.Fatalf("PolicyFromOCI: %v %v %v", p, found, err)
+	}
+	if _, _, err := PolicyFromOCI(filepath.Join(dir, "nope")); err == nil {
+		t.Fatal("PolicyFromOCI of a missing bundle succeeded")
+	}
+}
+
+func FuzzPolicyFromOCIConfig(f *testing.F) {
+	f.Add([]byte(`{"annotations":{"org.ringfence.policy":"version: 1\ndefault: allow\nrules: []\n"}}`))
+	f.Add([]byte(`{"annotations":{"org.ringfence.policy":"profile:default"}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, config []byte) {
+		p, found, err := PolicyFromOCIConfig(config, t.TempDir())
+		if err == nil && found && p == nil {
+			t.Fatal("found, no error, no policy")
+		}
+		if !found && p != nil {
+			t.Fatal("policy without annotation")
+		}
+	})
+}
