@@ -163,6 +163,18 @@ L6:
 	if j1 != j2 {
 		t.Errorf("asm | disasm | asm changed the program:\n%s\n%s", j1, j2)
 	}
+	// --check appends the verdict; the listing still assembles to the input.
+	code, out, _ = runTool("[[6, 0, 0, 1]]", "disasm", "-", "--check")
+	if code != exitOK || out != "\tret #1\n; checker: accepted\n" {
+		t.Errorf("disasm --check: %d %q", code, out)
+	}
+	code, out, _ = runTool("[[40, 0, 0, 16], [6, 0, 0, 1]]", "disasm", "-", "--check")
+	if code != exitDenied || !strings.HasPrefix(out, "\t.insn 0x28, 0, 0, 0x10\n\tret #1\n; checker: <stdin>: the kernel would reject instruction 0 (.insn 0x28, 0, 0, 0x10): ") {
+		t.Errorf("disasm --check of a rejected program: %d %q", code, out)
+	}
+	if _, j, _ := runTool(out, "asm", "-", "--no-check"); j != "[\n  [40, 0, 0, 16],\n  [6, 0, 0, 1]\n]\n" {
+		t.Errorf("disasm --check output does not assemble back: %q", j)
+	}
 	for _, c := range []struct {
 		stdin string
 		args  []string
@@ -204,7 +216,7 @@ func TestEmuCommand(t *testing.T) {
 	}
 	// --trace prints the path, disassembled, with source lines.
 	code, out, _ := runTool("", "emu", "testdata/inet.s", "--trace", "--ctx", "opcode=SOCKET socket.family=AF_INET socket.type=SOCK_STREAM")
-	wantTrace := []string{"context: user_data=0 opcode=SOCKET sqe_flags=0x0 pdu_size=12 socket.family=AF_INET socket.type=0x1 socket.protocol=IPPROTO_IP\n","0  ld [socket.family]", "(line 3)", "1  jne #AF_INET, L6", "4  jne #SOCK_STREAM, L6", "5  ret #1", "allow (returned 1)"}
+	wantTrace := []string{"context: user_data=0 opcode=SOCKET sqe_flags=0x0 pdu_size=12 socket.family=AF_INET socket.type=0x1 socket.protocol=IPPROTO_IP\n", "0  ld [socket.family]", "(line 3)", "1  jne #AF_INET, L6", "4  jne #SOCK_STREAM, L6", "5  ret #1", "allow (returned 1)"}
 	for _, w := range wantTrace {
 		if !strings.Contains(out, w) {
 			t.Errorf("trace lacks %q:\n%s", w, out)
