@@ -220,7 +220,7 @@ func (c *compiler) program(op abi.Opcode, naive bool) (*cbpf.Program, error) {
 	} else if sp, err = optimize(sp); err != nil {
 		return nil, err
 	}
-	insns, err := layout(sp)
+	insns, err := layout(islands(sp))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ringfence/ringfence/cbpf"
 )
@@ -223,4 +224,125 @@ func unlayout(insns []cbpf.Instruction) (sprog, error) {
 		}
 	}
 	return p, p.validate()
+}
+
+// islandReach is how far (in symbolic instructions) a conditional jump to
+// a return may be before islands gives it a nearer copy; below 255 to
+// leave room for the trampolines layout may still add.
+const islandReach = 200
+
+// islands gives far conditional jumps to a return a nearer copy of that
+// return, so that layout needs no JA trampoline for them: it inserts
+// "islands" of return instructions at places nothing falls into (after a
+// return, a JA, or a conditional jump that goes elsewhere either way),
+// each at the last such place that still serves the earliest far jump
+// waiting for one. Large decision trees, whose leaves all jump to the
+// same two returns at the end, shrink by about a third this way; a jump
+// that still ends up far gets a trampoline from layout as before.
+func islands(p sprog) sprog {
+	canInsert := func(q int) bool {
+		prev := p[q-1]
+		switch {
+		case isRet(prev.in), isJA(prev.in):
+			return true
+		case isCond(prev.in):
+			return prev.t != q && prev.f != q
+		}
+		return false
+	}
+	var points []int
+	for q := 1; q < len(p); q++ {
+		if canInsert(q) {
+			points = append(points, q)
+		}
+	}
+	var pending []far
+	at := map[int][]uint32{} // insertion point -> return values of its island
+	moved := map[far]int{}   // far jump -> insertion point whose copy it takes
+	pi := 0
+	for j := range p {
+		if pi < len(points) && points[pi] == j {
+			pi++
+			next := len(p)
+			if pi < len(points) {
+				next = points[pi]
+			}
+			if len(pending) > 0 && next-pending[0].j > islandReach {
+				var ks []uint32
+				for _, f := range pending {
+					k := p[f.target(p)].in.K
+					if !slices.Contains(ks, k) {
+						ks = append(ks, k)
+					}
+					moved[f] = j
+				}
+				at[j] = ks
+				pending = pending[:0]
+			}
+		}
+		if !isCond(p[j].in) {
+			continue
+		}
+		for slot, t := range []int{p[j].t, p[j].f} {
+			if _, ok := isRetK(p[t].in); ok && t-j > islandReach {
+				pending = append(pending, far{j, slot})
+			}
+		}
+	}
+	if len(at) == 0 {
+		return p
+	}
+	newIdx := make([]int, len(p))
+	n := 0
+	for q := range p {
+		n += len(at[q])
+		newIdx[q] = n
+		n++
+	}
+	out := make(sprog, 0, n)
+	for q, s := range p {
+		for _, k := range at[q] {
+			out = append(out, sins{in: cbpf.Ret(k)})
+		}
+		if isJA(s.in) || isCond(s.in) {
+			s.t = newIdx[s.t]
+			if isCond(s.in) {
+				s.f = newIdx[s.f]
+			}
+			for slot := range 2 {
+				if point, ok := moved[far{q, slot}]; ok {
+					old := p[q].t
+					if slot == 1 {
+						old = p[q].f
+					}
+					k := p[old].in.K
+					idx := newIdx[point] - len(at[point])
+					for _, x := range at[point] {
+						if x == k {
+							break
+						}
+						idx++
+					}
+					if slot == 0 {
+						s.t = idx
+					} else {
+						s.f = idx
+					}
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// far is a conditional jump (instruction j, slot 0 for its true way, 1 for
+// its false way) to a return far away.
+type far struct{ j, slot int }
+
+func (f far) target(p sprog) int {
+	if f.slot == 0 {
+		return p[f.j].t
+	}
+	return p[f.j].f
 }

@@ -182,6 +182,25 @@ func chain(items []item, bg int) *tnode {
 // 2^(comparisons to test the item and then its leaf's code), and the split
 // balances the weights, so an item whose leaf costs more sits higher.
 func split(items []item, bg int, lo, hi uint32, cost []int) *tnode {
+	t := splitOnce(items, bg, lo, hi, cost)
+	// A few points are as fast, and smaller, as a chain of jeq.
+	if len(items) <= 8 {
+		points := true
+		for _, it := range items {
+			points = points && it.lo == it.hi
+		}
+		if points {
+			c := chain(items, bg)
+			if cd, td := c.costDepth(cost), t.costDepth(cost); cd < td || cd == td && c.size() <= t.size() {
+				return c
+			}
+		}
+	}
+	return t
+}
+
+// splitOnce is split with the top-level choice made by halving.
+func splitOnce(items []item, bg int, lo, hi uint32, cost []int) *tnode {
 	switch len(items) {
 	case 0:
 		return tleaf(bg)
