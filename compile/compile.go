@@ -224,6 +224,10 @@ func (c *compiler) program(op abi.Opcode, naive bool) (*cbpf.Program, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(insns) > cbpf.MaxInstructions {
+		return nil, fmt.Errorf("the filter for %v needs %d instructions; the kernel allows at most %d (split large value sets or simplify the rules naming %v)",
+			op, len(insns), cbpf.MaxInstructions, op)
+	}
 	prog, err := cbpf.Check(insns)
 	if err != nil {
 		return nil, fmt.Errorf("compile: internal error: the filter for %v is not a valid io_uring filter: %v", op, err)
