@@ -1,4 +1,4 @@
-package main
+package runcli
 
 import (
 	"encoding/json"

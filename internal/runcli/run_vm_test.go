@@ -1,4 +1,4 @@
-package main
+package runcli
 
 // Kernel tests of "ringfence run", run inside the VM harness (RINGFENCE_VM=1)
 // on every kernel of the matrix. The test binary plays every part by
@@ -75,7 +75,7 @@ type helperOutput struct {
 func helper(role string, args []string) int {
 	switch role {
 	case "main":
-		return run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, args)
+		return Main(&Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, args)
 	case "probe":
 		// probe MODE DEPTH: probe, print, then start the next generation.
 		mode, _ := uringprobe.ParseMode(args[0])

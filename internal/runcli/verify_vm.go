@@ -1,4 +1,4 @@
-package main
+package runcli
 
 import (
 	"context"
@@ -19,16 +19,16 @@ import (
 // under QEMU by the harness of "ringfence vm": a static ringfence built from
 // the source tree and the policy go into the initramfs, and the guest's
 // output and exit status become this command's.
-func verifyInVM(e *env, src, version string, all bool) int {
+func verifyInVM(e *Env, src, version string, all bool) int {
 	data, _, err := loadPolicyOrProfile(src)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
+		fmt.Fprintf(e.Stderr, "ringfence verify: %v\n", err)
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	fail := func(err error) int {
-		fmt.Fprintf(e.stderr, "ringfence verify --vm %s: %v\n", version, err)
+		fmt.Fprintf(e.Stderr, "ringfence verify --vm %s: %v\n", version, err)
 		return exitUsage
 	}
 	srcDir, err := vm.ModuleRoot(ctx)
@@ -39,7 +39,7 @@ func verifyInVM(e *env, src, version string, all bool) int {
 	if err != nil {
 		return fail(err)
 	}
-	ks, err := vm.ResolveKernels(ctx, &debian.Fetcher{CacheDir: cache, Log: e.stderr}, []string{version}, e.stderr)
+	ks, err := vm.ResolveKernels(ctx, &debian.Fetcher{CacheDir: cache, Log: e.Stderr}, []string{version}, e.Stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -81,7 +81,7 @@ func verifyInVM(e *env, src, version string, all bool) int {
 		}},
 		Timeout: 4 * time.Minute,
 	}
-	fmt.Fprintf(e.stderr, "booting %s\n", ks[0].Release)
+	fmt.Fprintf(e.Stderr, "booting %s\n", ks[0].Release)
 	r, err := m.Boot(ctx, work)
 	if err != nil {
 		return fail(err)
@@ -90,7 +90,7 @@ func verifyInVM(e *env, src, version string, all bool) int {
 		return fail(fmt.Errorf("the guest did not finish verify: %s", strings.Join(r.Problems, "; ")))
 	}
 	st := r.Steps[0]
-	e.stdout.Write(st.Output)
+	e.Stdout.Write(st.Output)
 	switch st.Exit {
 	case exitOK, exitDenied, exitUsage:
 		return st.Exit
