@@ -113,6 +113,8 @@ type ExecSpec struct {
 	Path string
 	Args []string
 	Env  []string
+	// Name names the program in messages; empty means Path.
+	Name string
 	// RingFDs says what to do with io_uring descriptors already open.
 	RingFDs RingFDMode
 	// IfSupported runs the program without a policy on kernels that lack
@@ -151,7 +153,11 @@ func ExecUnder(k Kernel, spec ExecSpec) error {
 		}
 		filtered = false
 		if spec.Warn != nil {
-			spec.Warn(fmt.Sprintf("running %s WITHOUT an io_uring policy: %v", spec.Path, err))
+			name := spec.Name
+			if name == "" {
+				name = spec.Path
+			}
+			spec.Warn(fmt.Sprintf("running %s WITHOUT an io_uring policy: %v", name, err))
 		}
 	}
 	if filtered {

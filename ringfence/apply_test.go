@@ -237,11 +237,12 @@ func TestExecUnderIfSupported(t *testing.T) {
 	var warned []string
 	s := spec(p)
 	s.IfSupported = true
+	s.Name = "the-program"
 	s.Warn = func(m string) { warned = append(warned, m) }
 	if err := ExecUnder(k, s); !errors.Is(err, errExecuted) {
 		t.Fatal(err)
 	}
-	if !k.execed || len(warned) != 1 || !strings.Contains(warned[0], "WITHOUT") {
+	if !k.execed || len(warned) != 1 || !strings.Contains(warned[0], "running the-program WITHOUT") {
 		t.Fatalf("execed %v, warnings %q", k.execed, warned)
 	}
 	for _, c := range k.calls {

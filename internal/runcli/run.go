@@ -116,6 +116,7 @@ func runWith(e *Env, args []string, k ringfence.Kernel) int {
 		Policy:      p,
 		Path:        self,
 		Args:        selfArgs,
+		Name:        argv[0],
 		Env:         os.Environ(),
 		RingFDs:     mode,
 		IfSupported: *ifSupported,
