@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/cbpf"
 	"github.com/ringfence/ringfence/internal/uringprobe"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
@@ -107,6 +108,11 @@ func helper(role string, args []string) int {
 		b, _ := json.Marshal(helperOutput{RingFDs: fds})
 		fmt.Printf("%s\n", b)
 		return 0
+	case "badreg":
+		// badreg N ARGS...: "ringfence run ARGS" on the real kernel, with
+		// registration N sent with a pdu_size the kernel refuses.
+		n, _ := strconv.Atoi(args[0])
+		return runWith(&Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, args[1:], &badRegKernel{Kernel: ringfence.Host(), bad: n})
 	case "restricted":
 		// Prints whether this process carries io_uring task filters.
 		r, err := kernel.TaskRestricted()
@@ -428,4 +434,43 @@ func TestExecKeepsTaskFilters(t *testing.T) {
 		t.Fatalf("ringapplyexec: %q (exit %d, %s)", out, code, errs)
 	}
 	t.Logf("%v: after a ring on the thread, task filters at execve: %s", k, map[bool]string{true: "kept", false: "DROPPED"}[strings.Contains(out, "restricted=true")])
+}
+
+// badRegKernel is the real kernel, except that registration number bad is
+// sent with pdu_size 255, which every kernel refuses with EMSGSIZE.
+type badRegKernel struct {
+	ringfence.Kernel
+	bad, n int
+}
+
+func (k *badRegKernel) RegisterTaskFilter(op abi.Opcode, prog []cbpf.Instruction, flags uint32, pdu uint8) error {
+	if k.n++; k.n-1 == k.bad {
+		pdu = 255
+	}
+	return k.Kernel.RegisterTaskFilter(op, prog, flags, pdu)
+}
+
+// TestRunRefusedFilterInVM makes the real kernel refuse one registration
+// (the first, one in the middle, the last) and checks that the program
+// does not run and the message says which registration failed and why.
+func TestRunRefusedFilterInVM(t *testing.T) {
+	needFilters(t)
+	k, _ := kernel.Version()
+	p, err := ringfence.Profile("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := ringfence.Compile(p, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(plan.Registrations)
+	for _, bad := range []int{0, n / 2, n - 1} {
+		args := append([]string{strconv.Itoa(bad), "--profile", "default", "--"}, helperArgv("ringfds")...)
+		out, errs, code := runHelper(t, helperCmd("badreg", args...))
+		want := fmt.Sprintf("register filter %d of %d (%v): ", bad+1, n, plan.Registrations[bad].Op)
+		if code != exitRunFailed || out != "" || !strings.Contains(errs, want) || !strings.Contains(errs, "pdu_size 255") {
+			t.Errorf("registration %d refused by the kernel: exit %d, stdout %q, stderr %q; want 125, nothing run, %q", bad+1, code, out, errs, want)
+		}
+	}
 }
