@@ -271,7 +271,7 @@ func judge(p *policy.Policy, plan *compile.Plan, k abi.Version, c verifyCase, ba
 
 func verifyReport(w io.Writer, src, release string, k abi.Version, p *policy.Policy, plan *compile.Plan, cases []verifyCase, base, got []int32, all bool) int {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\trequest\tfrom\tpolicy\tplan\tkernel\tresult\tbaseline\t")
+	header := false
 	diffs, na := 0, 0
 	for i, c := range cases {
 		v := judge(p, plan, k, c, base[i], got[i])
@@ -282,6 +282,10 @@ func verifyReport(w io.Writer, src, release string, k abi.Version, p *policy.Pol
 			na++
 		}
 		if all || !v.ok {
+			if !header {
+				fmt.Fprintln(tw, "#\trequest\tfrom\tpolicy\tplan\tkernel\tresult\tbaseline\t")
+				header = true
+			}
 			mark := ""
 			if !v.ok {
 				mark = "DIFFERS"
