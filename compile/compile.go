@@ -101,7 +101,6 @@ func Compile(p *policy.Policy, opt Options) (*Plan, error) {
 	}
 	c := &compiler{pol: p, opt: opt}
 	progs := make([]*cbpf.Program, abi.OpLast)
-	fast := make([]*cbpf.Program, abi.OpLast)
 	consts := make([]int, abi.OpLast) // 1 always allow, 0 always deny, -1 depends
 	rulesOf := make([][]int, abi.OpLast)
 	for op := range abi.Opcode(abi.OpLast) {
@@ -114,7 +113,6 @@ func Compile(p *policy.Policy, opt Options) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		fast[op] = prog
 		consts[op] = -1
 		if ins := prog.Instructions(); len(ins) == 1 {
 			if k, ok := isRetK(ins[0]); ok {
@@ -141,7 +139,7 @@ func Compile(p *policy.Policy, opt Options) (*Plan, error) {
 		reg.Comment = comment(p, op, rulesOf[op], consts[op])
 		plan.Registrations = append(plan.Registrations, reg)
 	}
-	if p.Default == policy.Deny {
+	if p.Default != policy.Allow { // as the evaluator: anything but allow denies
 		for op := range abi.Opcode(abi.OpLast) {
 			if consts[op] != 0 {
 				add(op, progs[op])
