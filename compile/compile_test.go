@@ -627,3 +627,44 @@ rules:
 		t.Error("unknown format accepted")
 	}
 }
+
+// TestNormalisation checks conditions on socket.type and open.flags
+// ignore SOCK_NONBLOCK|SOCK_CLOEXEC and O_LARGEFILE as the evaluator does,
+// also for values that name those bits (which the parser refuses, but the
+// model can hold).
+func TestNormalisation(t *testing.T) {
+	const largefile, creat, nonblock = 0o100000, 0o100, 0o4000
+	conds := []policy.Cond{
+		{Field: "open.flags", Op: policy.HasAny, Values: []uint64{largefile}},
+		{Field: "open.flags", Op: policy.HasAny, Values: []uint64{largefile | creat}},
+		{Field: "open.flags", Op: policy.HasAll, Values: []uint64{largefile | creat}},
+		{Field: "open.flags", Op: policy.HasAll, Values: []uint64{creat}},
+		{Field: "open.flags", Op: policy.HasNone, Values: []uint64{largefile}},
+		{Field: "open.flags", Op: policy.Masked, Values: []uint64{largefile | creat, largefile}},
+		{Field: "open.flags", Op: policy.Masked, Values: []uint64{largefile | creat, creat}},
+		{Field: "open.flags", Op: policy.Eq, Values: []uint64{creat}},
+		{Field: "open.flags", Op: policy.Eq, Values: []uint64{creat | largefile}},
+		{Field: "open.flags", Op: policy.Range, Values: []uint64{0x7000, 0x9000}},
+		{Field: "socket.type", Op: policy.Eq, Values: []uint64{1}},
+		{Field: "socket.type", Op: policy.Eq, Values: []uint64{1 | nonblock}},
+		{Field: "socket.type", Op: policy.HasAny, Values: []uint64{nonblock}},
+		{Field: "socket.type", Op: policy.In, Values: []uint64{1, 2, 5}},
+		{Field: "socket.type", Op: policy.Gt, Values: []uint64{3}},
+	}
+	for _, c := range conds {
+		op := abi.OpOpenat
+		if c.Field == "socket.type" {
+			op = abi.OpSocket
+		}
+		p := &policy.Policy{Version: 1, Default: policy.Deny, Rules: []policy.Rule{{Ops: []abi.Opcode{op}, Action: policy.Allow, Conds: []policy.Cond{c}}}}
+		for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+			plan := mustCompile(t, p, Options{Kernel: k70, ByteOrder: bo})
+			for _, v := range []uint64{0, 1, 2, 5, creat, largefile, creat | largefile, 1 | nonblock, 2 | nonblock | 0o2000000, 0x7fff, 0x8000, 0x9001} {
+				q := policy.Request{Op: op, Open: abi.OpenData{Flags: v}, Socket: abi.SocketData{Type: uint32(v)}}
+				if got, want := plan.Decide(q.Ctx(bo)).Allow, p.Decide(q).Allow; got != want {
+					t.Errorf("%s %v %#x, value %#o (%v): plan %v, evaluator %v", c.Field, c.Op, c.Values, v, bo, got, want)
+				}
+			}
+		}
+	}
+}

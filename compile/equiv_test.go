@@ -68,7 +68,14 @@ func (g gen) cond(field policy.FieldSpec) policy.Cond {
 	ops := []policy.CmpOp{policy.Eq, policy.Ne, policy.In, policy.NotIn, policy.Lt, policy.Le, policy.Gt, policy.Ge,
 		policy.Range, policy.NotRange, policy.Masked, policy.HasAll, policy.HasAny, policy.HasNone}
 	c.Op = ops[g.pick(len(ops))]
-	clean := func(v uint64) uint64 { return v &^ field.Ignore }
+	// Policies never name the bits normalisation ignores (the parser
+	// refuses them); the compiler must agree with the evaluator anyway.
+	clean := func(v uint64) uint64 {
+		if g.pick(8) == 0 {
+			return v | field.Ignore&uint64(g.r.Uint32())
+		}
+		return v &^ field.Ignore
+	}
 	switch c.Op {
 	case policy.In, policy.NotIn:
 		n := 1 + g.pick(6)

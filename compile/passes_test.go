@@ -223,3 +223,51 @@ func TestFacts(t *testing.T) {
 		}
 	}
 }
+
+// TestPassesLeaveAlone shows programs a pass must not change.
+func TestPassesLeaveAlone(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(sprog) (sprog, bool)
+		in   sprog
+	}{
+		{
+			// A holds w16&0xff at 4 on its only way in, but a jump enters
+			// the group at its "and" (5) with the raw word in A.
+			name: "load group entered in the middle",
+			run:  dropRedundantLoads,
+			in: sprog{ld(16), jif(cbpf.JmpJEQ, 7, 2, 5), alu(cbpf.AluAnd, 0xff), jif(cbpf.JmpJEQ, 2, 4, 4),
+				ld(16), alu(cbpf.AluAnd, 0xff), jif(cbpf.JmpJGT, 9, 7, 8), ret(1), ret(0)},
+		},
+		{
+			name: "load A does not hold on one way in",
+			run:  dropRedundantLoads,
+			in:   sprog{ld(16), jif(cbpf.JmpJEQ, 2, 2, 3), ld(20), ld(16), jif(cbpf.JmpJGT, 9, 5, 6), ret(1), ret(0)},
+		},
+		{
+			name: "load read by a jump",
+			run:  dropDeadWrites,
+			in:   sprog{ld(16), jif(cbpf.JmpJEQ, 2, 2, 3), ret(1), ret(0)},
+		},
+		{
+			name: "undecided comparison",
+			run:  threadJumps,
+			in:   sprog{ld(16), jif(cbpf.JmpJGT, 2, 2, 3), jif(cbpf.JmpJEQ, 9, 3, 4), ret(1), ret(0)},
+		},
+		{
+			name: "two different returns",
+			run:  foldConstant,
+			in:   sprog{ld(16), jif(cbpf.JmpJEQ, 2, 2, 3), ret(1), ret(0)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.in.validate(); err != nil {
+				t.Fatalf("bad test input: %v", err)
+			}
+			if got, changed := tt.run(tt.in); changed {
+				t.Errorf("pass changed the program:\n%v", got)
+			}
+		})
+	}
+}
