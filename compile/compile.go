@@ -75,7 +75,8 @@ type Plan struct {
 	// that judge op: a registration index, or -1-index for the deny stub
 	// that registration's DENY_REST left. Computed by Compile.
 	chains [abi.OpLast][]int
-	ready  bool // chains computed
+	ready  bool         // chains and opPart computed
+	opPart abi.WordPart // where the opcode byte sits in the loaded words
 }
 
 // Compile turns p into a plan for the kernel and byte order in opt.
@@ -156,7 +157,7 @@ func Compile(p *policy.Policy, opt Options) (*Plan, error) {
 			}
 		}
 	}
-	plan.chains, plan.ready = chainsOf(plan.Registrations), true
+	plan.chains, plan.opPart, plan.ready = chainsOf(plan.Registrations), opcodePart(plan.ByteOrder), true
 	return plan, nil
 }
 
@@ -379,9 +380,7 @@ func (p *Plan) Decide(c abi.Ctx) Verdict {
 // DecideWords is Decide on the context as words; trace asks for the
 // executed paths (slower).
 func (p *Plan) DecideWords(w *cbpf.Words, trace bool) Verdict {
-	opf, _ := abi.LookupField("opcode")
-	part := opf.Parts(p.ByteOrder)
-	op := int(w[part.Word/4]>>part.Shift) & int(part.Mask)
+	op := p.opcode(w)
 	v := Verdict{Allow: true}
 	if op >= abi.OpLast {
 		return v
@@ -407,9 +406,7 @@ func (p *Plan) DecideWords(w *cbpf.Words, trace bool) Verdict {
 // Allows is DecideWords without the details: whether the kernel would let
 // the request with context words w run.
 func (p *Plan) Allows(w *cbpf.Words) bool {
-	opf, _ := abi.LookupField("opcode")
-	part := opf.Parts(p.ByteOrder)
-	op := int(w[part.Word/4]>>part.Shift) & int(part.Mask)
+	op := p.opcode(w)
 	if op >= abi.OpLast {
 		return true
 	}
@@ -429,4 +426,22 @@ func (p *Plan) chain(op int) []int {
 	}
 	c := chainsOf(p.Registrations)
 	return c[op]
+}
+
+// opcodePart returns where the opcode byte sits in the loaded words.
+func opcodePart(bo binary.ByteOrder) abi.WordPart {
+	opf, _ := abi.LookupField("opcode")
+	if bo == nil {
+		bo = binary.LittleEndian
+	}
+	return opf.Parts(bo)
+}
+
+// opcode returns the opcode of the context words w.
+func (p *Plan) opcode(w *cbpf.Words) int {
+	part := p.opPart
+	if !p.ready {
+		part = opcodePart(p.ByteOrder)
+	}
+	return int(w[part.Word/4]>>part.Shift) & int(part.Mask)
 }
