@@ -1,7 +1,9 @@
 package compile
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/ringfence/ringfence/cbpf"
 )
@@ -97,6 +99,7 @@ func simplify(p pred) pred {
 		case 1:
 			return out[0]
 		}
+		sortByLoad(out)
 		return out
 	case pOr:
 		var out pOr
@@ -119,6 +122,7 @@ func simplify(p pred) pred {
 		case 1:
 			return out[0]
 		}
+		sortByLoad(out)
 		return out
 	case pNot:
 		switch c := simplify(p.p).(type) {
@@ -152,6 +156,61 @@ func simplify(p pred) pred {
 		}
 	}
 	return p
+}
+
+// loadKey orders predicates by the lowest word they load (a field's
+// words stay together: a 64-bit field's high-word switch goes with bit
+// tests of its low word), then plain loads before loads with ALU
+// operations: tests of one field end up next to each other, bit tests on
+// the raw word before masked comparisons, so the optimiser can share the
+// loads (predicates have no side effects, so the children of pAnd and
+// pOr may be tested in any order).
+func loadKey(p pred) (word uint32, alu bool) {
+	word = 0xffffffff
+	var walk func(p pred, top bool)
+	walk = func(p pred, top bool) {
+		switch p := p.(type) {
+		case pBits:
+			word = min(word, p.word)
+		case pSwitch:
+			word = min(word, p.opd.word)
+			if top {
+				alu = p.opd.and != 0xffffffff || p.opd.swap16
+			}
+			for _, s := range p.segs {
+				walk(s.p, false)
+			}
+		case pNot:
+			walk(p.p, top)
+		case pAnd:
+			for i, c := range p {
+				walk(c, top && i == 0)
+			}
+		case pOr:
+			for i, c := range p {
+				walk(c, top && i == 0)
+			}
+		}
+	}
+	walk(p, true)
+	return word, alu
+}
+
+// sortByLoad sorts ps by loadKey, stably.
+func sortByLoad(ps []pred) {
+	slices.SortStableFunc(ps, func(a, b pred) int {
+		wa, aa := loadKey(a)
+		wb, ab := loadKey(b)
+		switch {
+		case wa != wb:
+			return cmp.Compare(wa, wb)
+		case aa == ab:
+			return 0
+		case !aa:
+			return -1
+		}
+		return 1
+	})
 }
 
 // render emits code for p that goes to match when p holds and to mismatch
