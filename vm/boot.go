@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ringfence/ringfence/internal/vminit"
@@ -68,6 +69,10 @@ type Machine struct {
 	Console io.Writer
 	// MemoryMB is the guest memory; 0 means 512.
 	MemoryMB int
+	// Args go on the kernel command line after "--"; the kernel passes
+	// them to the init, which appends them to every step's arguments.
+	// They may not contain spaces or quotes.
+	Args []string
 }
 
 // Result is what one boot showed.
@@ -229,6 +234,15 @@ func (m *Machine) Boot(ctx context.Context, workDir string) (*Result, error) {
 	if _, err := exec.LookPath(QEMU); err != nil {
 		return r, fmt.Errorf("%s not found: install it (Debian: apt-get install qemu-system-x86)", QEMU)
 	}
+	cmdline := "console=ttyS0 quiet panic=-1"
+	if len(m.Args) > 0 {
+		for _, a := range m.Args {
+			if a == "" || strings.ContainsAny(a, " \t\n\"'") {
+				return r, fmt.Errorf("kernel command line argument %q: empty, or has a space or quote", a)
+			}
+		}
+		cmdline += " -- " + strings.Join(m.Args, " ")
+	}
 	initrd, err := os.CreateTemp(workDir, "initrd-*.cpio.gz")
 	if err != nil {
 		return r, err
@@ -260,10 +274,12 @@ func (m *Machine) Boot(ctx context.Context, workDir string) (*Result, error) {
 		"-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", m.Kernel.Vmlinuz,
 		"-initrd", initrd.Name(),
-		"-append", "console=ttyS0 quiet panic=-1",
+		"-append", cmdline,
 	}
 	cmd := exec.CommandContext(ctx, QEMU, args...)
 	cmd.WaitDelay = 5 * time.Second
+	// If the harness dies, QEMU goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var console syncBuffer
 	var sink io.Writer = &console
 	if m.Console != nil {

@@ -47,7 +47,7 @@ type Options struct {
 	Run string
 	// Parallel is how many VMs run at once; 0 means 2.
 	Parallel int
-	// Timeout bounds each kernel's boot; 0 means 15 minutes.
+	// Timeout bounds each kernel's boot; 0 means 7 minutes.
 	Timeout time.Duration
 	// Log receives progress lines (fetching, building, booting).
 	Log io.Writer
@@ -228,7 +228,7 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 		o.Parallel = 2
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 15 * time.Minute
+		o.Timeout = 7 * time.Minute
 	}
 	work, err := os.MkdirTemp("", "ringfence-vm-")
 	if err != nil {

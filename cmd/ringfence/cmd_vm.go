@@ -81,7 +81,7 @@ func cmdVMTest(e *env, args []string) int {
 	cache := fs.String("cache", "", "cache `DIR` for kernels (default $RINGFENCE_CACHE or ~/.cache/ringfence)")
 	verbose := fs.Bool("v", false, "stream every guest's console output")
 	parallel := fs.Int("parallel", 2, "number of VMs at once")
-	timeout := fs.Duration("timeout", 15*time.Minute, "deadline for each kernel's boot")
+	timeout := fs.Duration("timeout", 7*time.Minute, "deadline for each kernel's boot (tests that hang are killed and fail)")
 	var pkgs kernelList
 	fs.Var(&pkgs, "packages", "comma-separated package patterns to test (default: the harness's list)")
 	fs.Usage = func() { vmUsage(e.stderr); fmt.Fprintln(e.stderr, "\nflags:"); fs.PrintDefaults() }

@@ -1,0 +1,126 @@
+package vm
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringfence/ringfence/internal/vminit"
+	"github.com/ringfence/ringfence/vm/debian"
+)
+
+// TestRunInKernel boots a real kernel with vm.Run and runs a program in
+// it: the guest init's own binary, which refuses to run when it is not
+// PID 1, with a fixed message and exit status 2. Both must come back.
+func TestRunInKernel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: does not boot a kernel")
+	}
+	for _, tool := range []string{QEMU, "apt-get", "dpkg-deb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s not found (.ci/run installs it)", tool)
+			}
+			t.Skipf("%s not found: cannot boot a kernel", tool)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir, err := debian.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &debian.Fetcher{CacheDir: dir}
+	ks, err := ResolveKernels(ctx, f, []string{"7.3"}, io.Discard)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skipf("no kernel: %v", err)
+	}
+	src, err := ModuleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := BuildInit(ctx, src, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, exit, err := Run(ctx, ks[0], []File{{Path: "/bin/probe", HostPath: bin}}, []string{"/bin/probe", "ignored-arg"}, 3*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exit != 2 || !strings.Contains(string(out), "it only runs as PID 1") {
+		t.Errorf("exit %d, output %q; want 2 and the init's refusal", exit, out)
+	}
+	if strings.Contains(string(out), "RINGFENCE") {
+		t.Errorf("output holds markers: %q", out)
+	}
+}
+
+// TestKernelArgsReachSteps boots the vm/vmtest tests with an argument on
+// the kernel command line after "--" (-test.run selecting one test): the
+// init must append it to the step's arguments, so only that test runs.
+func TestKernelArgsReachSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: does not boot a kernel")
+	}
+	if _, err := exec.LookPath(QEMU); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not found (.ci/run installs it)", QEMU)
+		}
+		t.Skipf("%s not found: cannot boot a kernel", QEMU)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir, err := debian.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := ResolveKernels(ctx, &debian.Fetcher{CacheDir: dir}, []string{"7.3"}, io.Discard)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skipf("no kernel: %v", err)
+	}
+	src, err := ModuleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	initBin, err := BuildInit(ctx, src, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := ListTestPackages(ctx, src, []string{"./vm/vmtest"})
+	if err != nil || len(pkgs) != 1 {
+		t.Fatalf("packages %v, %v", pkgs, err)
+	}
+	files, steps, err := BuildTests(ctx, src, work, pkgs, "", 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Machine{
+		Kernel: ks[0], Init: initBin, Files: files,
+		Config: vminit.Config{TimeoutSec: 150, Steps: steps},
+		Args:   []string{"-test.run=^TestBootedKernel$"},
+	}
+	r, err := m.Boot(ctx, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || len(r.Steps) != 1 {
+		t.Fatalf("run not clean: %v\n%s", r.Problems, r.Console)
+	}
+	if got := r.Steps[0].Tests; len(got) != 1 || got[0] != (TestResult{"TestBootedKernel", "PASS"}) {
+		t.Errorf("tests %v; want only TestBootedKernel, passed", got)
+	}
+	if _, err := (&Machine{Kernel: ks[0], Args: []string{"a b"}}).Boot(ctx, work); err == nil || !strings.Contains(err.Error(), "space or quote") {
+		t.Errorf("an argument with a space: error %v", err)
+	}
+}
