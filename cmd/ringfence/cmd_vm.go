@@ -183,7 +183,8 @@ func cmdVMKernels(e *env, args []string) int {
 		if w, ok := chosen[k.Release]; ok {
 			notes = append(notes, "default for "+w)
 		}
-		fmt.Fprintf(e.stdout, "%-10s %-36s %s\n", k.Version, k.Package, strings.Join(notes, ", "))
+		line := fmt.Sprintf("%-10s %-36s %s", k.Version, k.Package, strings.Join(notes, ", "))
+		fmt.Fprintln(e.stdout, strings.TrimRight(line, " "))
 	}
 	return exitOK
 }

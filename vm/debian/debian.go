@@ -486,14 +486,21 @@ func (f *Fetcher) LibcDev(ctx context.Context, suite string) (Headers, error) {
 		return Headers{}, err
 	}
 	defer os.RemoveAll(filepath.Dir(root))
-	if err := os.RemoveAll(dir); err != nil {
-		return Headers{}, err
-	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return Headers{}, err
 	}
 	if err := os.Rename(root, dir); err != nil {
-		return Headers{}, err
+		// Another process may have unpacked the same version meanwhile.
+		if _, serr := os.Stat(filepath.Join(dir, "complete")); serr == nil {
+			return Headers{Version: version, Include: inc}, nil
+		}
+		// Or left a partial copy: replace it.
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			return Headers{}, rerr
+		}
+		if err := os.Rename(root, dir); err != nil {
+			return Headers{}, err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "complete"), nil, 0o644); err != nil {
 		return Headers{}, err

@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -64,5 +65,25 @@ func TestInVMOnHost(t *testing.T) {
 	t.Setenv("RINGFENCE_IN_VM", "1")
 	if !InVM() {
 		t.Error("InVM() = false with RINGFENCE_IN_VM=1")
+	}
+}
+
+// TestLoopback checks that the guest init brought up the loopback
+// interface: a TCP connection to 127.0.0.1 and to ::1 works.
+func TestLoopback(t *testing.T) {
+	Require(t)
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen %s: %v", addr, err)
+			continue
+		}
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Errorf("dial %s: %v", ln.Addr(), err)
+		} else {
+			c.Close()
+		}
+		ln.Close()
 	}
 }

@@ -3,7 +3,8 @@
 // an initramfs together with the programs to run and a configuration
 // (see package vminit).
 //
-// Running as PID 1 it mounts /proc, /sys, /dev and /tmp, probes whether the
+// Running as PID 1 it mounts /proc, /sys, /dev and /tmp, brings up the
+// loopback interface, probes whether the
 // kernel has io_uring BPF filters, runs each configured step with its output
 // on the console between BEGIN and END markers, and powers the machine off.
 // It never waits forever: every step and the whole run have deadlines, and
@@ -123,6 +124,28 @@ func setup() error {
 				return fmt.Errorf("dup2 console: %w", err)
 			}
 		}
+	}
+	return loopbackUp()
+}
+
+// loopbackUp brings up the loopback interface, so tests can listen on and
+// connect to 127.0.0.1 and ::1.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket for lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo up: %w", err)
 	}
 	return nil
 }
