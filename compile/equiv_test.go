@@ -277,9 +277,9 @@ func (g gen) request(p *policy.Policy) policy.Request {
 // does, for both byte orders, both kernels generations and the naive
 // compile. With -long it runs millions of pairs.
 func TestEquivalence(t *testing.T) {
-	policies, requests := 300, 300
+	policies, requests := 600, 300
 	if *long {
-		policies, requests = 20000, 500
+		policies, requests = 40000, 600
 	}
 	g := gen{rand.New(rand.NewPCG(1, 2))}
 	pairs := 0
