@@ -66,8 +66,11 @@ func (r Registration) Filter() abi.Filter {
 // Plan is a compiled policy: registrations to make in order, for one
 // kernel and byte order.
 type Plan struct {
-	Kernel        abi.Version
-	ByteOrder     binary.ByteOrder
+	// Kernel is the kernel the plan was compiled for.
+	Kernel abi.Version
+	// ByteOrder is the byte order of the machine the filters run on.
+	ByteOrder binary.ByteOrder
+	// Registrations are the filters to register, in this order.
 	Registrations []Registration
 	// Policy is the policy the plan was compiled from.
 	Policy *policy.Policy

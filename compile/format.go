@@ -12,7 +12,7 @@ import (
 	"github.com/ringfence/ringfence/asm"
 )
 
-// Formats returns the names WriteFormat accepts.
+// Formats returns the names Plan.Format accepts.
 func Formats() []string { return []string{"text", "json", "c", "go"} }
 
 // Format renders the plan in one of Formats: "text" (assembly per
