@@ -231,8 +231,10 @@ func (f *facts) decide(in cbpf.Instruction) (outcome, known bool) {
 
 // follow returns where a jump from i (to t, having learned f, with A
 // holding s) really ends up: through JAs, through conditional jumps the
-// facts decide, and past loads that would recompute what A already holds.
-func follow(p sprog, t int, f facts, s aKey) int {
+// facts decide, past loads that would recompute what A already holds, and
+// past a load whose only use is a bit test the masked A answers as well
+// (see maskedJset). live is liveA of p.
+func follow(p sprog, t int, f facts, s aKey, live []bool) int {
 	for steps := 0; steps < len(p); steps++ {
 		in := p[t].in
 		switch {
@@ -262,10 +264,50 @@ func follow(p sprog, t int, f facts, s aKey) int {
 					continue
 				}
 			}
+			if maskedJset(p, t, s, live) {
+				t++
+				continue
+			}
 		}
 		break
 	}
 	return t
+}
+
+// maskedJset reports whether the "ld [w]" at t may be skipped by a way in
+// where A holds that word ANDed with a mask m (state s): the next
+// instruction is "jset #k" with k within m, which decides the same on the
+// masked word, and neither of its ways reads A before loading it again.
+func maskedJset(p sprog, t int, s aKey, live []bool) bool {
+	var w, m uint32
+	if _, err := fmt.Sscanf(string(s), "w%d 50:%x", &w, &m); err != nil || aKey(fmt.Sprintf("w%d 50:%x", w, m)) != s {
+		return false
+	}
+	if p[t].in != cbpf.LoadAbs(w) || t+1 >= len(p) {
+		return false
+	}
+	j := p[t+1]
+	return j.in.Op == cbpf.ClassJMP|cbpf.JmpJSET|cbpf.SrcK && j.in.K&^m == 0 && !live[j.t] && !live[j.f]
+}
+
+// liveA returns, for each instruction, whether A is read before it is
+// written on some path from there.
+func liveA(p sprog) []bool {
+	live := make([]bool, len(p))
+	for i := len(p) - 1; i >= 0; i-- {
+		in := p[i].in
+		switch {
+		case usesA(in):
+			live[i] = true
+		case pureAWrite(in):
+			live[i] = false
+		default:
+			for _, t := range p.succs(i) {
+				live[i] = live[i] || live[t]
+			}
+		}
+	}
+	return live
 }
 
 // threadJumps makes every jump go straight to where it ends up (see
@@ -274,12 +316,13 @@ func follow(p sprog, t int, f facts, s aKey) int {
 // constant into that return.
 func threadJumps(p sprog) (sprog, bool) {
 	st := aStates(p)
+	live := liveA(p)
 	q := append(sprog(nil), p...)
 	changed := false
 	for i, s := range q {
 		switch {
 		case isJA(s.in):
-			t := follow(q, s.t, newFacts(), st[i])
+			t := follow(q, s.t, newFacts(), st[i], live)
 			if isRet(q[t].in) {
 				q[i] = sins{in: q[t].in}
 				changed = true
@@ -291,8 +334,8 @@ func threadJumps(p sprog) (sprog, bool) {
 			ft, ff := newFacts(), newFacts()
 			ft.learn(s.in, true)
 			ff.learn(s.in, false)
-			t := follow(q, s.t, ft, st[i])
-			f := follow(q, s.f, ff, st[i])
+			t := follow(q, s.t, ft, st[i], live)
+			f := follow(q, s.f, ff, st[i], live)
 			kt, rt := isRetK(q[t].in)
 			kf, rf := isRetK(q[f].in)
 			switch {

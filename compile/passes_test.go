@@ -142,6 +142,14 @@ func TestPassEffects(t *testing.T) {
 			want: sprog{ld(16), jif(cbpf.JmpJEQ, 2, 4, 3), ld(16), jif(cbpf.JmpJEQ, 10, 4, 5), ret(1), ret(0)},
 		},
 		{
+			name: "thread past a load only a bit test within the mask reads",
+			run:  threadJumps,
+			in: sprog{ld(16), alu(cbpf.AluAnd, 0xc0), jif(cbpf.JmpJEQ, 0xc0, 7, 3),
+				ld(16), jif(cbpf.JmpJSET, 0x40, 6, 5), ld(20), ret(0), ret(1)},
+			want: sprog{ld(16), alu(cbpf.AluAnd, 0xc0), jif(cbpf.JmpJEQ, 0xc0, 7, 4),
+				ld(16), jif(cbpf.JmpJSET, 0x40, 6, 5), ld(20), ret(0), ret(1)},
+		},
+		{
 			name: "same return both ways",
 			run:  threadJumps,
 			in:   sprog{ld(16), jif(cbpf.JmpJEQ, 2, 2, 3), ret(1), ret(1)},
@@ -243,6 +251,20 @@ func TestPassesLeaveAlone(t *testing.T) {
 			name: "load A does not hold on one way in",
 			run:  dropRedundantLoads,
 			in:   sprog{ld(16), jif(cbpf.JmpJEQ, 2, 2, 3), ld(20), ld(16), jif(cbpf.JmpJGT, 9, 5, 6), ret(1), ret(0)},
+		},
+		{
+			// The bit is outside the mask A holds.
+			name: "bit test outside the mask",
+			run:  threadJumps,
+			in: sprog{ld(16), alu(cbpf.AluAnd, 0xc0), jif(cbpf.JmpJEQ, 0xc0, 7, 3),
+				ld(16), jif(cbpf.JmpJSET, 0x100, 6, 5), ld(20), ret(0), ret(1)},
+		},
+		{
+			// After the bit test, A is returned: it must be the raw word.
+			name: "bit test whose ways read A",
+			run:  threadJumps,
+			in: sprog{ld(16), alu(cbpf.AluAnd, 0xc0), jif(cbpf.JmpJEQ, 0xc0, 6, 3),
+				ld(16), jif(cbpf.JmpJSET, 0x40, 5, 6), sins{in: cbpf.RetAcc()}, ret(1)},
 		},
 		{
 			name: "load read by a jump",
