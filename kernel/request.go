@@ -110,6 +110,9 @@ const (
 	sockTypeMax = 0xf // SOCK_TYPE_MASK
 	afInet      = 2
 	afInet6     = 10
+	// sin6LenRFC2133 is the size of a sockaddr_in6 without sin6_scope_id,
+	// the shortest IPv6 address the kernel takes.
+	sin6LenRFC2133 = 24
 )
 
 // SocketTypeFlagsStrippedSince is the first kernel whose SOCKET context
@@ -130,7 +133,8 @@ func SocketTypeFlagsStrippedSince() abi.Version { return abi.Version{Major: 7, M
 //   - SOCKET: the type loses SOCK_NONBLOCK and SOCK_CLOEXEC from
 //     SocketTypeFlagsStrippedSince on.
 //   - CONNECT (7.2+): the family when addr_len covers it, the port and
-//     address only when addr_len covers a whole sockaddr_in or sockaddr_in6.
+//     address only when addr_len covers a whole sockaddr_in (16 bytes) or
+//     a sockaddr_in6 up to its address (24 bytes, without sin6_scope_id).
 func (q Request) Ctx(k abi.Version) (c abi.Ctx, prepOK bool) {
 	ne := binary.NativeEndian
 	c.UserData = q.UserData
@@ -200,7 +204,7 @@ func (q Request) Ctx(k abi.Version) (c abi.Ctx, prepOK bool) {
 		case d.Family == afInet && n >= 16:
 			d.Port = binary.BigEndian.Uint16(a[2:])
 			copy(d.Addr[:4], a[4:8])
-		case d.Family == afInet6 && n >= 28:
+		case d.Family == afInet6 && n >= sin6LenRFC2133:
 			d.Port = binary.BigEndian.Uint16(a[2:])
 			copy(d.Addr[:], a[8:24])
 		}

@@ -211,6 +211,9 @@ type CQE struct {
 	UserData uint64
 	Res      int32
 	Flags    uint32
+	// Skipped is set by Ring.Do for a request with
+	// IOSQE_CQE_SKIP_SUCCESS that posted no completion: it succeeded.
+	Skipped bool
 }
 
 // Err returns nil for a non-negative result and the errno otherwise.
@@ -223,12 +226,14 @@ func (c CQE) Err() error {
 
 // Submit queues sqes and submits them with io_uring_enter, waiting for
 // wait completions (0 to not wait). It returns how many SQEs the kernel
-// consumed. A request the kernel refuses, for example because a filter
+// consumed. If io_uring_enter fails before consuming any, the SQEs are
+// withdrawn and the error returned. A request the kernel refuses, for example because a filter
 // denied it, still counts as submitted and completes with an error in its
 // CQE.
 func (r *Ring) Submit(sqes []SQE, wait int) (int, error) {
 	head := atomic.LoadUint32(r.sqHead)
 	tail := *r.sqTail // only this process writes the tail
+	oldTail := tail
 	if uint32(len(sqes)) > r.sqEnt-(tail-head) {
 		return 0, fmt.Errorf("io_uring submit: %d requests do not fit in the %d free submission queue entries", len(sqes), r.sqEnt-(tail-head))
 	}
@@ -240,37 +245,67 @@ func (r *Ring) Submit(sqes []SQE, wait int) (int, error) {
 		tail++
 	}
 	atomic.StoreUint32(r.sqTail, tail) // publishes the SQEs to the kernel
-	toSubmit := len(sqes)
-	var flags uintptr
-	if wait > 0 {
-		flags |= enterGetEvents
-	}
 	if r.flags&SetupSQPoll != 0 {
 		// The poll thread consumes the queue; io_uring_enter only wakes it
 		// or waits.
-		toSubmit = 0
+		r.inflight += len(sqes)
+		var flags uintptr
 		if atomic.LoadUint32(r.sqFlags)&sqNeedWakeup != 0 {
 			flags |= enterSQWakeup
 		}
-		if flags == 0 {
-			r.inflight += len(sqes)
-			return len(sqes), nil
+		if wait > 0 {
+			flags |= enterGetEvents
 		}
+		if flags != 0 {
+			if err := r.enter(0, wait, flags); err != nil {
+				return len(sqes), err
+			}
+		}
+		return len(sqes), nil
 	}
-	for {
-		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(wait), flags, 0, 0)
+	// Some kernels stop consuming a batch at a request they refuse (for
+	// example one a filter denies) and return a short count: submit again
+	// until the kernel has consumed every SQE.
+	done := 0
+	for done < len(sqes) {
+		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(len(sqes)-done), 0, 0, 0, 0)
 		runtime.KeepAlive(sqes)
 		if errno == unix.EINTR {
 			continue
 		}
 		if errno != 0 {
-			return 0, &Error{Op: "io_uring_enter", Errno: errno, Advice: enterAdvice(errno)}
+			// The kernel consumed nothing more: withdraw the rest so that
+			// a later call does not submit them.
+			if done == 0 && atomic.LoadUint32(r.sqHead) == head {
+				atomic.StoreUint32(r.sqTail, oldTail)
+			}
+			return done, &Error{Op: "io_uring_enter", Errno: errno, Advice: enterAdvice(errno)}
 		}
-		if r.flags&SetupSQPoll != 0 {
-			n = uintptr(len(sqes))
+		if n == 0 {
+			return done, fmt.Errorf("io_uring_enter consumed none of %d queued requests", len(sqes)-done)
 		}
+		done += int(n)
 		r.inflight += int(n)
-		return int(n), nil
+	}
+	if wait > 0 {
+		if err := r.enter(0, wait, enterGetEvents); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// enter calls io_uring_enter to wake the poll thread or wait.
+func (r *Ring) enter(toSubmit, wait int, flags uintptr) error {
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(wait), flags, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return &Error{Op: "io_uring_enter", Errno: errno, Advice: enterAdvice(errno)}
+		}
+		return nil
 	}
 }
 
@@ -320,17 +355,49 @@ func (r *Ring) Wait(n int) ([]CQE, error) {
 	}
 }
 
+// doMarker is the user_data of the NOP that Do adds after a request
+// with IOSQE_CQE_SKIP_SUCCESS.
+const doMarker = 0xfeedfacecafef00d
+
 // Do submits one request, waits for its completion and returns it.
+//
+// A request with IOSQE_CQE_SKIP_SUCCESS posts no completion when it
+// succeeds: Do then submits a NOP after it and, when the NOP completes
+// first, returns a CQE with Skipped set and Res 0. That is exact for
+// requests that complete inline (NOP, SOCKET, a refusal by a filter); a
+// request the kernel runs asynchronously could still fail later.
 func (r *Ring) Do(s SQE) (CQE, error) {
-	if _, err := r.Submit([]SQE{s}, 1); err != nil {
+	skip := s.Flags&abi.IOSQECQESkipSuccess != 0
+	sqes := []SQE{s}
+	if skip {
+		sqes = append(sqes, SQE{Opcode: abi.OpNop, UserData: doMarker})
+	}
+	if _, err := r.Submit(sqes, 0); err != nil {
 		return CQE{}, err
 	}
-	cqes, err := r.Wait(1)
-	if err != nil {
-		return CQE{}, err
+	if !skip {
+		cqes, err := r.Wait(1)
+		if err != nil {
+			return CQE{}, err
+		}
+		if len(cqes) != 1 {
+			return CQE{}, fmt.Errorf("io_uring: expected 1 completion, got %d", len(cqes))
+		}
+		return cqes[0], nil
 	}
-	if len(cqes) != 1 {
-		return CQE{}, fmt.Errorf("io_uring: expected 1 completion, got %d", len(cqes))
+	got := CQE{UserData: s.UserData, Skipped: true}
+	for seen := false; !seen; {
+		cqes, err := r.Wait(1)
+		if err != nil {
+			return CQE{}, err
+		}
+		for _, c := range cqes {
+			if c.UserData == doMarker && !seen {
+				seen = true
+			} else {
+				got = c
+			}
+		}
 	}
-	return cqes[0], nil
+	return got, nil
 }

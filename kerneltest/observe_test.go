@@ -41,7 +41,7 @@ func bitReader() []cbpf.Instruction {
 // observeCtx checks that on an unfiltered ring first.
 func observeCtx(req kernel.Request) ([10]uint32, error) {
 	var w [10]uint32
-	base, err := kernel.NewRing(kernel.Params{Entries: 1})
+	base, err := kernel.NewRing(kernel.Params{Entries: 4})
 	if err != nil {
 		return w, err
 	}
@@ -53,7 +53,7 @@ func observeCtx(req kernel.Request) ([10]uint32, error) {
 	if res == eacces {
 		return w, fmt.Errorf("observe context of %v: the request fails with -EACCES without any filter", req.Op)
 	}
-	r, err := kernel.NewRing(kernel.Params{Entries: 1})
+	r, err := kernel.NewRing(kernel.Params{Entries: 4})
 	if err != nil {
 		return w, err
 	}

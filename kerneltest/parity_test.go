@@ -1,0 +1,693 @@
+package kerneltest
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/kernel"
+)
+
+// Differential tests: the kernel is the judge of ringfence's checker
+// (cbpf.Check) and emulator (cbpf.Program.Run).
+//
+// Environment (forwarded into the VM by the harness):
+//
+//	RINGFENCE_KT_SEED=N              replay a run (printed as seed=N)
+//	RINGFENCE_KT_CHECK_PROGRAMS=N    random programs for checker parity
+//	RINGFENCE_KT_VERDICT_PROGRAMS=N  random programs for verdict parity
+//	RINGFENCE_KT_CONTEXTS=N          requests per verdict-parity program
+const (
+	envSeed            = "RINGFENCE_KT_SEED"
+	envCheckPrograms   = "RINGFENCE_KT_CHECK_PROGRAMS"
+	envVerdictPrograms = "RINGFENCE_KT_VERDICT_PROGRAMS"
+	envContexts        = "RINGFENCE_KT_CONTEXTS"
+)
+
+// envInt returns the integer in environment variable name, or def.
+func envInt(t testing.TB, name string, def uint64) uint64 {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, s, err)
+	}
+	return n
+}
+
+// seed returns the run's seed and logs it so the run can be replayed.
+func seed(t testing.TB) uint64 {
+	s := envInt(t, envSeed, uint64(time.Now().UnixNano()))
+	t.Logf("seed=%d (replay with %s=%d)", s, envSeed, s)
+	return s
+}
+
+// rawProgram formats prog for a failure message: instructions, and the
+// raw bytes as hex (struct sock_filter array, native order).
+func rawProgram(prog []cbpf.Instruction) string {
+	var b strings.Builder
+	for i, in := range prog {
+		if i == 24 && len(prog) > 32 {
+			fmt.Fprintf(&b, "  ... %d more\n", len(prog)-i)
+			break
+		}
+		fmt.Fprintf(&b, "  %4d %v\n", i, in)
+	}
+	raw := cbpf.Encode(prog, binary.NativeEndian)
+	if len(raw) > 256 {
+		raw = raw[:256]
+	}
+	fmt.Fprintf(&b, "  raw %s", hex.EncodeToString(raw))
+	return b.String()
+}
+
+// mismatches collects differences and fails the test with the first few.
+type mismatches struct {
+	t     testing.TB
+	n     int
+	shown int
+}
+
+func (m *mismatches) add(format string, args ...any) {
+	m.t.Helper()
+	m.n++
+	if m.shown < 8 {
+		m.shown++
+		m.t.Errorf(format, args...)
+	}
+}
+
+// ---- checker parity ----
+
+// knownCodes returns every code the kernel's classic checker knows, plus
+// the io_uring-only view of them.
+func knownCodes() []uint16 {
+	var out []uint16
+	for c := 0; c < 0x100; c++ {
+		if _, err := cbpf.Check([]cbpf.Instruction{{Op: uint16(c)}, cbpf.Ret(1)}); err == nil {
+			out = append(out, uint16(c))
+		}
+	}
+	// Codes the generic checker knows but io_uring refuses.
+	out = append(out,
+		cbpf.ClassLD|cbpf.SizeH|cbpf.ModeABS, cbpf.ClassLD|cbpf.SizeB|cbpf.ModeABS,
+		cbpf.ClassLD|cbpf.SizeW|cbpf.ModeIND, cbpf.ClassLD|cbpf.SizeH|cbpf.ModeIND, cbpf.ClassLD|cbpf.SizeB|cbpf.ModeIND,
+		cbpf.ClassLDX|cbpf.SizeB|cbpf.ModeMSH,
+		cbpf.ClassALU|cbpf.AluMod|cbpf.SrcK, cbpf.ClassALU|cbpf.AluMod|cbpf.SrcX,
+		cbpf.ClassRET|cbpf.RetX)
+	return out
+}
+
+// progGen generates random classic programs biased toward the edges of
+// the kernel's rules.
+type progGen struct {
+	r     *rand.Rand
+	known []uint16
+}
+
+func (g *progGen) length() int {
+	switch x := g.r.IntN(1000); {
+	case x < 4:
+		return 0
+	case x < 12:
+		return cbpf.MaxInstructions
+	case x < 16:
+		return cbpf.MaxInstructions + 1
+	case x < 20:
+		return cbpf.MaxInstructions - 1 - g.r.IntN(3)
+	case x < 400:
+		return 1 + g.r.IntN(4)
+	case x < 900:
+		return 5 + g.r.IntN(20)
+	default:
+		return 25 + g.r.IntN(200)
+	}
+}
+
+func (g *progGen) code() uint16 {
+	switch x := g.r.IntN(100); {
+	case x < 80:
+		return g.known[g.r.IntN(len(g.known))]
+	case x < 95:
+		return uint16(g.r.IntN(0x100))
+	default:
+		return uint16(g.r.Uint32())
+	}
+}
+
+func (g *progGen) k(code uint16, n, pc int) uint32 {
+	pick := func(vs ...uint32) uint32 { return vs[g.r.IntN(len(vs))] }
+	if g.r.IntN(20) == 0 {
+		return g.r.Uint32()
+	}
+	rem := uint32(n - pc - 1)
+	switch {
+	case code&7 == cbpf.ClassLD && code&0xe0 == cbpf.ModeABS, code&7 == cbpf.ClassLD && code&0xe0 == cbpf.ModeIND:
+		return pick(0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 37, 38, 39, 40, 41, 44, 1, 2, 3, 0xfffff000, 0xfffff000+4*uint32(g.r.IntN(20)), 0xffffffff)
+	case code&7 == cbpf.ClassST, code&7 == cbpf.ClassSTX, code&0xe0 == cbpf.ModeMEM && code&7 <= cbpf.ClassLDX:
+		return pick(0, 1, 7, 15, 15, 16, 17, 0x80000000)
+	case code&7 == cbpf.ClassALU:
+		return pick(0, 0, 1, 2, 31, 31, 32, 32, 33, 0xffffffff, uint32(g.r.IntN(64)))
+	case code&7 == cbpf.ClassJMP && code&0xf0 == cbpf.JmpJA:
+		return pick(0, rem-1, rem-1, rem, rem, rem+1, 0xffffffff, uint32(g.r.IntN(int(rem)+2)))
+	}
+	return pick(0, 1, 40, uint32(g.r.IntN(256)))
+}
+
+func (g *progGen) jump(n, pc int) uint8 {
+	rem := n - pc - 1
+	v := []int{0, 0, rem - 1, rem, rem + 1, g.r.IntN(rem + 2), 255}[g.r.IntN(7)]
+	return uint8(max(0, min(255, v)))
+}
+
+// program returns a random program; most are valid or nearly so.
+func (g *progGen) program() []cbpf.Instruction {
+	n := g.length()
+	prog := make([]cbpf.Instruction, n)
+	stored := -1
+	for pc := range prog {
+		c := g.code()
+		in := cbpf.Instruction{Op: c, K: g.k(c, n, pc)}
+		if c&7 == cbpf.ClassJMP {
+			in.Jt, in.Jf = g.jump(n, pc), g.jump(n, pc)
+		}
+		// Bias scratch loads toward a cell stored earlier.
+		if c&7 <= cbpf.ClassLDX && c&0xe0 == cbpf.ModeMEM && stored >= 0 && g.r.IntN(2) == 0 {
+			in.K = uint32(stored)
+		}
+		if c&7 == cbpf.ClassST || c&7 == cbpf.ClassSTX {
+			stored = int(in.K)
+		}
+		prog[pc] = in
+	}
+	if n > 0 && g.r.IntN(100) < 85 {
+		if g.r.IntN(2) == 0 {
+			prog[n-1] = cbpf.Ret(g.r.Uint32() % 3)
+		} else {
+			prog[n-1] = cbpf.RetAcc()
+		}
+	}
+	return prog
+}
+
+// checkerParity registers prog on a ring and compares the kernel's answer
+// with cbpf.Check. It returns whether the kernel accepted it.
+func checkerParity(t testing.TB, ring *kernel.Ring, prog []cbpf.Instruction, m *mismatches, where string) bool {
+	t.Helper()
+	kerr := ring.RegisterFilter(abi.OpNop, prog, 0, 0)
+	if kerr != nil && !errors.Is(kerr, unix.EINVAL) {
+		t.Fatalf("%s: registering a program failed other than with EINVAL: %v\n%s", where, kerr, rawProgram(prog))
+	}
+	_, cerr := cbpf.Check(prog)
+	if (kerr == nil) != (cerr == nil) {
+		m.add("%s: checker parity mismatch: kernel %s, cbpf.Check %s (%d instructions)\n%s",
+			where, verdict(kerr), verdict(cerr), len(prog), rawProgram(prog))
+	}
+	return kerr == nil
+}
+
+func verdict(err error) string {
+	if err == nil {
+		return "accepts"
+	}
+	return "rejects (" + err.Error() + ")"
+}
+
+// parityRing hands out rings for registrations, replacing the ring after
+// every limit accepted programs so that no ring grows without bound.
+type parityRing struct {
+	t     testing.TB
+	r     *kernel.Ring
+	count int
+	limit int
+}
+
+func (p *parityRing) get() *kernel.Ring {
+	if p.r == nil || p.count >= p.limit {
+		if p.r != nil {
+			p.r.Close()
+		}
+		r, err := kernel.NewRing(kernel.Params{Entries: 1})
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		p.r, p.count = r, 0
+	}
+	return p.r
+}
+
+func (p *parityRing) accepted() { p.count++ }
+
+func (p *parityRing) close() {
+	if p.r != nil {
+		p.r.Close()
+	}
+}
+
+// TestCheckerParityCodes registers every code below 0x100 (and a sample
+// above) as the first instruction of a two-instruction program, with k = 0
+// and k = 4, and a program of each known code in every position of a
+// short program.
+func TestCheckerParityCodes(t *testing.T) {
+	v := needFilters(t)
+	s := seed(t)
+	r := rand.New(rand.NewPCG(s, 0xc0de))
+	pr := &parityRing{t: t, limit: 256}
+	defer pr.close()
+	m := &mismatches{t: t}
+	var progs, accepted int
+	try := func(prog []cbpf.Instruction, where string) {
+		progs++
+		if checkerParity(t, pr.get(), prog, m, where) {
+			accepted++
+			pr.accepted()
+		}
+	}
+	for c := 0; c < 0x100; c++ {
+		for _, k := range []uint32{0, 4} {
+			try([]cbpf.Instruction{{Op: uint16(c), K: k}, cbpf.Ret(1)}, fmt.Sprintf("code %#04x k=%d", c, k))
+		}
+		// As the last instruction: only a RET may end a program.
+		try([]cbpf.Instruction{cbpf.LoadImm(1), {Op: uint16(c)}}, fmt.Sprintf("code %#04x last", c))
+	}
+	for i := 0; i < 512; i++ {
+		c := uint16(0x100 + r.IntN(0xff00))
+		try([]cbpf.Instruction{{Op: c}, cbpf.Ret(1)}, fmt.Sprintf("code %#04x", c))
+	}
+	if m.n == 0 {
+		t.Logf("Linux %v: checker parity (codes): checked %d programs (%d accepted by the kernel), 0 mismatches", v, progs, accepted)
+	} else {
+		t.Errorf("Linux %v: checker parity (codes): %d mismatches in %d programs (seed=%d)", v, m.n, progs, s)
+	}
+}
+
+// TestCheckerParityRandom registers many random programs and requires
+// cbpf.Check to accept exactly those the kernel accepts.
+func TestCheckerParityRandom(t *testing.T) {
+	v := needFilters(t)
+	s := seed(t)
+	n := int(envInt(t, envCheckPrograms, 6000))
+	g := &progGen{known: knownCodes()}
+	pr := &parityRing{t: t, limit: 256}
+	defer pr.close()
+	m := &mismatches{t: t}
+	accepted := 0
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		g.r = rand.New(rand.NewPCG(s, uint64(i)))
+		prog := g.program()
+		if checkerParity(t, pr.get(), prog, m, fmt.Sprintf("seed=%d program=%d", s, i)) {
+			accepted++
+			pr.accepted()
+		}
+	}
+	if m.n == 0 {
+		t.Logf("Linux %v: checker parity: checked %d programs (%d accepted, %d rejected by the kernel), 0 mismatches in %v",
+			v, n, accepted, n-accepted, time.Since(start).Round(time.Millisecond))
+	} else {
+		t.Errorf("Linux %v: checker parity: %d mismatches in %d programs (seed=%d)", v, m.n, n, s)
+	}
+	if accepted < n/10 || accepted > n*9/10 {
+		t.Errorf("the generator is unbalanced: %d of %d programs accepted", accepted, n)
+	}
+}
+
+// ---- verdict parity ----
+
+// validGen generates programs io_uring accepts, with constants drawn from
+// a pool that the requests use too, so comparisons go both ways.
+type validGen struct {
+	r    *rand.Rand
+	pool []uint32
+}
+
+func (g *validGen) konst() uint32 {
+	if g.r.IntN(4) == 0 {
+		return g.r.Uint32()
+	}
+	return g.pool[g.r.IntN(len(g.pool))]
+}
+
+// program returns a program that cbpf.Check accepts: scratch cells are
+// stored in a prefix before any jump, jumps stay inside the program, no
+// constant division by zero or shift by 32 or more.
+func (g *validGen) program() []cbpf.Instruction {
+	n := 2 + g.r.IntN(30)
+	var prog []cbpf.Instruction
+	var cells []uint32
+	for i := g.r.IntN(4); i > 0; i-- {
+		c := uint32(g.r.IntN(cbpf.MemWords))
+		prog = append(prog, cbpf.LoadAbs(uint32(4*g.r.IntN(10))))
+		if g.r.IntN(2) == 0 {
+			prog = append(prog, cbpf.Store(c))
+		} else {
+			prog = append(prog, cbpf.LoadXImm(g.konst()), cbpf.StoreX(c))
+		}
+		cells = append(cells, c)
+	}
+	aluOps := []uint16{cbpf.AluAdd, cbpf.AluSub, cbpf.AluMul, cbpf.AluDiv, cbpf.AluOr, cbpf.AluAnd, cbpf.AluLsh, cbpf.AluRsh, cbpf.AluXor}
+	jmpOps := []uint16{cbpf.JmpJEQ, cbpf.JmpJGT, cbpf.JmpJGE, cbpf.JmpJSET}
+	for len(prog) < n-1 {
+		pc := len(prog)
+		rem := n - pc - 1 // instructions after this one
+		switch x := g.r.IntN(100); {
+		case x < 25:
+			prog = append(prog, cbpf.LoadAbs(uint32(4*g.r.IntN(10))))
+		case x < 30:
+			prog = append(prog, []cbpf.Instruction{cbpf.LoadImm(g.konst()), cbpf.LoadXImm(g.konst()), cbpf.LoadLen(), cbpf.LoadXLen()}[g.r.IntN(4)])
+		case x < 34 && len(cells) > 0:
+			c := cells[g.r.IntN(len(cells))]
+			prog = append(prog, []cbpf.Instruction{cbpf.LoadMem(c), cbpf.LoadXMem(c)}[g.r.IntN(2)])
+		case x < 50:
+			op := aluOps[g.r.IntN(len(aluOps))]
+			k := g.konst()
+			switch op {
+			case cbpf.AluDiv:
+				if k == 0 {
+					k = 1 + uint32(g.r.IntN(7))
+				}
+			case cbpf.AluLsh, cbpf.AluRsh:
+				k %= 32
+			case cbpf.AluAnd:
+				k = []uint32{k, 0xff, 0xffff, 0xff00, 1, 0x8000, 0xf}[g.r.IntN(7)]
+			}
+			prog = append(prog, cbpf.ALUK(op, k))
+		case x < 58:
+			prog = append(prog, cbpf.ALUX(aluOps[g.r.IntN(len(aluOps))]))
+		case x < 60:
+			prog = append(prog, cbpf.Neg())
+		case x < 64:
+			prog = append(prog, []cbpf.Instruction{cbpf.TAX(), cbpf.TXA()}[g.r.IntN(2)])
+		case x < 90 && rem > 1:
+			op := jmpOps[g.r.IntN(len(jmpOps))]
+			jt, jf := uint8(g.r.IntN(min(rem, 256))), uint8(g.r.IntN(min(rem, 256)))
+			if g.r.IntN(3) == 0 {
+				prog = append(prog, cbpf.JumpIfX(op, jt, jf))
+			} else {
+				prog = append(prog, cbpf.JumpIf(op, g.konst(), jt, jf))
+			}
+		case x < 93 && rem > 1:
+			prog = append(prog, cbpf.Jump(uint32(g.r.IntN(rem))))
+		case x < 97:
+			prog = append(prog, []cbpf.Instruction{cbpf.RetAcc(), cbpf.Ret(0), cbpf.Ret(g.konst())}[g.r.IntN(3)])
+		default:
+			prog = append(prog, cbpf.LoadAbs(uint32(4*g.r.IntN(10))))
+		}
+	}
+	if g.r.IntN(3) == 0 {
+		prog = append(prog, cbpf.Ret(uint32(g.r.IntN(2))))
+	} else {
+		prog = append(prog, cbpf.RetAcc())
+	}
+	return prog
+}
+
+// reqGen generates requests of the five opcodes with data, with values
+// from the same pool as the programs.
+type reqGen struct {
+	r       *rand.Rand
+	pool    []uint32
+	dir     int32
+	udpFD   int32
+	udp6FD  int32
+	counter int
+}
+
+func (g *reqGen) pick32(vs ...uint32) uint32 {
+	if g.r.IntN(5) == 0 {
+		return g.pool[g.r.IntN(len(g.pool))]
+	}
+	return vs[g.r.IntN(len(vs))]
+}
+
+// flags returns random SQE flags. Varied: ASYNC, IO_LINK and IO_HARDLINK
+// (each request is submitted alone, so a link never reaches another
+// request), FIXED_FILE and CQE_SKIP_SUCCESS on NOP only (where they have
+// no effect before the filter; Ring.Do detects a skipped completion).
+// Not varied: IO_DRAIN (it marks later requests of the ring, see
+// TestContext) and BUFFER_SELECT (the opcodes here refuse it in
+// preparation).
+func (g *reqGen) flags(op abi.Opcode) uint8 {
+	var f uint8
+	for _, b := range []uint8{abi.IOSQEAsync, abi.IOSQEIOLink, abi.IOSQEIOHardlink} {
+		if g.r.IntN(4) == 0 {
+			f |= b
+		}
+	}
+	if op == abi.OpNop {
+		for _, b := range []uint8{abi.IOSQEFixedFile, abi.IOSQECQESkipSuccess} {
+			if g.r.IntN(4) == 0 {
+				f |= b
+			}
+		}
+	}
+	return f
+}
+
+func (g *reqGen) request() kernel.Request {
+	ops := []abi.Opcode{abi.OpNop, abi.OpSocket, abi.OpOpenat, abi.OpOpenat2, abi.OpConnect}
+	op := ops[g.r.IntN(len(ops))]
+	q := kernel.Request{Op: op, Flags: g.flags(op)}
+	switch g.r.IntN(3) {
+	case 0:
+		q.UserData = uint64(g.pool[g.r.IntN(len(g.pool))])
+	case 1:
+		q.UserData = uint64(g.pool[g.r.IntN(len(g.pool))])<<32 | uint64(g.r.Uint32())
+	default:
+		q.UserData = g.r.Uint64()
+	}
+	switch op {
+	case abi.OpSocket:
+		typ := uint32(g.r.IntN(16))
+		if g.r.IntN(3) == 0 {
+			typ |= unix.SOCK_NONBLOCK
+		}
+		if g.r.IntN(3) == 0 {
+			typ |= unix.SOCK_CLOEXEC
+		}
+		q.Socket = kernel.SocketArgs{
+			Domain:   g.pick32(unix.AF_INET, unix.AF_INET6, unix.AF_UNIX, unix.AF_NETLINK, unix.AF_PACKET, uint32(g.r.IntN(50)), g.r.Uint32()),
+			Type:     typ,
+			Protocol: g.pick32(0, 0, 6, 17, 1, 58, 255, uint32(g.r.IntN(300)), g.r.Uint32()),
+		}
+	case abi.OpOpenat, abi.OpOpenat2:
+		bits := []uint64{unix.O_WRONLY, unix.O_RDWR, unix.O_CREAT, unix.O_EXCL, unix.O_NOCTTY, unix.O_TRUNC, unix.O_APPEND,
+			unix.O_NONBLOCK, unix.O_DSYNC, unix.O_SYNC, unix.O_DIRECTORY, unix.O_NOFOLLOW, unix.O_NOATIME, unix.O_CLOEXEC,
+			unix.O_PATH, unix.O_TMPFILE, unix.O_LARGEFILE, unix.O_ASYNC}
+		var flags uint64
+		for _, b := range bits {
+			if g.r.IntN(6) == 0 {
+				flags |= b
+			}
+		}
+		if g.r.IntN(10) == 0 {
+			flags |= uint64(g.r.Uint32())
+		}
+		if op == abi.OpOpenat2 && g.r.IntN(10) == 0 {
+			flags |= g.r.Uint64() &^ 0xffffffff
+		}
+		mode := uint64(g.r.IntN(0o10000))
+		if g.r.IntN(8) == 0 {
+			mode = uint64(g.r.Uint32())
+		}
+		if op == abi.OpOpenat2 && g.r.IntN(8) == 0 {
+			mode = g.r.Uint64()
+		}
+		g.counter++
+		path := []string{"f", "d", "absent", fmt.Sprintf("new%d", g.counter)}[g.r.IntN(4)]
+		q.Open = kernel.OpenArgs{Dir: g.dir, Path: path, Flags: flags, Mode: mode}
+		if op == abi.OpOpenat2 {
+			q.Open.Resolve = uint64(g.r.IntN(0x40))
+			if g.r.IntN(10) == 0 {
+				q.Open.Resolve = g.r.Uint64()
+			}
+			q.Open.HowSize = []uint32{24, 24, 24, 32, 16}[g.r.IntN(5)]
+		}
+	case abi.OpConnect:
+		var addr []byte
+		pool := g.pool[g.r.IntN(len(g.pool))]
+		switch g.r.IntN(4) {
+		case 0, 1:
+			var a [4]byte
+			binary.BigEndian.PutUint32(a[:], []uint32{pool, g.r.Uint32(), 0x7f000001}[g.r.IntN(3)])
+			addr = kernel.SockaddrInet4(uint16(g.pick32(80, 443, 0, uint32(g.r.IntN(65536)))), a)
+		case 2:
+			var a [16]byte
+			for i := range a {
+				a[i] = byte(g.r.IntN(256))
+			}
+			binary.BigEndian.PutUint32(a[12:], pool)
+			addr = kernel.SockaddrInet6(uint16(g.pick32(80, 443, 0, uint32(g.r.IntN(65536)))), a)
+		default:
+			addr = make([]byte, 1+g.r.IntN(128))
+			for i := range addr {
+				addr[i] = byte(g.r.IntN(256))
+			}
+		}
+		if g.r.IntN(2) == 0 {
+			addr = append(addr, make([]byte, 128-len(addr))...)
+		}
+		n := uint32(len(addr))
+		switch g.r.IntN(3) {
+		case 0:
+			n = []uint32{0, 1, 2, 3, 8, 15, 16, 17, 23, 24, 27, 28, 110, 128}[g.r.IntN(14)]
+		case 1:
+			n = uint32(g.r.IntN(129))
+		}
+		if n > uint32(len(addr)) {
+			n = uint32(len(addr))
+		}
+		fd := int32(-1)
+		if g.r.IntN(4) == 0 {
+			fd = []int32{g.udpFD, g.udp6FD}[g.r.IntN(2)]
+		}
+		q.Connect = kernel.ConnectArgs{FD: fd, Addr: addr, AddrLen: n}
+	}
+	return q
+}
+
+// newPool returns the constants shared by a program and its requests.
+func newPool(r *rand.Rand) []uint32 {
+	pool := []uint32{0, 1, 2, 10, 0x8000, unix.SOCK_STREAM, unix.SOCK_DGRAM | unix.SOCK_NONBLOCK}
+	for i := 0; i < 6; i++ {
+		pool = append(pool, []uint32{r.Uint32(), uint32(r.IntN(64)), 1 << r.IntN(32), 0x8000 | uint32(r.IntN(4))<<6}[r.IntN(4)])
+	}
+	return pool
+}
+
+// TestVerdictParity runs random valid programs in the kernel, as ring
+// filters on NOP, SOCKET, OPENAT, OPENAT2 and CONNECT, on real requests,
+// and requires the kernel's verdict (-EACCES or not) to equal the
+// emulator's on the context ringfence predicts for each request.
+func TestVerdictParity(t *testing.T) {
+	v := needFilters(t)
+	s := seed(t)
+	nprogs := int(envInt(t, envVerdictPrograms, 400))
+	nreqs := int(envInt(t, envContexts, 16))
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dfd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	udp, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(udp)
+	udp6, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(udp6)
+
+	base := newRing(t, kernel.Params{Entries: 4})
+	m := &mismatches{t: t}
+	var contexts, allowed, denied, ownEACCES, prepRefused int
+	perOp := map[string]int{}
+	start := time.Now()
+	for i := 0; i < nprogs; i++ {
+		r := rand.New(rand.NewPCG(s, uint64(i)))
+		pool := newPool(r)
+		pg := &validGen{r: r, pool: pool}
+		insns := pg.program()
+		prog, err := cbpf.Check(insns)
+		if err != nil {
+			t.Fatalf("seed=%d program=%d: the generator made a program cbpf.Check rejects: %v\n%s", s, i, err, rawProgram(insns))
+		}
+		ring, err := kernel.NewRing(kernel.Params{Entries: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range []abi.Opcode{abi.OpNop, abi.OpSocket, abi.OpOpenat, abi.OpOpenat2, abi.OpConnect} {
+			if err := ring.RegisterFilter(op, insns, 0, 0); err != nil {
+				ring.Close()
+				t.Fatalf("seed=%d program=%d: the kernel refused a program cbpf.Check accepts: %v\n%s", s, i, err, rawProgram(insns))
+			}
+		}
+		rg := &reqGen{r: r, pool: pool, dir: int32(dfd), udpFD: int32(udp), udp6FD: int32(udp6)}
+		for j := 0; j < nreqs; j++ {
+			q := rg.request()
+			where := fmt.Sprintf("seed=%d program=%d request=%d", s, i, j)
+			if q.Op != abi.OpNop {
+				res, err := run(base, q)
+				if err != nil {
+					t.Fatalf("%s: baseline: %v", where, err)
+				}
+				if res == eacces {
+					ownEACCES++
+					continue
+				}
+			}
+			res, err := run(ring, q)
+			if err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			ctx, ok := q.Ctx(v)
+			if !ok {
+				prepRefused++
+				if res == eacces {
+					m.add("%s: ringfence predicts the kernel's preparation refuses %v %+v, but the kernel answered -EACCES", where, q.Op, q)
+				}
+				continue
+			}
+			raw := ctx.Encode(binary.NativeEndian)
+			w := cbpf.WordsOf(raw, binary.NativeEndian)
+			emu := prog.Run(&w) != 0
+			kern := res != eacces
+			contexts++
+			perOp[q.Op.String()]++
+			if kern {
+				allowed++
+			} else {
+				denied++
+			}
+			if emu != kern {
+				m.add("%s: verdict mismatch on Linux %v: kernel %s (res %d), emulator %s (returns %#x)\n  request %v flags %#x %+v\n  context %s\n%s",
+					where, v, allowWord(kern), res, allowWord(emu), prog.Run(&w), q.Op, q.Flags, q, hex.EncodeToString(raw[:]), rawProgram(insns))
+			}
+		}
+		ring.Close()
+	}
+	var ops []string
+	for _, k := range sortedKeys(perOp) {
+		ops = append(ops, fmt.Sprintf("%s %d", k, perOp[k]))
+	}
+	if m.n == 0 {
+		t.Logf("Linux %v: verdict parity: checked %d programs, %d contexts (%d allowed, %d denied; %s), 0 mismatches in %v; not compared: %d requests failing with EACCES unfiltered, %d refused by preparation",
+			v, nprogs, contexts, allowed, denied, strings.Join(ops, ", "), time.Since(start).Round(time.Millisecond), ownEACCES, prepRefused)
+	} else {
+		t.Errorf("Linux %v: verdict parity: %d mismatches in %d contexts (seed=%d)", v, m.n, contexts, s)
+	}
+	if allowed < contexts/10 || denied < contexts/10 {
+		t.Errorf("the generators are unbalanced: %d allowed, %d denied", allowed, denied)
+	}
+}
+
+func allowWord(b bool) string {
+	if b {
+		return "allows"
+	}
+	return "denies"
+}
