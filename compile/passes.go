@@ -233,8 +233,17 @@ func (f *facts) decide(in cbpf.Instruction) (outcome, known bool) {
 // holding s) really ends up: through JAs, through conditional jumps the
 // facts decide, past loads that would recompute what A already holds, and
 // past a load whose only use is a bit test the masked A answers as well
-// (see maskedJset). live is liveA of p.
-func follow(p sprog, t int, f facts, s aKey, live []bool) int {
+// (see maskedJset). live is liveA of p. Skipping such a load brings a
+// different value of A to the bit test (and to where the path lands) than
+// the one aStates computed there: follow marks those instructions in
+// tainted, and the caller must not trust their A states any more.
+func follow(p sprog, t int, f facts, s aKey, live []bool, tainted []bool) int {
+	masked := false
+	defer func() {
+		if masked {
+			tainted[t] = true
+		}
+	}()
 	for steps := 0; steps < len(p); steps++ {
 		in := p[t].in
 		switch {
@@ -266,6 +275,7 @@ func follow(p sprog, t int, f facts, s aKey, live []bool) int {
 			}
 			if maskedJset(p, t, s, live) {
 				t++
+				tainted[t], masked = true, true
 				continue
 			}
 		}
@@ -317,12 +327,16 @@ func liveA(p sprog) []bool {
 func threadJumps(p sprog) (sprog, bool) {
 	st := aStates(p)
 	live := liveA(p)
+	tainted := make([]bool, len(p))
 	q := append(sprog(nil), p...)
 	changed := false
 	for i, s := range q {
+		if tainted[i] {
+			st[i] = ""
+		}
 		switch {
 		case isJA(s.in):
-			t := follow(q, s.t, newFacts(), st[i], live)
+			t := follow(q, s.t, newFacts(), st[i], live, tainted)
 			if isRet(q[t].in) {
 				q[i] = sins{in: q[t].in}
 				changed = true
@@ -334,8 +348,8 @@ func threadJumps(p sprog) (sprog, bool) {
 			ft, ff := newFacts(), newFacts()
 			ft.learn(s.in, true)
 			ff.learn(s.in, false)
-			t := follow(q, s.t, ft, st[i], live)
-			f := follow(q, s.f, ff, st[i], live)
+			t := follow(q, s.t, ft, st[i], live, tainted)
+			f := follow(q, s.f, ff, st[i], live, tainted)
 			kt, rt := isRetK(q[t].in)
 			kf, rf := isRetK(q[f].in)
 			switch {
