@@ -13,7 +13,10 @@ import (
 	"github.com/ringfence/ringfence/policy"
 )
 
-var long = flag.Bool("long", false, "run the long equivalence test (millions of policy/request pairs)")
+var (
+	long = flag.Bool("long", false, "run the long equivalence test (millions of policy/request pairs)")
+	seed = flag.Uint64("seed", 1, "seed of the equivalence test's random policies and requests")
+)
 
 // gen makes random policies and requests biased to the values where a
 // compiler is most likely wrong: set members and their neighbours, range
@@ -281,7 +284,7 @@ func TestEquivalence(t *testing.T) {
 	if *long {
 		policies, requests = 40000, 600
 	}
-	g := gen{rand.New(rand.NewPCG(1, 2))}
+	g := gen{rand.New(rand.NewPCG(*seed, 2))}
 	pairs := 0
 	for n := range policies {
 		connect := n%2 == 0
@@ -312,7 +315,7 @@ func TestEquivalence(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d policy/request pairs agree", pairs)
+	t.Logf("%d policy/request pairs agree (seed %d)", pairs, *seed)
 }
 
 func op(r policy.Request) abi.Opcode { return r.Op }
