@@ -368,12 +368,16 @@ const doMarker = 0xfeedfacecafef00d
 // request the kernel runs asynchronously could still fail later.
 func (r *Ring) Do(s SQE) (CQE, error) {
 	skip := s.Flags&abi.IOSQECQESkipSuccess != 0
-	sqes := []SQE{s}
-	if skip {
-		sqes = append(sqes, SQE{Opcode: abi.OpNop, UserData: doMarker})
-	}
-	if _, err := r.Submit(sqes, 0); err != nil {
+	if _, err := r.Submit([]SQE{s}, 0); err != nil {
 		return CQE{}, err
+	}
+	if skip {
+		// A separate submission, so that the NOP never joins a link chain
+		// the request starts (a failed chain with CQE_SKIP_SUCCESS posts no
+		// completions for the rest of the chain).
+		if _, err := r.Submit([]SQE{{Opcode: abi.OpNop, UserData: doMarker}}, 0); err != nil {
+			return CQE{}, err
+		}
 	}
 	if !skip {
 		cqes, err := r.Wait(1)

@@ -300,7 +300,7 @@ func TestCheckerParityCodes(t *testing.T) {
 func TestCheckerParityRandom(t *testing.T) {
 	v := needFilters(t)
 	s := seed(t)
-	n := int(envInt(t, envCheckPrograms, 6000))
+	n := int(envInt(t, envCheckPrograms, 20000))
 	g := &progGen{known: knownCodes()}
 	pr := &parityRing{t: t, limit: 256}
 	defer pr.close()
@@ -576,7 +576,7 @@ func newPool(r *rand.Rand) []uint32 {
 func TestVerdictParity(t *testing.T) {
 	v := needFilters(t)
 	s := seed(t)
-	nprogs := int(envInt(t, envVerdictPrograms, 400))
+	nprogs := int(envInt(t, envVerdictPrograms, 1200))
 	nreqs := int(envInt(t, envContexts, 16))
 
 	dir := t.TempDir()

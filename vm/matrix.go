@@ -280,7 +280,7 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 					Kernel:  k,
 					Init:    initBin,
 					Files:   files,
-					Config:  vminit.Config{TimeoutSec: int((o.Timeout - 15*time.Second) / time.Second), Steps: steps},
+					Config:  vminit.Config{TimeoutSec: int((o.Timeout - 15*time.Second) / time.Second), Steps: steps, Env: ForwardedEnv(os.Environ())},
 					Timeout: o.Timeout,
 				}
 				if o.Console != nil {
@@ -518,4 +518,21 @@ func Run(ctx context.Context, k debian.Kernel, files []File, args []string, time
 		return r.Console, -1, fmt.Errorf("kernel %s: the command did not finish: %s", k.Release, msg)
 	}
 	return r.Steps[0].Output, r.Steps[0].Exit, nil
+}
+
+// ForwardedEnvPrefix starts the names of host environment variables that
+// "vm test" passes into every guest step, such as the kernel tests' seed
+// RINGFENCE_KT_SEED.
+const ForwardedEnvPrefix = "RINGFENCE_KT_"
+
+// ForwardedEnv returns the entries of environ ("KEY=VALUE") whose names
+// start with ForwardedEnvPrefix, in order.
+func ForwardedEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, ForwardedEnvPrefix) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
