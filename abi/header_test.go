@@ -363,3 +363,99 @@ func TestFieldPlacement(t *testing.T) {
 		t.Errorf("opcode shift: little-endian %d, big-endian %d; want 0 and 24", le, be)
 	}
 }
+
+// TestKernelHeaderConsts checks the value of every named constant a policy
+// author may write against C headers: IPPROTO_*, O_*, S_I* and RESOLVE_*
+// against the kernel's uapi headers (linux/in.h, asm/fcntl.h,
+// linux/stat.h, linux/openat2.h); AF_* and SOCK_*, which the uapi headers
+// do not export, against the C library's <sys/socket.h>. The names come
+// from package abi; a name the headers lack fails to compile.
+func TestKernelHeaderConsts(t *testing.T) {
+	h := kernelHeaders(t)
+	kernelGroups := map[abi.Group]bool{abi.GroupProto: true, abi.GroupOpen: true, abi.GroupMode: true, abi.GroupResolve: true}
+	libcGroups := map[abi.Group]bool{abi.GroupFamily: true, abi.GroupSockType: true}
+	var kernelNames, libcNames []string
+	want := map[string]uint64{}
+	for _, c := range abi.Consts() {
+		switch {
+		case kernelGroups[c.Group]:
+			kernelNames = append(kernelNames, c.Name)
+		case libcGroups[c.Group]:
+			libcNames = append(libcNames, c.Name)
+		case c.Group == abi.GroupSQE:
+			continue // checked by TestKernelHeaderLayout
+		default:
+			t.Errorf("constant %s: group %q is not checked against a header", c.Name, c.Group)
+			continue
+		}
+		want[c.Name] = c.Value
+	}
+	// linux/stat.h defines S_I* only when no C library header came first.
+	// The kernel calls O_ASYNC FASYNC; IPPROTO_ICMPV6 lives in in6.h.
+	kernelSrc := "#include <linux/stat.h>\n#include <linux/in.h>\n#include <linux/in6.h>\n" +
+		"#include <asm/fcntl.h>\n#include <linux/openat2.h>\n#include <stdio.h>\n" +
+		"#ifndef O_ASYNC\n#define O_ASYNC FASYNC\n#endif\n"
+	libcSrc := "#include <sys/socket.h>\n#include <stdio.h>\n"
+	got := map[string]uint64{}
+	for _, p := range []struct {
+		name, src string
+		names     []string
+		include   []string
+	}{
+		{"kernel", kernelSrc, kernelNames, []string{"-I", h.Include, "-I", filepath.Join(h.Include, "x86_64-linux-gnu")}},
+		{"libc", libcSrc, libcNames, nil},
+	} {
+		var b strings.Builder
+		b.WriteString(p.src)
+		b.WriteString("int main(void)\n{\n")
+		for _, n := range p.names {
+			fmt.Fprintf(&b, "\tprintf(\"%s %%llu\\n\", (unsigned long long)(%s));\n", n, n)
+		}
+		b.WriteString("\treturn 0;\n}\n")
+		for name, v := range runC(t, p.name, b.String(), p.include) {
+			got[name] = v
+		}
+	}
+	for name, w := range want {
+		g, ok := got[name]
+		switch {
+		case !ok:
+			t.Errorf("%s: no value printed", name)
+		case g != w:
+			t.Errorf("%s: header says %#o (%d), abi says %#o (%d)", name, g, g, w, w)
+		}
+	}
+	t.Logf("%d kernel-header constants, %d C-library constants agree with package abi", len(kernelNames), len(libcNames))
+}
+
+// runC compiles and runs a C program whose lines are "NAME VALUE".
+func runC(t *testing.T, name, src string, cflags []string) map[string]uint64 {
+	t.Helper()
+	dir := t.TempDir()
+	c := filepath.Join(dir, name+".c")
+	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, name)
+	args := append(append([]string{"-std=gnu11", "-Wall", "-Werror"}, cflags...), "-o", bin, c)
+	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc (%s constants): %v\n%s", name, err, out)
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatalf("running the %s constants program: %v", name, err)
+	}
+	vals := map[string]uint64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			t.Fatalf("%s constants program: bad line %q", name, line)
+		}
+		v, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			t.Fatalf("%s constants program: bad line %q", name, line)
+		}
+		vals[f[0]] = v
+	}
+	return vals
+}
