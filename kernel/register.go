@@ -52,7 +52,9 @@ func registerFilter(fd int, op abi.Opcode, prog []cbpf.Instruction, flags uint32
 // RegisterTaskFilter registers a filter for opcode op on the calling
 // thread: every ring this thread, and every process it forks afterwards,
 // creates from now on runs prog for each op request. Filters cannot be
-// removed. It needs no_new_privs (SetNoNewPrivs) or CAP_SYS_ADMIN; see the
+// removed. Rings created before the thread's first task filter are never
+// filtered; on Linux 7.0 to 7.2 (not 7.3) a ring created after an earlier
+// task filter also gets later ones, as it shares the thread's table. It needs no_new_privs (SetNoNewPrivs) or CAP_SYS_ADMIN; see the
 // package documentation about threads. flags are abi.FilterDenyRest and
 // abi.FilterSzStrict; pduSize is the size of per-opcode data the program
 // was written for. A pdu_size the kernel refuses gives a *PDUSizeError.
