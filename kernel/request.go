@@ -104,7 +104,11 @@ const (
 	// validOpenFlags is VALID_OPEN_FLAGS on x86-64.
 	validOpenFlags = 0o3 | oCreat | 0o200 | 0o400 | oTrunc | 0o2000 | 0o4000 | 0o4000000 | 0o10000 |
 		0o20000 | 0o40000 | oLargefile | oDirectory | oNofollow | 0o1000000 | oCloexec | oPath | oTmpfile
-	oPathFlags  = oDirectory | oNofollow | oPath | oCloexec
+	oPathFlags = oDirectory | oNofollow | oPath | oCloexec
+	// oBit26 (0o400000000) is an open flag Linux 7.2 added: from 7.2 on
+	// OPENAT keeps it, with O_PATH too. (Seen on Debian 7.2.12 and 7.3.4;
+	// 7.0.13 and 7.1.13 drop it.)
+	oBit26      = 0x4000000
 	sockNonblk  = 0o4000
 	sockCloexec = 0o2000000
 	sockTypeMax = 0xf // SOCK_TYPE_MASK
@@ -119,6 +123,10 @@ const (
 // shows the socket type without SOCK_NONBLOCK and SOCK_CLOEXEC.
 func SocketTypeFlagsStrippedSince() abi.Version { return abi.Version{Major: 7, Minor: 3} }
 
+// OpenFlagBit26Since is the first kernel whose OPENAT keeps open flag
+// 0x4000000 (bit 26) instead of dropping it as invalid.
+func OpenFlagBit26Since() abi.Version { return abi.Version{Major: 7, Minor: 2} }
+
 // Ctx predicts the context (struct io_uring_bpf_ctx) that kernel k gives
 // filters for q, after its preparation of the request. prepOK is false
 // when ringfence expects the preparation itself to refuse the request, so
@@ -127,8 +135,8 @@ func SocketTypeFlagsStrippedSince() abi.Version { return abi.Version{Major: 7, M
 // What the preparation changes, on x86-64:
 //   - sqe_flags: IOSQE_IO_DRAIN brings IOSQE_ASYNC; an OPENAT or OPENAT2
 //     with O_CREAT, O_TRUNC or O_TMPFILE is marked IOSQE_ASYNC.
-//   - OPENAT: flags are masked to the valid open flags (only O_PATH's
-//     companions with O_PATH), mode is masked to 07777 and dropped unless
+//   - OPENAT: flags are masked to the valid open flags of kernel k (only
+//     O_PATH's companions with O_PATH; bit 26 from OpenFlagBit26Since), mode is masked to 07777 and dropped unless
 //     O_CREAT or O_TMPFILE; OPENAT and OPENAT2 get O_LARGEFILE unless O_PATH.
 //   - SOCKET: the type loses SOCK_NONBLOCK and SOCK_CLOEXEC from
 //     SocketTypeFlagsStrippedSince on.
@@ -160,10 +168,15 @@ func (q Request) Ctx(k abi.Version) (c abi.Ctx, prepOK bool) {
 	case abi.OpOpenat, abi.OpOpenat2:
 		var o abi.OpenData
 		if q.Op == abi.OpOpenat {
-			flags := uint64(uint32(q.Open.Flags)) & validOpenFlags
+			valid, pathFlags := uint64(validOpenFlags), uint64(oPathFlags)
+			if !k.Less(OpenFlagBit26Since()) {
+				valid |= oBit26
+				pathFlags |= oBit26
+			}
+			flags := uint64(uint32(q.Open.Flags)) & valid
 			mode := uint64(uint16(q.Open.Mode)) & 0o7777
 			if flags&oPath != 0 {
-				flags &= oPathFlags
+				flags &= pathFlags
 			}
 			if flags&(oCreat|oTmpfile) == 0 {
 				mode = 0

@@ -664,6 +664,17 @@ func TestVerdictParity(t *testing.T) {
 				denied++
 			}
 			if emu != kern {
+				// Read the context the kernel really built, to tell a wrong
+				// prediction from a wrong emulator.
+				seen := "(not read)"
+				if m.shown < 3 {
+					if got, err := observeCtx(q); err != nil {
+						seen = "(" + err.Error() + ")"
+					} else {
+						seen = hexWords(got) + " (words 0, 1: user_data of the read-back)"
+					}
+				}
+				m.add("%s: kernel's context read back: %s\n  predicted: %s", where, seen, hexWords(ctxWords(ctx)))
 				m.add("%s: verdict mismatch on Linux %v: kernel %s (res %d), emulator %s (returns %#x)\n  request %v flags %#x %+v\n  context %s\n%s",
 					where, v, allowWord(kern), res, allowWord(emu), prog.Run(&w), q.Op, q.Flags, q, hex.EncodeToString(raw[:]), rawProgram(insns))
 			}
