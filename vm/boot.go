@@ -138,6 +138,7 @@ func ParseConsole(r *Result, console []byte) {
 				if cur != nil && cur.Name == m.Name {
 					cur.Exit, cur.Ended, cur.TimedOut = m.Exit, true, m.TimedOut
 					cur.Output = append([]byte(nil), out.Bytes()...)
+					cur.Tests = append(cur.Tests, timedOutTests(cur.Output)...)
 					if cur.TimedOut {
 						r.Problems = append(r.Problems, fmt.Sprintf("%s: timed out in the guest", m.Name))
 					}
@@ -164,8 +165,35 @@ func ParseConsole(r *Result, console []byte) {
 	if cur != nil {
 		// The step never ended: keep what it printed.
 		cur.Output = append([]byte(nil), out.Bytes()...)
+		cur.Tests = append(cur.Tests, timedOutTests(cur.Output)...)
 		r.Problems = append(r.Problems, fmt.Sprintf("%s: no END marker (the guest stopped during the step)", cur.Name))
 	}
+}
+
+// timedOutTests finds the tests go test names when its -test.timeout
+// fires ("panic: test timed out after D", then "running tests:" and one
+// "\t\tName (D)" line per test) and returns them as failures, since
+// they never print a FAIL line.
+func timedOutTests(output []byte) []TestResult {
+	var res []TestResult
+	lines := strings.Split(string(output), "\n")
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "panic: test timed out after ") {
+			continue
+		}
+		if i+1 >= len(lines) || strings.TrimSpace(lines[i+1]) != "running tests:" {
+			continue
+		}
+		for _, l := range lines[i+2:] {
+			name, rest, ok := strings.Cut(strings.TrimSpace(l), " (")
+			if !ok || !strings.HasPrefix(l, "\t\t") || !strings.HasSuffix(rest, ")") || name == "" {
+				break
+			}
+			res = append(res, TestResult{Name: name, Status: "FAIL"})
+		}
+		break
+	}
+	return res
 }
 
 // accel returns QEMU's accelerator choice.

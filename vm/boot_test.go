@@ -207,3 +207,24 @@ func FuzzParseConsole(f *testing.F) {
 }
 
 type syncMutex struct{ sync.Mutex }
+
+func TestParseConsoleTestTimeout(t *testing.T) {
+	console := "=== RINGFENCE BOOT release=7.0.13+deb13-amd64 filters=yes\n" +
+		"=== RINGFENCE BEGIN p\n=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestSlow\n" +
+		"panic: test timed out after 6m20s\n\trunning tests:\n\t\tTestSlow (6m18s)\n\t\tTestSlow/sub (6m18s)\n\ngoroutine 56 [running]:\n" +
+		"=== RINGFENCE END p exit=2\n=== RINGFENCE DONE\n"
+	r := &Result{Kernel: k("7.0.13")}
+	ParseConsole(r, []byte(console))
+	want := []TestResult{{"TestA", "PASS"}, {"TestSlow", "FAIL"}, {"TestSlow/sub", "FAIL"}}
+	if len(r.Steps) != 1 || len(r.Steps[0].Tests) != len(want) {
+		t.Fatalf("steps %+v", r.Steps)
+	}
+	for i, w := range want {
+		if r.Steps[0].Tests[i] != w {
+			t.Errorf("test %d = %+v, want %+v", i, r.Steps[0].Tests[i], w)
+		}
+	}
+	if c := r.Count(); c.Failed != 2 || c.Passed != 1 {
+		t.Errorf("count %+v", c)
+	}
+}
