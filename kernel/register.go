@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -94,6 +95,14 @@ func probePDUSize(fd int, op abi.Opcode) (uint8, error) {
 	if err == nil {
 		return 0, fmt.Errorf("probe pdu_size of %v: the kernel accepted pdu_size 255 (the probe expects EMSGSIZE): the filter is now registered on a throwaway ring", op)
 	}
+	if op != abi.OpNop && errors.Is(err, unix.EINVAL) {
+		// Tell an opcode this kernel does not know from a kernel
+		// without filters: NOP always exists.
+		if _, nerr := registerFilter(fd, abi.OpNop, []cbpf.Instruction{cbpf.Ret(1)}, 0, 255); errors.As(nerr, new(*PDUSizeError)) {
+			return 0, &Error{Op: fmt.Sprintf("probe pdu_size of opcode %d", op), Errno: unix.EINVAL,
+				Advice: "this kernel does not know the opcode (it is at or above the kernel's IORING_OP_LAST)"}
+		}
+	}
 	return 0, noFilters(err)
 }
 
@@ -138,7 +147,7 @@ func Supported() error {
 func Release() (string, error) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
-		return "", &Error{Op: "uname", Errno: err.(unix.Errno)}
+		return "", &Error{Op: "uname", Errno: errnoOf(err)}
 	}
 	return unix.ByteSliceToString(u.Release[:]), nil
 }
@@ -283,7 +292,7 @@ func SetNoNewPrivs() error {
 func NoNewPrivs() (bool, error) {
 	v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
 	if err != nil {
-		return false, &Error{Op: "prctl(PR_GET_NO_NEW_PRIVS)", Errno: err.(unix.Errno)}
+		return false, &Error{Op: "prctl(PR_GET_NO_NEW_PRIVS)", Errno: errnoOf(err)}
 	}
 	return v == 1, nil
 }

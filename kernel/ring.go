@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -109,19 +110,19 @@ func (r *Ring) mapQueues(params []byte) error {
 	var err error
 	r.sqMem, err = unix.Mmap(r.fd, offSQRing, sqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
-		return &Error{Op: "mmap io_uring submission queue", Errno: err.(unix.Errno)}
+		return &Error{Op: "mmap io_uring submission queue", Errno: errnoOf(err)}
 	}
 	cqMem := r.sqMem
 	if features&featSingleMmap == 0 {
 		r.cqMem, err = unix.Mmap(r.fd, offCQRing, cqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 		if err != nil {
-			return &Error{Op: "mmap io_uring completion queue", Errno: err.(unix.Errno)}
+			return &Error{Op: "mmap io_uring completion queue", Errno: errnoOf(err)}
 		}
 		cqMem = r.cqMem
 	}
 	r.sqes, err = unix.Mmap(r.fd, offSQEs, int(sqEntries)*sqeSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
-		return &Error{Op: "mmap io_uring SQE array", Errno: err.(unix.Errno)}
+		return &Error{Op: "mmap io_uring SQE array", Errno: errnoOf(err)}
 	}
 	r.sqHead = word(r.sqMem, sqHead)
 	r.sqTail = word(r.sqMem, sqTail)
@@ -134,6 +135,15 @@ func (r *Ring) mapQueues(params []byte) error {
 	r.cqMask = *word(cqMem, cqMask)
 	r.cqes = cqMem[cqCQEs : int(cqCQEs)+int(cqEntries)*cqeSize]
 	return nil
+}
+
+// errnoOf returns the errno err wraps, or EIO if it wraps none.
+func errnoOf(err error) unix.Errno {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return unix.EIO
 }
 
 // word returns a pointer to the 32-bit word at byte offset off of b.
@@ -374,7 +384,13 @@ func (r *Ring) Do(s SQE) (CQE, error) {
 	if skip {
 		// A separate submission, so that the NOP never joins a link chain
 		// the request starts (a failed chain with CQE_SKIP_SUCCESS posts no
-		// completions for the rest of the chain).
+		// completions for the rest of the chain). With SQPOLL, wait until
+		// the poll thread has consumed the request first.
+		if r.flags&SetupSQPoll != 0 {
+			if err := r.waitConsumed(); err != nil {
+				return CQE{}, err
+			}
+		}
 		if _, err := r.Submit([]SQE{{Opcode: abi.OpNop, UserData: doMarker}}, 0); err != nil {
 			return CQE{}, err
 		}
@@ -404,4 +420,17 @@ func (r *Ring) Do(s SQE) (CQE, error) {
 		}
 	}
 	return got, nil
+}
+
+// waitConsumed waits until the SQPOLL thread has consumed every queued SQE.
+func (r *Ring) waitConsumed() error {
+	for atomic.LoadUint32(r.sqHead) != atomic.LoadUint32(r.sqTail) {
+		if atomic.LoadUint32(r.sqFlags)&sqNeedWakeup != 0 {
+			if err := r.enter(0, 0, enterSQWakeup); err != nil {
+				return err
+			}
+		}
+		runtime.Gosched()
+	}
+	return nil
 }

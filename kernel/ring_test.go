@@ -203,3 +203,21 @@ func TestSupportedHost(t *testing.T) {
 		t.Errorf("PDUSizes on Linux %v = %v", v, err)
 	}
 }
+
+// TestRingSQPollSkipSuccessLink: on an SQPOLL ring, Do's marker NOP must
+// not join the link chain of a failing CQE_SKIP_SUCCESS request.
+func TestRingSQPollSkipSuccessLink(t *testing.T) {
+	r := hostRing(t, Params{Flags: SetupSQPoll, SQThreadIdle: 10})
+	bad := Request{Op: abi.OpSocket, Flags: abi.IOSQECQESkipSuccess | abi.IOSQEIOLink, Socket: SocketArgs{2, 0x100, 0}}
+	for i := uint64(0); i < 20; i++ {
+		bad.UserData = i
+		c, err := r.Do(bad.SQE())
+		if err != nil || c.Skipped || c.Res != -int32(unix.EINVAL) || c.UserData != i {
+			t.Fatalf("round %d: %+v, %v", i, c, err)
+		}
+		c, err = r.Do(SQE{Opcode: abi.OpNop, UserData: 100 + i, Flags: abi.IOSQECQESkipSuccess | abi.IOSQEIOLink})
+		if err != nil || !c.Skipped {
+			t.Fatalf("round %d: skipped NOP: %+v, %v", i, c, err)
+		}
+	}
+}
