@@ -3,6 +3,7 @@ package kerneltest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -203,6 +204,10 @@ func TestRegistrationErrors(t *testing.T) {
 		if !errors.Is(err, unix.EINVAL) {
 			t.Errorf("%s: %v, want EINVAL", c.name, err)
 		}
+	}
+	// Probing an opcode the kernel does not know is not "no filters".
+	if _, err := kernel.ProbePDUSize(abi.OpLast); err == nil || errors.Is(err, kernel.ErrNoFilters) || !strings.Contains(err.Error(), "does not know the opcode") {
+		t.Errorf("ProbePDUSize(%d): %v, want an unknown-opcode error", abi.OpLast, err)
 	}
 	// Not a ring.
 	if err := kernel.RegisterRingFilter(0, abi.OpNop, allowAll(), 0, 0); !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EBADF) {

@@ -494,8 +494,11 @@ func (g *reqGen) request() kernel.Request {
 				flags |= b
 			}
 		}
-		if g.r.IntN(10) == 0 {
+		switch g.r.IntN(8) {
+		case 0:
 			flags |= uint64(g.r.Uint32())
+		case 1:
+			flags |= uint64(1) << (20 + g.r.IntN(12)) // the high bits, one at a time
 		}
 		if op == abi.OpOpenat2 && g.r.IntN(10) == 0 {
 			flags |= g.r.Uint64() &^ 0xffffffff
@@ -604,7 +607,7 @@ func TestVerdictParity(t *testing.T) {
 
 	base := newRing(t, kernel.Params{Entries: 4})
 	m := &mismatches{t: t}
-	var contexts, allowed, denied, ownEACCES, prepRefused int
+	var contexts, allowed, denied, ownEACCES, prepRefused, sqpoll int
 	perOp := map[string]int{}
 	start := time.Now()
 	for i := 0; i < nprogs; i++ {
@@ -616,7 +619,13 @@ func TestVerdictParity(t *testing.T) {
 		if err != nil {
 			t.Fatalf("seed=%d program=%d: the generator made a program cbpf.Check rejects: %v\n%s", s, i, err, rawProgram(insns))
 		}
-		ring, err := kernel.NewRing(kernel.Params{Entries: 4})
+		// One program in eight runs on an SQPOLL ring, where the kernel's
+		// poll thread prepares and filters the requests.
+		params := kernel.Params{Entries: 4}
+		if i%8 == 7 {
+			params = kernel.Params{Entries: 4, Flags: kernel.SetupSQPoll, SQThreadIdle: 20}
+		}
+		ring, err := kernel.NewRing(params)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -658,6 +667,9 @@ func TestVerdictParity(t *testing.T) {
 			kern := res != eacces
 			contexts++
 			perOp[q.Op.String()]++
+			if params.Flags&kernel.SetupSQPoll != 0 {
+				sqpoll++
+			}
 			if kern {
 				allowed++
 			} else {
@@ -686,8 +698,8 @@ func TestVerdictParity(t *testing.T) {
 		ops = append(ops, fmt.Sprintf("%s %d", k, perOp[k]))
 	}
 	if m.n == 0 {
-		t.Logf("Linux %v: verdict parity: checked %d programs, %d contexts (%d allowed, %d denied; %s), 0 mismatches in %v; not compared: %d requests failing with EACCES unfiltered, %d refused by preparation",
-			v, nprogs, contexts, allowed, denied, strings.Join(ops, ", "), time.Since(start).Round(time.Millisecond), ownEACCES, prepRefused)
+		t.Logf("Linux %v: verdict parity: checked %d programs, %d contexts (%d allowed, %d denied; %s; %d on SQPOLL rings), 0 mismatches in %v; not compared: %d requests failing with EACCES unfiltered, %d refused by preparation",
+			v, nprogs, contexts, allowed, denied, strings.Join(ops, ", "), sqpoll, time.Since(start).Round(time.Millisecond), ownEACCES, prepRefused)
 	} else {
 		t.Errorf("Linux %v: verdict parity: %d mismatches in %d contexts (seed=%d)", v, m.n, contexts, s)
 	}
