@@ -30,8 +30,8 @@ import (
 // Environment (forwarded into the VM by the harness), besides
 // RINGFENCE_KT_SEED:
 //
-//	RINGFENCE_KT_POLICIES=N          random policies (default 160)
-//	RINGFENCE_KT_POLICY_REQUESTS=N   requests per policy (default 24)
+//	RINGFENCE_KT_POLICIES=N          random policies (default 600)
+//	RINGFENCE_KT_POLICY_REQUESTS=N   requests per policy (default 32)
 const (
 	envPolicies       = "RINGFENCE_KT_POLICIES"
 	envPolicyRequests = "RINGFENCE_KT_POLICY_REQUESTS"
@@ -273,35 +273,45 @@ func (g *ppGen) policy() *policy.Policy {
 	return p
 }
 
-// boundaries returns values of field near the policy's conditions on it.
-func boundaries(p *policy.Policy, field string) []uint64 {
-	f, _ := policy.LookupField(field)
+// condBoundaries returns values of c's field on both sides of c's edges:
+// set members and neighbours, range ends and beyond, masked values with
+// one bit of the mask changed, bit sets with one bit missing, and for
+// 64-bit fields the value with its other half changed.
+func condBoundaries(c policy.Cond) []uint64 {
+	f, _ := policy.LookupField(c.Field)
 	var out []uint64
 	add := func(vs ...uint64) {
 		for _, v := range vs {
 			out = append(out, v&f.Max())
 		}
 	}
+	switch c.Op {
+	case policy.CIDR, policy.NotCIDR:
+	case policy.Masked:
+		m, v := c.Values[0], c.Values[1]
+		low := m & -m
+		add(v, v^low, v|^m&f.Max(), v^(m&^low))
+	case policy.HasAll, policy.HasAny, policy.HasNone:
+		b := c.Values[0]
+		add(b, b&(b-1), b&-b, 0, b|1<<(f.Bits-1))
+	default:
+		for _, v := range c.Values {
+			add(v-1, v, v, v+1)
+			if f.Bits == 64 {
+				add(v^1<<32, v&0xffffffff)
+			}
+		}
+	}
+	return out
+}
+
+// boundaries returns condBoundaries of every condition of p on field.
+func boundaries(p *policy.Policy, field string) []uint64 {
+	var out []uint64
 	for _, r := range p.Rules {
 		for _, c := range r.Conds {
-			if c.Field != field {
-				continue
-			}
-			switch c.Op {
-			case policy.Masked:
-				m, v := c.Values[0], c.Values[1]
-				low := m & -m
-				add(v, v^low, v|^m&f.Max(), v^(m&^low))
-			case policy.HasAll, policy.HasAny, policy.HasNone:
-				b := c.Values[0]
-				add(b, b&(b-1), b&-b, 0, b|1<<(f.Bits-1))
-			default:
-				for _, v := range c.Values {
-					add(v-1, v, v, v+1)
-					if f.Bits == 64 {
-						add(v^1<<32, v&0xffffffff)
-					}
-				}
+			if c.Field == field {
+				out = append(out, condBoundaries(c)...)
 			}
 		}
 	}
@@ -317,17 +327,24 @@ func (g *ppGen) value(p *policy.Policy, field string) uint64 {
 	return g.constant(field)
 }
 
-// address returns a CONNECT address of family fam (4 or 16 bytes) near
-// the policy's prefixes.
-func (g *ppGen) address(p *policy.Policy, size int) []byte {
+// policyNets returns the prefixes of p's conditions.
+func policyNets(p *policy.Policy) []netip.Prefix {
 	var nets []netip.Prefix
 	for _, r := range p.Rules {
 		for _, c := range r.Conds {
-			for _, n := range c.Nets {
-				if (size == 4) == n.Addr().Is4() {
-					nets = append(nets, n)
-				}
-			}
+			nets = append(nets, c.Nets...)
+		}
+	}
+	return nets
+}
+
+// address returns an address of size bytes (4 or 16) near one of the
+// prefixes of that size in all: its first or last address, or one beyond.
+func (g *ppGen) address(all []netip.Prefix, size int) []byte {
+	var nets []netip.Prefix
+	for _, n := range all {
+		if (size == 4) == n.Addr().Is4() {
+			nets = append(nets, n)
 		}
 	}
 	b := make([]byte, size)
@@ -364,13 +381,109 @@ func (g *ppGen) address(p *policy.Policy, size int) []byte {
 // request returns a random request for p, as an SQE the test can submit:
 // only SQE flags that change nothing about a single request's completion
 // before the filter (see ppFieldOps).
+//
+// Two requests in three aim at a rule with conditions: its opcode, each of
+// its conditions made to hold if one of a few boundary values does (as the
+// evaluator sees the predicted context), then half of the time one field
+// moved to another boundary value of its condition, often across the edge.
 func (g *ppGen) request(p *policy.Policy) kernel.Request {
-	op := pickOf(g, ppOps()...)
+	var targets []policy.Rule
+	for _, r := range p.Rules {
+		if len(r.Conds) > 0 {
+			targets = append(targets, r)
+		}
+	}
+	if len(targets) == 0 || g.pick(3) == 0 {
+		return g.baseRequest(p, pickOf(g, ppOps()...))
+	}
+	rule := targets[g.pick(len(targets))]
+	q := g.baseRequest(p, pickOf(g, rule.Ops...))
+	for _, c := range rule.Conds {
+		for range 6 {
+			t := g.withBoundary(q, c)
+			if ctx, ok := t.Ctx(g.k); ok && c.Eval(ringfence.RequestFromCtx(ctx, binary.NativeEndian)) {
+				q = t
+				break
+			}
+		}
+	}
+	if g.pick(2) == 0 {
+		q = g.withBoundary(q, pickOf(g, rule.Conds...))
+	}
+	return q
+}
+
+// safeFlags returns the SQE flags requests of op may carry.
+func safeFlags(op abi.Opcode) uint8 {
 	safe := uint8(abi.IOSQEAsync | abi.IOSQEIOLink | abi.IOSQEIOHardlink)
 	if op == abi.OpNop {
 		safe |= abi.IOSQEFixedFile | abi.IOSQECQESkipSuccess
 	}
-	q := kernel.Request{Op: op, UserData: g.value(p, "user_data"), Flags: uint8(g.value(p, "sqe_flags")) & safe}
+	return safe
+}
+
+// withBoundary returns q with c's field set to one of c's boundary values
+// (an address near one of its prefixes for connect.addr).
+func (g *ppGen) withBoundary(q kernel.Request, c policy.Cond) kernel.Request {
+	if c.Field == "connect.addr" {
+		size := pickOf(g, 4, 16)
+		a := g.address(c.Nets, size)
+		q.Connect.Addr = append([]byte(nil), q.Connect.Addr...)
+		if size == 4 {
+			binary.NativeEndian.PutUint16(q.Connect.Addr, unix.AF_INET)
+			copy(q.Connect.Addr[4:], a)
+		} else {
+			if len(q.Connect.Addr) < 28 {
+				q.Connect.Addr = append(q.Connect.Addr, make([]byte, 28-len(q.Connect.Addr))...)
+			}
+			binary.NativeEndian.PutUint16(q.Connect.Addr, unix.AF_INET6)
+			copy(q.Connect.Addr[8:], a)
+		}
+		if g.pick(4) != 0 {
+			q.Connect.AddrLen = uint32(len(q.Connect.Addr))
+		}
+		return q
+	}
+	b := condBoundaries(c)
+	if len(b) == 0 {
+		return q
+	}
+	v := b[g.pick(len(b))]
+	switch c.Field {
+	case "user_data":
+		q.UserData = v
+	case "sqe_flags":
+		q.Flags = uint8(v) & safeFlags(q.Op)
+	case "socket.family":
+		q.Socket.Domain = uint32(v)
+	case "socket.type":
+		q.Socket.Type = uint32(v)&0xf | q.Socket.Type&(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	case "socket.protocol":
+		q.Socket.Protocol = uint32(v)
+	case "open.flags":
+		q.Open.Flags = v | q.Open.Flags&unix.O_LARGEFILE
+	case "open.mode":
+		q.Open.Mode = v
+	case "open.resolve":
+		q.Open.Resolve = v
+	case "connect.family", "connect.port":
+		q.Connect.Addr = append([]byte(nil), q.Connect.Addr...)
+		if c.Field == "connect.port" {
+			binary.BigEndian.PutUint16(q.Connect.Addr[2:], uint16(v))
+			break
+		}
+		if v == unix.AF_INET6 && len(q.Connect.Addr) < 28 {
+			q.Connect.Addr = append(q.Connect.Addr, make([]byte, 28-len(q.Connect.Addr))...)
+			q.Connect.AddrLen = 28
+		}
+		binary.NativeEndian.PutUint16(q.Connect.Addr, uint16(v))
+	}
+	return q
+}
+
+// baseRequest returns a request for op with fields near p's constants.
+func (g *ppGen) baseRequest(p *policy.Policy, op abi.Opcode) kernel.Request {
+	q := kernel.Request{Op: op, UserData: g.value(p, "user_data"), Flags: uint8(g.value(p, "sqe_flags")) & safeFlags(op)}
 	switch op {
 	case abi.OpSocket:
 		typ := uint32(g.value(p, "socket.type"))
@@ -405,9 +518,9 @@ func (g *ppGen) request(p *policy.Policy) kernel.Request {
 		var addr []byte
 		switch fam {
 		case unix.AF_INET:
-			addr = kernel.SockaddrInet4(port, [4]byte(g.address(p, 4)))
+			addr = kernel.SockaddrInet4(port, [4]byte(g.address(policyNets(p), 4)))
 		case unix.AF_INET6:
-			addr = kernel.SockaddrInet6(port, [16]byte(g.address(p, 16)))
+			addr = kernel.SockaddrInet6(port, [16]byte(g.address(policyNets(p), 16)))
 		default:
 			addr = make([]byte, 16+g.pick(100))
 			for i := range addr {
@@ -529,10 +642,10 @@ func ppSetup(t *testing.T, g *ppGen) {
 // they do, and that they compile for every kernel generation.
 func TestPolicyParityGenerator(t *testing.T) {
 	g := &ppGen{r: rand.New(rand.NewPCG(1, 2)), dir: unix.AT_FDCWD, udpFD: -1, udp6FD: -1}
-	conds, bigSets := 0, 0
+	conds, bigSets, reqs, byRule, allowed := 0, 0, 0, 0, 0
 	for _, k := range []abi.Version{{Major: 7, Minor: 0}, {Major: 7, Minor: 3}} {
 		g.k = k
-		for i := 0; i < 300; i++ {
+		for i := 0; i < 200; i++ {
 			p := g.policy()
 			if err := p.Validate(); err != nil {
 				t.Fatalf("policy %d: the generator made an invalid policy: %v\n%s", i, err, policyYAML(p))
@@ -561,6 +674,13 @@ func TestPolicyParityGenerator(t *testing.T) {
 				}
 				pr := ringfence.RequestFromCtx(ctx, binary.NativeEndian)
 				want := p.Decide(pr)
+				reqs++
+				if want.Allow {
+					allowed++
+				}
+				if want.Rule >= 0 && len(p.Rules[want.Rule].Conds) > 0 {
+					byRule++
+				}
 				if got := back.Decide(pr); got != want {
 					t.Fatalf("policy %d: read back from YAML it decides %v differently (%+v, want %+v)\n%s", i, pr, got, want, policyYAML(p))
 				}
@@ -570,9 +690,23 @@ func TestPolicyParityGenerator(t *testing.T) {
 			}
 		}
 	}
-	if conds < 600 || bigSets == 0 {
+	t.Logf("%d conditions (%d sets of 10 or more values); %d requests, %d allowed, %d decided by a rule with conditions", conds, bigSets, reqs, allowed, byRule)
+	if conds < 400 || bigSets == 0 {
 		t.Errorf("the generator makes too few conditions: %d conditions, %d sets of 10 or more values", conds, bigSets)
 	}
+	if byRule < reqs/4 || allowed < reqs/4 || allowed > reqs*3/4 {
+		t.Errorf("the requests are unbalanced: of %d, %d allowed, %d decided by a rule with conditions", reqs, allowed, byRule)
+	}
+}
+
+// condsFor reports whether a rule with conditions names op.
+func condsFor(p *policy.Policy, op abi.Opcode) bool {
+	for _, r := range p.Rules {
+		if len(r.Conds) > 0 && r.Names(op) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestPolicyParity compiles random policies for the running kernel,
@@ -584,13 +718,13 @@ func TestPolicyParityGenerator(t *testing.T) {
 func TestPolicyParity(t *testing.T) {
 	v := needFilters(t)
 	s := seed(t)
-	npol := int(envInt(t, envPolicies, 160))
-	nreq := int(envInt(t, envPolicyRequests, 24))
+	npol := int(envInt(t, envPolicies, 600))
+	nreq := int(envInt(t, envPolicyRequests, 32))
 	g := &ppGen{k: v}
 	ppSetup(t, g)
 	base := newRing(t, kernel.Params{Entries: 4})
 	m := &mismatches{t: t}
-	var requests, allowed, denied, byRule, ownEACCES, prepRefused, regs, denyRest, sqpoll int
+	var requests, allowed, denied, byRule, conditioned, ownEACCES, prepRefused, regs, denyRest, sqpoll int
 	perOp := map[string]int{}
 	start := time.Now()
 	for i := 0; i < npol; i++ {
@@ -663,6 +797,9 @@ func TestPolicyParity(t *testing.T) {
 			if want.Rule >= 0 && len(p.Rules[want.Rule].Conds) > 0 {
 				byRule++
 			}
+			if condsFor(p, q.Op) {
+				conditioned++
+			}
 			if kern != want.Allow {
 				// Tell a wrong prediction (the kernel's real context
 				// differs) from a wrong plan (the emulator disagrees with
@@ -691,8 +828,8 @@ func TestPolicyParity(t *testing.T) {
 		ops = append(ops, fmt.Sprintf("%s %d", k, perOp[k]))
 	}
 	if m.n == 0 {
-		t.Logf("Linux %v: policy parity: %d policies (%d registrations, %d with DENY_REST), %d requests (%d allowed, %d denied; %d decided by a rule with conditions; %s; %d on SQPOLL rings), 0 mismatches in %v; not compared: %d requests failing with EACCES unfiltered, %d refused by preparation",
-			v, npol, regs, denyRest, requests, allowed, denied, byRule, strings.Join(ops, ", "), sqpoll, time.Since(start).Round(time.Millisecond), ownEACCES, prepRefused)
+		t.Logf("Linux %v: policy parity: %d policies (%d registrations, %d with DENY_REST), %d requests (%d allowed, %d denied; %d with conditions to test, %d decided by a rule with conditions; %s; %d on SQPOLL rings), 0 mismatches in %v; not compared: %d requests failing with EACCES unfiltered, %d refused by preparation",
+			v, npol, regs, denyRest, requests, allowed, denied, conditioned, byRule, strings.Join(ops, ", "), sqpoll, time.Since(start).Round(time.Millisecond), ownEACCES, prepRefused)
 	} else {
 		t.Errorf("Linux %v: policy parity: %d mismatches in %d requests (seed=%d)", v, m.n, requests, s)
 	}
