@@ -47,7 +47,11 @@ type Options struct {
 	Run string
 	// Parallel is how many VMs run at once; 0 means 2.
 	Parallel int
-	// Timeout bounds each kernel's boot; 0 means 7 minutes.
+	// Timeout bounds each test package's run in each kernel (the
+	// binary's -test.timeout fires 10 s before, printing the running
+	// tests and goroutines); 0 means 4 minutes. A kernel's whole boot is
+	// bounded by the sum over its packages plus a margin, so one hanging
+	// package cannot starve the others.
 	Timeout time.Duration
 	// Log receives progress lines (fetching, building, booting).
 	Log io.Writer
@@ -115,7 +119,8 @@ func ListTestPackages(ctx context.Context, srcDir string, patterns []string) ([]
 // BuildTests compiles each package's tests statically into dir and
 // returns the files and steps to put in the guest. Each package's
 // testdata directory is copied too, and the test runs in its package's
-// directory in the guest, as go test does on the host.
+// directory in the guest, as go test does on the host. timeout bounds each
+// package's run.
 func BuildTests(ctx context.Context, srcDir, dir string, pkgs []Package, run string, timeout time.Duration) ([]File, []vminit.Step, error) {
 	var files []File
 	var steps []vminit.Step
@@ -151,9 +156,9 @@ func BuildTests(ctx context.Context, srcDir, dir string, pkgs []Package, run str
 		if run != "" {
 			args = append(args, "-test.run", run)
 		}
-		stepTimeout := timeout - 30*time.Second
-		if stepTimeout < 30*time.Second {
-			stepTimeout = timeout
+		stepTimeout := timeout
+		if stepTimeout < 20*time.Second {
+			stepTimeout = 20 * time.Second
 		}
 		// Go's own timeout fires first and prints the goroutines.
 		args = append(args, "-test.timeout", (stepTimeout - 10*time.Second).String())
@@ -228,7 +233,7 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 		o.Parallel = 2
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 7 * time.Minute
+		o.Timeout = 4 * time.Minute
 	}
 	work, err := os.MkdirTemp("", "ringfence-vm-")
 	if err != nil {
@@ -258,6 +263,11 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 		return nil, err
 	}
 
+	// The guest's deadline: every step's own, plus time to boot.
+	guestSec := 30
+	for _, st := range steps {
+		guestSec += st.TimeoutSec + 5
+	}
 	m := &Matrix{Results: make([]*Result, len(kernels))}
 	// Workers take kernels in order, so the boots start oldest first.
 	next := make(chan int, len(kernels))
@@ -280,8 +290,8 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 					Kernel:  k,
 					Init:    initBin,
 					Files:   files,
-					Config:  vminit.Config{TimeoutSec: int((o.Timeout - 15*time.Second) / time.Second), Steps: steps, Env: ForwardedEnv(os.Environ())},
-					Timeout: o.Timeout,
+					Config:  vminit.Config{TimeoutSec: guestSec, Steps: steps, Env: ForwardedEnv(os.Environ())},
+					Timeout: time.Duration(guestSec)*time.Second + time.Minute,
 				}
 				if o.Console != nil {
 					mach.Console = &prefixWriter{w: o.Console, mu: &logMu, prefix: k.Version.String() + "| "}

@@ -124,3 +124,72 @@ func TestKernelArgsReachSteps(t *testing.T) {
 		t.Errorf("an argument with a space: error %v", err)
 	}
 }
+
+// TestStepDeadline boots a guest whose first step hangs: the init must kill
+// it at its deadline, report it timed out, and still run the next step.
+func TestStepDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: does not boot a kernel")
+	}
+	if _, err := exec.LookPath(QEMU); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not found (.ci/run installs it)", QEMU)
+		}
+		t.Skipf("%s not found: cannot boot a kernel", QEMU)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir, err := debian.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := ResolveKernels(ctx, &debian.Fetcher{CacheDir: dir}, []string{"7.3"}, io.Discard)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skipf("no kernel: %v", err)
+	}
+	src, err := ModuleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	initBin, err := BuildInit(ctx, src, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := ListTestPackages(ctx, src, []string{"./vm/vmtest"})
+	if err != nil || len(pkgs) != 1 {
+		t.Fatalf("packages %v, %v", pkgs, err)
+	}
+	files, steps, err := BuildTests(ctx, src, work, pkgs, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hang := steps[0]
+	hang.Name, hang.Args, hang.TimeoutSec = "hang", []string{"-test.v"}, 3
+	hang.Env = []string{"RINGFENCE_VMTEST_HANG=1"} // vmtest's TestMain sleeps
+	after := steps[0]
+	after.Name, after.Args = "after", []string{"-test.v", "-test.run=^TestBootedKernel$"}
+	m := &Machine{
+		Kernel: ks[0], Init: initBin, Files: files,
+		Config: vminit.Config{TimeoutSec: 60, Steps: []vminit.Step{hang, after}},
+	}
+	r, err := m.Boot(ctx, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Steps) != 2 || !r.Done {
+		t.Fatalf("steps %d, done %v: %v\n%s", len(r.Steps), r.Done, r.Problems, r.Console)
+	}
+	if h := r.Steps[0]; !h.Ended || !h.TimedOut || h.Exit != -1 {
+		t.Errorf("hanging step: ended %v, timed out %v, exit %d", h.Ended, h.TimedOut, h.Exit)
+	}
+	if a := r.Steps[1]; a.Exit != 0 || len(a.Tests) != 1 || a.Tests[0].Status != "PASS" {
+		t.Errorf("step after the hang: exit %d, tests %v", a.Exit, a.Tests)
+	}
+	if r.OK() || !strings.Contains(strings.Join(r.Problems, "\n"), "hang: timed out in the guest") {
+		t.Errorf("OK() = %v, problems %v; want the timeout reported", r.OK(), r.Problems)
+	}
+}

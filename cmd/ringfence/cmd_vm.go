@@ -45,7 +45,8 @@ binaries with "go test -c" (so it needs the ringfence source tree as the
 working directory and the Go toolchain), boots each kernel with
 qemu-system-x86_64, and prints a table per kernel and the line
 "N passed, N failed". It exits 1 if any test failed, a kernel did not boot,
-or a kernel's io_uring BPF filter support is not what its version says.
+a test package hangs (--timeout), or a kernel's io_uring BPF filter
+support is not what its version says.
 
 "vm kernels" lists the kernels the archive offers and which are cached.
 
@@ -81,7 +82,7 @@ func cmdVMTest(e *env, args []string) int {
 	cache := fs.String("cache", "", "cache `DIR` for kernels (default $RINGFENCE_CACHE or ~/.cache/ringfence)")
 	verbose := fs.Bool("v", false, "stream every guest's console output")
 	parallel := fs.Int("parallel", 2, "number of VMs at once")
-	timeout := fs.Duration("timeout", 7*time.Minute, "deadline for each kernel's boot (tests that hang are killed and fail)")
+	timeout := fs.Duration("timeout", 4*time.Minute, "deadline for each test package in each kernel (tests that hang are killed and fail)")
 	var pkgs kernelList
 	fs.Var(&pkgs, "packages", "comma-separated package patterns to test (default: the harness's list)")
 	fs.Usage = func() { vmUsage(e.stderr); fmt.Fprintln(e.stderr, "\nflags:"); fs.PrintDefaults() }

@@ -56,6 +56,8 @@ type Step struct {
 	Dir string `json:"dir,omitempty"`
 	// TimeoutSec bounds this step; the program is killed at the deadline.
 	TimeoutSec int `json:"timeout_sec"`
+	// Env is added to this step's environment, after Config.Env.
+	Env []string `json:"env,omitempty"`
 }
 
 // Encode returns c as JSON.

@@ -55,7 +55,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		Release:    "7.3.4+deb13-amd64",
 		TimeoutSec: 60,
 		Env:        []string{"A=1"},
-		Steps:      []Step{{Name: "p", Path: "/ringfence/bin/t0.test", Args: []string{"-test.v", "-test.run", "A B"}, Dir: "/src/p", TimeoutSec: 30}},
+		Steps:      []Step{{Name: "p", Path: "/ringfence/bin/t0.test", Args: []string{"-test.v", "-test.run", "A B"}, Dir: "/src/p", TimeoutSec: 30, Env: []string{"B=2"}}},
 	}
 	b, err := c.Encode()
 	if err != nil {

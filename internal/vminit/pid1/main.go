@@ -185,7 +185,7 @@ func runStep(st vminit.Step, extra, env []string) {
 	if cmd.Dir == "" {
 		cmd.Dir = "/"
 	}
-	cmd.Env = env
+	cmd.Env = append(append([]string{}, env...), st.Env...)
 	cmd.Stdin = nil
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stdout
