@@ -30,7 +30,7 @@ import (
 // Environment (forwarded into the VM by the harness), besides
 // RINGFENCE_KT_SEED:
 //
-//	RINGFENCE_KT_POLICIES=N          random policies (default 600)
+//	RINGFENCE_KT_POLICIES=N          random policies (default 400)
 //	RINGFENCE_KT_POLICY_REQUESTS=N   requests per policy (default 32)
 const (
 	envPolicies       = "RINGFENCE_KT_POLICIES"
@@ -45,13 +45,15 @@ func ppOps() []abi.Opcode {
 // ppFieldOps returns the operators generated for a field: those a policy
 // author would write for it. Every field the five opcodes have is used.
 // None is left out for being changed by the kernel's preparation: every
-// such change (O_LARGEFILE, OPENAT's flag and mode masking, SOCK_NONBLOCK
-// and SOCK_CLOEXEC in the type, IOSQE_ASYNC on creating opens, short
-// CONNECT addresses) is in kernel.Request.Ctx, so the evaluator judges the
-// context the kernel shows. What stays out is on the request side:
-// IOSQE_IO_DRAIN (on 7.0 to 7.2 it marks every later request of the ring
-// ASYNC, which no per-request prediction sees) and IOSQE_BUFFER_SELECT
-// (these opcodes refuse it in preparation) are never submitted.
+// such change (O_LARGEFILE, OPENAT's flag and mode masking and bit 26,
+// SOCK_NONBLOCK and SOCK_CLOEXEC in the type, IOSQE_ASYNC on creating
+// opens and drained requests, short CONNECT addresses) is in
+// kernel.Request.Ctx, so the evaluator judges the context the kernel
+// shows. What is limited is on the request side: IOSQE_IO_DRAIN is set
+// only on a ring's last request (on 7.0 to 7.2 it marks every later
+// request of the ring ASYNC, which no per-request prediction sees), and
+// IOSQE_BUFFER_SELECT (these opcodes refuse it in preparation),
+// FIXED_FILE and CQE_SKIP_SUCCESS other than on NOP are never submitted.
 func ppFieldOps(field string) []policy.CmpOp {
 	num := []policy.CmpOp{policy.Eq, policy.Ne, policy.In, policy.NotIn, policy.Lt, policy.Le, policy.Gt, policy.Ge, policy.Range, policy.NotRange}
 	bits := []policy.CmpOp{policy.HasAll, policy.HasAny, policy.HasNone, policy.Masked, policy.Eq, policy.In}
@@ -639,13 +641,19 @@ func ppSetup(t *testing.T, g *ppGen) {
 
 // TestPolicyParityGenerator checks, on any machine, that the random
 // policies are valid, that their YAML reads back to a policy deciding as
-// they do, and that they compile for every kernel generation.
+// they do, and that they compile for every kernel generation. Inside the
+// VM it checks a smaller sample: the generator does not depend on the
+// kernel, and the VM's time is for TestPolicyParity.
 func TestPolicyParityGenerator(t *testing.T) {
+	n := 200
+	if inVM() {
+		n = 40
+	}
 	g := &ppGen{r: rand.New(rand.NewPCG(1, 2)), dir: unix.AT_FDCWD, udpFD: -1, udp6FD: -1}
 	conds, bigSets, reqs, byRule, allowed := 0, 0, 0, 0, 0
 	for _, k := range []abi.Version{{Major: 7, Minor: 0}, {Major: 7, Minor: 3}} {
 		g.k = k
-		for i := 0; i < 200; i++ {
+		for i := 0; i < n; i++ {
 			p := g.policy()
 			if err := p.Validate(); err != nil {
 				t.Fatalf("policy %d: the generator made an invalid policy: %v\n%s", i, err, policyYAML(p))
@@ -691,12 +699,25 @@ func TestPolicyParityGenerator(t *testing.T) {
 		}
 	}
 	t.Logf("%d conditions (%d sets of 10 or more values); %d requests, %d allowed, %d decided by a rule with conditions", conds, bigSets, reqs, allowed, byRule)
-	if conds < 400 || bigSets == 0 {
+	if conds < 2*n || bigSets == 0 {
 		t.Errorf("the generator makes too few conditions: %d conditions, %d sets of 10 or more values", conds, bigSets)
 	}
 	if byRule < reqs/4 || allowed < reqs/4 || allowed > reqs*3/4 {
 		t.Errorf("the requests are unbalanced: of %d, %d allowed, %d decided by a rule with conditions", reqs, allowed, byRule)
 	}
+}
+
+// runUnfiltered runs q on base, or on a ring of its own when fresh.
+func runUnfiltered(base *kernel.Ring, q kernel.Request, fresh bool) (int32, error) {
+	if !fresh {
+		return run(base, q)
+	}
+	r, err := kernel.NewRing(kernel.Params{Entries: 4})
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	return run(r, q)
 }
 
 // condsFor reports whether a rule with conditions names op.
@@ -718,13 +739,13 @@ func condsFor(p *policy.Policy, op abi.Opcode) bool {
 func TestPolicyParity(t *testing.T) {
 	v := needFilters(t)
 	s := seed(t)
-	npol := int(envInt(t, envPolicies, 600))
+	npol := int(envInt(t, envPolicies, 400))
 	nreq := int(envInt(t, envPolicyRequests, 32))
 	g := &ppGen{k: v}
 	ppSetup(t, g)
 	base := newRing(t, kernel.Params{Entries: 4})
 	m := &mismatches{t: t}
-	var requests, allowed, denied, byRule, conditioned, ownEACCES, prepRefused, regs, denyRest, sqpoll int
+	var requests, allowed, denied, byRule, conditioned, drained, drainRefused, ownEACCES, prepRefused, regs, denyRest, sqpoll int
 	perOp := map[string]int{}
 	start := time.Now()
 	for i := 0; i < npol; i++ {
@@ -742,6 +763,7 @@ func TestPolicyParity(t *testing.T) {
 			params = kernel.Params{Entries: 4, Flags: kernel.SetupSQPoll, SQThreadIdle: 20}
 		}
 		ring, err := kernel.NewRing(params)
+		skipSeen := false
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -759,8 +781,16 @@ func TestPolicyParity(t *testing.T) {
 		for j := 0; j < nreq; j++ {
 			q := g.request(p)
 			where := fmt.Sprintf("seed=%d policy=%d request=%d", s, i, j)
+			// IO_DRAIN only on the last request of one ring in four: on 7.0
+			// to 7.2 it marks every later request of its ring ASYNC. Its
+			// unfiltered run is on a ring of its own for the same reason.
+			drain := i%4 == 3 && j == nreq-1
+			if drain {
+				q.Flags |= abi.IOSQEIODrain
+				drained++
+			}
 			if q.Op != abi.OpNop {
-				res, err := run(base, q)
+				res, err := runUnfiltered(base, q, drain)
 				if err != nil {
 					t.Fatalf("%s: unfiltered: %v", where, err)
 				}
@@ -772,6 +802,20 @@ func TestPolicyParity(t *testing.T) {
 			res, err := run(ring, q)
 			if err != nil {
 				t.Fatalf("%s: %v", where, err)
+			}
+			// A ring that has seen IOSQE_CQE_SKIP_SUCCESS (on an earlier
+			// request, or this one) refuses IO_DRAIN for good: io_init_req
+			// fails the request with EOPNOTSUPP before any filter runs.
+			// This is the ring's state, which kernel.Request.Ctx cannot
+			// know (found by this test; seen on 7.0 to 7.3).
+			skipped := skipSeen || q.Flags&abi.IOSQECQESkipSuccess != 0
+			skipSeen = skipped
+			if q.Flags&abi.IOSQEIODrain != 0 && skipped {
+				drainRefused++
+				if res != -int32(unix.EOPNOTSUPP) {
+					m.add("%s: IO_DRAIN on a ring that has seen CQE_SKIP_SUCCESS: got %d, want -EOPNOTSUPP (%v %+v)", where, res, q.Op, q)
+				}
+				continue
 			}
 			ctx, ok := q.Ctx(v)
 			if !ok {
@@ -828,8 +872,8 @@ func TestPolicyParity(t *testing.T) {
 		ops = append(ops, fmt.Sprintf("%s %d", k, perOp[k]))
 	}
 	if m.n == 0 {
-		t.Logf("Linux %v: policy parity: %d policies (%d registrations, %d with DENY_REST), %d requests (%d allowed, %d denied; %d with conditions to test, %d decided by a rule with conditions; %s; %d on SQPOLL rings), 0 mismatches in %v; not compared: %d requests failing with EACCES unfiltered, %d refused by preparation",
-			v, npol, regs, denyRest, requests, allowed, denied, conditioned, byRule, strings.Join(ops, ", "), sqpoll, time.Since(start).Round(time.Millisecond), ownEACCES, prepRefused)
+		t.Logf("Linux %v: policy parity: %d policies, %d requests, 0 mismatches in %v (%d registrations, %d with DENY_REST; %d allowed, %d denied; %d with conditions to test, %d decided by a rule with conditions; %s; %d on SQPOLL rings; %d with IO_DRAIN); not compared: %d requests failing with EACCES unfiltered, %d refused by preparation, %d IO_DRAIN refused after CQE_SKIP_SUCCESS",
+			v, npol, requests, time.Since(start).Round(time.Millisecond), regs, denyRest, allowed, denied, conditioned, byRule, strings.Join(ops, ", "), sqpoll, drained, ownEACCES, prepRefused, drainRefused)
 	} else {
 		t.Errorf("Linux %v: policy parity: %d mismatches in %d requests (seed=%d)", v, m.n, requests, s)
 	}
