@@ -256,12 +256,6 @@ func addFile(a *initramfs.Writer, f File) error {
 // fails is reported in Result.Problems.
 func (m *Machine) Boot(ctx context.Context, workDir string) (*Result, error) {
 	r := &Result{Kernel: m.Kernel}
-	if m.Kernel.Vmlinuz == "" {
-		return r, fmt.Errorf("kernel %s: no image (fetch it first)", m.Kernel.Release)
-	}
-	if _, err := exec.LookPath(QEMU); err != nil {
-		return r, fmt.Errorf("%s not found: install it (Debian: apt-get install qemu-system-x86)", QEMU)
-	}
 	cmdline := "console=ttyS0 quiet panic=-1"
 	if len(m.Args) > 0 {
 		for _, a := range m.Args {
@@ -270,6 +264,12 @@ func (m *Machine) Boot(ctx context.Context, workDir string) (*Result, error) {
 			}
 		}
 		cmdline += " -- " + strings.Join(m.Args, " ")
+	}
+	if m.Kernel.Vmlinuz == "" {
+		return r, fmt.Errorf("kernel %s: no image (fetch it first)", m.Kernel.Release)
+	}
+	if _, err := exec.LookPath(QEMU); err != nil {
+		return r, fmt.Errorf("%s not found: install it (Debian: apt-get install qemu-system-x86)", QEMU)
 	}
 	initrd, err := os.CreateTemp(workDir, "initrd-*.cpio.gz")
 	if err != nil {

@@ -62,72 +62,12 @@ func TestRunInKernel(t *testing.T) {
 	}
 }
 
-// TestKernelArgsReachSteps boots the vm/vmtest tests with an argument on
-// the kernel command line after "--" (-test.run selecting one test): the
-// init must append it to the step's arguments, so only that test runs.
-func TestKernelArgsReachSteps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: does not boot a kernel")
-	}
-	if _, err := exec.LookPath(QEMU); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found (.ci/run installs it)", QEMU)
-		}
-		t.Skipf("%s not found: cannot boot a kernel", QEMU)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	dir, err := debian.DefaultCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := ResolveKernels(ctx, &debian.Fetcher{CacheDir: dir}, []string{"7.3"}, io.Discard)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skipf("no kernel: %v", err)
-	}
-	src, err := ModuleRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-	initBin, err := BuildInit(ctx, src, work)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkgs, err := ListTestPackages(ctx, src, []string{"./vm/vmtest"})
-	if err != nil || len(pkgs) != 1 {
-		t.Fatalf("packages %v, %v", pkgs, err)
-	}
-	files, steps, err := BuildTests(ctx, src, work, pkgs, "", 2*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &Machine{
-		Kernel: ks[0], Init: initBin, Files: files,
-		Config: vminit.Config{TimeoutSec: 150, Steps: steps},
-		Args:   []string{"-test.run=^TestBootedKernel$"},
-	}
-	r, err := m.Boot(ctx, work)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.OK() || len(r.Steps) != 1 {
-		t.Fatalf("run not clean: %v\n%s", r.Problems, r.Console)
-	}
-	if got := r.Steps[0].Tests; len(got) != 1 || got[0] != (TestResult{"TestBootedKernel", "PASS"}) {
-		t.Errorf("tests %v; want only TestBootedKernel, passed", got)
-	}
-	if _, err := (&Machine{Kernel: ks[0], Args: []string{"a b"}}).Boot(ctx, work); err == nil || !strings.Contains(err.Error(), "space or quote") {
-		t.Errorf("an argument with a space: error %v", err)
-	}
-}
-
-// TestStepDeadline boots a guest whose first step hangs: the init must kill
-// it at its deadline, report it timed out, and still run the next step.
-func TestStepDeadline(t *testing.T) {
+// TestStepDeadlineAndArgs boots a guest whose first step hangs: the init
+// must kill it at its deadline, report it timed out, and still run the next
+// step. The kernel command line carries "-- -test.run=^TestBootedKernel$",
+// which the init must append to the steps' arguments, so the second step
+// runs exactly that one test.
+func TestStepDeadlineAndArgs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: does not boot a kernel")
 	}
@@ -171,10 +111,11 @@ func TestStepDeadline(t *testing.T) {
 	hang.Name, hang.Args, hang.TimeoutSec = "hang", []string{"-test.v"}, 3
 	hang.Env = []string{"RINGFENCE_VMTEST_HANG=1"} // vmtest's TestMain sleeps
 	after := steps[0]
-	after.Name, after.Args = "after", []string{"-test.v", "-test.run=^TestBootedKernel$"}
+	after.Name, after.Args = "after", []string{"-test.v"}
 	m := &Machine{
 		Kernel: ks[0], Init: initBin, Files: files,
 		Config: vminit.Config{TimeoutSec: 60, Steps: []vminit.Step{hang, after}},
+		Args:   []string{"-test.run=^TestBootedKernel$"},
 	}
 	r, err := m.Boot(ctx, work)
 	if err != nil {
@@ -186,10 +127,19 @@ func TestStepDeadline(t *testing.T) {
 	if h := r.Steps[0]; !h.Ended || !h.TimedOut || h.Exit != -1 {
 		t.Errorf("hanging step: ended %v, timed out %v, exit %d", h.Ended, h.TimedOut, h.Exit)
 	}
-	if a := r.Steps[1]; a.Exit != 0 || len(a.Tests) != 1 || a.Tests[0].Status != "PASS" {
-		t.Errorf("step after the hang: exit %d, tests %v", a.Exit, a.Tests)
+	if a := r.Steps[1]; a.Exit != 0 || len(a.Tests) != 1 || a.Tests[0] != (TestResult{"TestBootedKernel", "PASS"}) {
+		t.Errorf("step after the hang: exit %d, tests %v; want only TestBootedKernel, passed", a.Exit, a.Tests)
 	}
 	if r.OK() || !strings.Contains(strings.Join(r.Problems, "\n"), "hang: timed out in the guest") {
 		t.Errorf("OK() = %v, problems %v; want the timeout reported", r.OK(), r.Problems)
+	}
+}
+
+func TestBootRejectsBadArgs(t *testing.T) {
+	k := debian.Kernel{Release: "7.3.4+deb13-amd64", Vmlinuz: "/nonexistent"}
+	for _, a := range []string{"a b", "", "x\"y", "it's"} {
+		if _, err := (&Machine{Kernel: k, Args: []string{a}}).Boot(context.Background(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "space or quote") {
+			t.Errorf("argument %q: error %v", a, err)
+		}
 	}
 }
