@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringfence/ringfence/internal/runcli"
 	"github.com/ringfence/ringfence/vm"
 	"github.com/ringfence/ringfence/vm/debian"
 )
@@ -29,14 +30,17 @@ func cmdVM(e *env, args []string) int {
 		return cmdVMTest(e, args[1:])
 	case "kernels":
 		return cmdVMKernels(e, args[1:])
+	case "exec":
+		return runcli.VMExec(&runcli.Env{Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr}, args[1:])
 	}
-	fmt.Fprintf(e.stderr, "ringfence vm: unknown subcommand %q; want \"test\" or \"kernels\"\n", args[0])
+	fmt.Fprintf(e.stderr, "ringfence vm: unknown subcommand %q; want \"test\", \"kernels\" or \"exec\"\n", args[0])
 	return exitUsage
 }
 
 func vmUsage(w io.Writer) {
 	fmt.Fprint(w, `usage: ringfence vm test [--kernels 6.19,7.0,...] [--run REGEX] [--cache DIR] [-v]
        ringfence vm kernels [--cache DIR] [--offline]
+       ringfence vm exec VERSION -- ARGS...
 
 Runs ringfence's kernel tests inside real Linux kernels under QEMU.
 
@@ -49,6 +53,9 @@ a test package hangs (--timeout), or a kernel's io_uring BPF filter
 support is not what its version says.
 
 "vm kernels" lists the kernels the archive offers and which are cached.
+
+"vm exec" boots one kernel and runs "ringfence ARGS..." inside it, e.g.
+"ringfence vm exec 7.3 -- run --profile default -- ringfence probe".
 
 Kernels are cached in $RINGFENCE_CACHE, else $XDG_CACHE_HOME/ringfence,
 else ~/.cache/ringfence. Set RINGFENCE_QEMU_ACCEL=kvm to try KVM.

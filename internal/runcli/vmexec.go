@@ -1,0 +1,127 @@
+package runcli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ringfence/ringfence/internal/vminit"
+	"github.com/ringfence/ringfence/vm"
+	"github.com/ringfence/ringfence/vm/debian"
+)
+
+// guestBinDir holds the static ringfence inside a guest; it is on the
+// guest's PATH, so a command run there can name "ringfence".
+const guestBinDir = "/ringfence/bin"
+
+// runInVM boots Debian kernel version under QEMU with a static ringfence
+// (built from the source tree) and extra files in the initramfs, runs
+// "ringfence args..." as the guest's only step, copies the step's output to
+// e.Stdout, and returns its exit status. what names the caller in messages.
+// Failures of the harness itself (no source tree, no kernel, no boot) are
+// reported on e.Stderr with exit status exitUsage.
+func runInVM(e *Env, what, version string, files []vm.File, args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	fail := func(err error) int {
+		fmt.Fprintf(e.Stderr, "%s: %v\n", what, err)
+		return exitUsage
+	}
+	srcDir, err := vm.ModuleRoot(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("needs the ringfence source tree and Go, like \"ringfence vm test\": %w", err))
+	}
+	cache, err := debian.DefaultCacheDir()
+	if err != nil {
+		return fail(err)
+	}
+	ks, err := vm.ResolveKernels(ctx, &debian.Fetcher{CacheDir: cache, Log: e.Stderr}, []string{version}, e.Stderr)
+	if err != nil {
+		return fail(err)
+	}
+	work, err := os.MkdirTemp("", "ringfence-vm-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(work)
+	initBin, err := vm.BuildInit(ctx, srcDir, work)
+	if err != nil {
+		return fail(err)
+	}
+	bin := filepath.Join(work, "ringfence")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/ringfence")
+	build.Dir = srcDir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("go build: %v\n%s", err, out))
+	}
+	guestBin := guestBinDir + "/ringfence"
+	m := &vm.Machine{
+		Kernel: ks[0],
+		Init:   initBin,
+		Files:  append([]vm.File{{Path: guestBin, HostPath: bin, Mode: 0o755}}, files...),
+		Config: vminit.Config{TimeoutSec: 170, Steps: []vminit.Step{{
+			Name: "ringfence", Path: guestBin, Args: args, Dir: "/tmp", TimeoutSec: 150,
+			Env: []string{"PATH=" + guestBinDir + ":/usr/bin:/bin"},
+		}}},
+		Timeout: 4 * time.Minute,
+	}
+	fmt.Fprintf(e.Stderr, "booting %s\n", ks[0].Release)
+	r, err := m.Boot(ctx, work)
+	if err != nil {
+		return fail(err)
+	}
+	if len(r.Steps) != 1 || !r.Steps[0].Ended {
+		return fail(fmt.Errorf("the guest did not finish: %s", strings.Join(r.Problems, "; ")))
+	}
+	e.Stdout.Write(r.Steps[0].Output)
+	return r.Steps[0].Exit
+}
+
+// VMExec is "ringfence vm exec VERSION -- ARGS...": run "ringfence ARGS..."
+// inside Debian's kernel VERSION under QEMU and exit with its status. It
+// lets a machine whose own kernel has no io_uring BPF filters run
+// ringfence's main job, "ringfence run", on a kernel that has them.
+func VMExec(e *Env, args []string) int {
+	fs := flag.NewFlagSet("vm exec", flag.ContinueOnError)
+	fs.SetOutput(e.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(e.Stderr, `usage: ringfence vm exec VERSION -- ARGS...
+
+Boots Debian's Linux VERSION (7.3, or an exact 7.3.4) under QEMU and runs
+"ringfence ARGS..." inside it, as root, with ringfence on the guest's PATH.
+Its output and exit status become this command's. Example:
+
+    ringfence vm exec 7.3 -- run --profile default -- ringfence probe
+
+Like "ringfence vm test", it needs the ringfence source tree as the working
+directory, the Go toolchain and qemu-system-x86_64; kernels are cached.
+`)
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	rest := fs.Args()
+	if len(rest) < 2 {
+		fs.Usage()
+		return exitUsage
+	}
+	version, guestArgs := rest[0], rest[1:]
+	if guestArgs[0] == "--" {
+		guestArgs = guestArgs[1:]
+	}
+	if len(guestArgs) == 0 {
+		fmt.Fprintln(e.Stderr, "ringfence vm exec: no ringfence command to run after VERSION --")
+		return exitUsage
+	}
+	return runInVM(e, "ringfence vm exec "+version, version, nil, guestArgs)
+}
