@@ -1,7 +1,5 @@
 package abi
 
-import "strings"
-
 // Group names a family of constants a policy or assembly author may write by
 // name. A name is looked up within the group its field expects, so that
 // AF_INET cannot be mistaken for an O_ flag.
@@ -115,35 +113,11 @@ func ConstName(g Group, v uint64) (string, bool) {
 // distance, within group g if g is not empty), for "did you mean"
 // messages. It returns "" when nothing is close.
 func Suggest(name string, g Group) string {
-	best, bestD := "", len(name)/2+2
+	var names []string
 	for _, c := range Consts() {
-		if g != "" && c.Group != g {
-			continue
-		}
-		if d := editDistance(strings.ToUpper(name), strings.ToUpper(c.Name)); d < bestD {
-			best, bestD = c.Name, d
+		if g == "" || c.Group == g {
+			names = append(names, c.Name)
 		}
 	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return Closest(name, names)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/ringfence/ringfence/abi"
 )
 
 // Pos is a position in an assembly source: 1-based line and 1-based byte
@@ -61,45 +63,8 @@ func sortErrors(l ErrorList) {
 	})
 }
 
-// editDistance is the optimal-string-alignment distance between a and b:
-// insertions, deletions, substitutions and swaps of adjacent characters
-// each cost 1, so "jqe" is as close to "jeq" as to "jne".
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+c)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
-}
-
-// closest returns the candidate nearest to name, or "" if none is close
-// enough to be a plausible typo. Ties go to the earlier candidate, so the
-// result is deterministic when candidates are given in a fixed order.
-func closest(name string, candidates []string) string {
-	best, bestD := "", len(name)/2+2
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
+// closest is abi.Closest: the candidate nearest to name, or "".
+func closest(name string, candidates []string) string { return abi.Closest(name, candidates) }
 
 // didYouMean formats a suggestion suffix, or "" when there is none.
 func didYouMean(s string) string {

@@ -3,6 +3,8 @@ package policy
 import (
 	"sort"
 	"strings"
+
+	"github.com/ringfence/ringfence/abi"
 )
 
 // Error is one problem in a policy or cases file, at a place.
@@ -44,18 +46,8 @@ func sortErrors(l ErrorList) ErrorList {
 	return out
 }
 
-// suggest returns the candidate closest to name by edit distance (ignoring
-// case), or "" when nothing is close enough to be a likely typo.
-func suggest(name string, candidates []string) string {
-	best, bestD := "", len(name)/2+2
-	un := strings.ToUpper(name)
-	for _, c := range candidates {
-		if d := editDistance(un, strings.ToUpper(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
+// suggest is abi.Closest: the candidate nearest to name, or "".
+func suggest(name string, candidates []string) string { return abi.Closest(name, candidates) }
 
 // didYouMean returns "; did you mean X?" or "".
 func didYouMean(s string) string {
@@ -63,25 +55,4 @@ func didYouMean(s string) string {
 		return ""
 	}
 	return "; did you mean " + s + "?"
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -267,38 +267,7 @@ func parseCtx(s string, bo binary.ByteOrder, kernel abi.Version) ([abi.CtxSize]b
 }
 
 // suggestion returns "; did you mean X?" for the closest candidate.
-func suggestion(name string, candidates []string) string {
-	best, bestD := "", len(name)/2+2
-	for _, c := range candidates {
-		if d := levenshtein(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return "; did you mean " + best + "?"
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func suggestion(name string, candidates []string) string { return abi.DidYouMean(name, candidates) }
 
 // ctxValue parses a value: numbers and constant names of group g joined
 // by '|', at most max.
