@@ -133,6 +133,10 @@ func OpenFlagBit26Since() abi.Version { return abi.Version{Major: 7, Minor: 2} }
 // that no filter runs and the request fails with the preparation's error.
 //
 // What the preparation changes, on x86-64:
+//   - IOSQE_IO_DRAIN together with IOSQE_CQE_SKIP_SUCCESS fails with
+//     EOPNOTSUPP before any filter. (A ring that has seen CQE_SKIP_SUCCESS
+//     once refuses every later IO_DRAIN the same way; that depends on the
+//     ring's history, which a single request cannot show.)
 //   - sqe_flags: IOSQE_IO_DRAIN brings IOSQE_ASYNC; an OPENAT or OPENAT2
 //     with O_CREAT, O_TRUNC or O_TMPFILE is marked IOSQE_ASYNC.
 //   - OPENAT: flags are masked to the valid open flags of kernel k (only
@@ -149,6 +153,11 @@ func (q Request) Ctx(k abi.Version) (c abi.Ctx, prepOK bool) {
 	c.Opcode = uint8(q.Op)
 	c.SQEFlags = q.Flags & abi.IOSQEValidFlagsMask
 	if q.Flags&abi.IOSQEIODrain != 0 {
+		if q.Flags&abi.IOSQECQESkipSuccess != 0 {
+			// EOPNOTSUPP: CQE_SKIP_SUCCESS disables IO_DRAIN on the
+			// ring, this SQE included.
+			return c, false
+		}
 		c.SQEFlags |= abi.IOSQEAsync
 	}
 	info, _ := q.Op.Info()

@@ -31,6 +31,8 @@ func TestRequestCtx(t *testing.T) {
 			want{words: map[int]uint32{0: 0x55667788, 1: 0x11223344, 2: 0}}},
 		{"nop drain adds async", Request{Op: abi.OpNop, Flags: abi.IOSQEIODrain}, v73,
 			want{flags: 0x12}},
+		{"drain with skip-success refused", Request{Op: abi.OpNop, Flags: abi.IOSQEIODrain | abi.IOSQECQESkipSuccess}, v73,
+			want{prepNot: true}},
 		{"nop flag 0x80 dropped", Request{Op: abi.OpNop, Flags: 0x80 | abi.IOSQEIOLink}, v73,
 			want{flags: abi.IOSQEIOLink}},
 		{"socket keeps nonblock before 7.3", Request{Op: abi.OpSocket, Socket: SocketArgs{2, 0x801, 6}}, v72,
