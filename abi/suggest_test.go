@@ -10,7 +10,7 @@ func TestClosest(t *testing.T) {
 	}{
 		{"AF_INTE", []string{"AF_INET", "AF_INET6", "AF_UNIX"}, "AF_INET"},
 		{"af_inet6", []string{"AF_INET", "AF_INET6"}, "AF_INET6"}, // case is ignored
-		{"jqe", []string{"jeq", "jne"}, "jeq"},                   // a swap costs 1; ties go first
+		{"jqe", []string{"jeq", "jne"}, "jeq"},                    // a swap costs 1; ties go first
 		{"SOCKTE", []string{"SOCKET", "OPENAT"}, "SOCKET"},
 		{"xyz", []string{"SOCKET", "OPENAT"}, ""}, // nothing close
 		{"", nil, ""},

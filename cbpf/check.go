@@ -30,35 +30,46 @@ func reject(prog []Instruction, pc int, format string, args ...any) *CheckError 
 	return e
 }
 
-// classicCode reports whether op is a code the kernel's generic classic-BPF
-// checker knows (net/core/filter.c, chk_code_allowed).
-func classicCode(op uint16) bool {
+// ioURingCode reports whether io_uring filters may use code op at all
+// (io_uring/bpf_filter.c); LD|W|ABS is further limited to context words.
+func ioURingCode(op uint16) bool {
 	switch op {
-	case ClassALU | AluAdd | SrcK, ClassALU | AluAdd | SrcX,
+	case ClassLD | SizeW | ModeABS, ClassLD | SizeW | ModeLEN, ClassLDX | SizeW | ModeLEN,
+		ClassRET | RetK, ClassRET | RetA,
+		ClassALU | AluAdd | SrcK, ClassALU | AluAdd | SrcX,
 		ClassALU | AluSub | SrcK, ClassALU | AluSub | SrcX,
 		ClassALU | AluMul | SrcK, ClassALU | AluMul | SrcX,
 		ClassALU | AluDiv | SrcK, ClassALU | AluDiv | SrcX,
-		ClassALU | AluMod | SrcK, ClassALU | AluMod | SrcX,
 		ClassALU | AluAnd | SrcK, ClassALU | AluAnd | SrcX,
 		ClassALU | AluOr | SrcK, ClassALU | AluOr | SrcX,
 		ClassALU | AluXor | SrcK, ClassALU | AluXor | SrcX,
 		ClassALU | AluLsh | SrcK, ClassALU | AluLsh | SrcX,
 		ClassALU | AluRsh | SrcK, ClassALU | AluRsh | SrcX,
 		ClassALU | AluNeg,
-		ClassLD | SizeW | ModeABS, ClassLD | SizeH | ModeABS, ClassLD | SizeB | ModeABS,
-		ClassLD | SizeW | ModeLEN,
-		ClassLD | SizeW | ModeIND, ClassLD | SizeH | ModeIND, ClassLD | SizeB | ModeIND,
-		ClassLD | ModeIMM, ClassLD | ModeMEM,
-		ClassLDX | SizeW | ModeLEN, ClassLDX | SizeB | ModeMSH,
-		ClassLDX | ModeIMM, ClassLDX | ModeMEM,
-		ClassST, ClassSTX,
-		ClassMISC | MiscTAX, ClassMISC | MiscTXA,
-		ClassRET | RetK, ClassRET | RetA,
+		ClassLD | ModeIMM, ClassLDX | ModeIMM, ClassMISC | MiscTAX, ClassMISC | MiscTXA,
+		ClassLD | ModeMEM, ClassLDX | ModeMEM, ClassST, ClassSTX,
 		ClassJMP | JmpJA,
 		ClassJMP | JmpJEQ | SrcK, ClassJMP | JmpJEQ | SrcX,
 		ClassJMP | JmpJGE | SrcK, ClassJMP | JmpJGE | SrcX,
 		ClassJMP | JmpJGT | SrcK, ClassJMP | JmpJGT | SrcX,
 		ClassJMP | JmpJSET | SrcK, ClassJMP | JmpJSET | SrcX:
+		return true
+	}
+	return false
+}
+
+// classicCode reports whether op is a code the kernel's generic classic-BPF
+// checker knows (net/core/filter.c, chk_code_allowed): every code io_uring
+// allows, and the packet-filter codes it refuses.
+func classicCode(op uint16) bool {
+	if ioURingCode(op) {
+		return true
+	}
+	switch op {
+	case ClassALU | AluMod | SrcK, ClassALU | AluMod | SrcX,
+		ClassLD | SizeH | ModeABS, ClassLD | SizeB | ModeABS,
+		ClassLD | SizeW | ModeIND, ClassLD | SizeH | ModeIND, ClassLD | SizeB | ModeIND,
+		ClassLDX | SizeB | ModeMSH:
 		return true
 	}
 	return false
@@ -169,32 +180,11 @@ func checkScratch(prog []Instruction) error {
 // aligned and inside the 40-byte context.
 func checkIOURing(prog []Instruction) error {
 	for pc, in := range prog {
-		switch in.Op {
-		case ClassLD | SizeW | ModeABS:
-			if in.K >= abi.CtxSize || in.K%4 != 0 {
-				return reject(prog, pc, "ld [%d]: context loads must be 4-byte aligned words at offsets 0 to %d", in.K, abi.CtxSize-4)
-			}
-		case ClassLD | SizeW | ModeLEN, ClassLDX | SizeW | ModeLEN,
-			ClassRET | RetK, ClassRET | RetA,
-			ClassALU | AluAdd | SrcK, ClassALU | AluAdd | SrcX,
-			ClassALU | AluSub | SrcK, ClassALU | AluSub | SrcX,
-			ClassALU | AluMul | SrcK, ClassALU | AluMul | SrcX,
-			ClassALU | AluDiv | SrcK, ClassALU | AluDiv | SrcX,
-			ClassALU | AluAnd | SrcK, ClassALU | AluAnd | SrcX,
-			ClassALU | AluOr | SrcK, ClassALU | AluOr | SrcX,
-			ClassALU | AluXor | SrcK, ClassALU | AluXor | SrcX,
-			ClassALU | AluLsh | SrcK, ClassALU | AluLsh | SrcX,
-			ClassALU | AluRsh | SrcK, ClassALU | AluRsh | SrcX,
-			ClassALU | AluNeg,
-			ClassLD | ModeIMM, ClassLDX | ModeIMM, ClassMISC | MiscTAX, ClassMISC | MiscTXA,
-			ClassLD | ModeMEM, ClassLDX | ModeMEM, ClassST, ClassSTX,
-			ClassJMP | JmpJA,
-			ClassJMP | JmpJEQ | SrcK, ClassJMP | JmpJEQ | SrcX,
-			ClassJMP | JmpJGE | SrcK, ClassJMP | JmpJGE | SrcX,
-			ClassJMP | JmpJGT | SrcK, ClassJMP | JmpJGT | SrcX,
-			ClassJMP | JmpJSET | SrcK, ClassJMP | JmpJSET | SrcX:
-		default:
+		switch {
+		case !ioURingCode(in.Op):
 			return reject(prog, pc, "%s", ioURingRefusal(in))
+		case in.Op == ClassLD|SizeW|ModeABS && (in.K >= abi.CtxSize || in.K%4 != 0):
+			return reject(prog, pc, "ld [%d]: context loads must be 4-byte aligned words at offsets 0 to %d", in.K, abi.CtxSize-4)
 		}
 	}
 	return nil
