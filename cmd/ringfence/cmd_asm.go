@@ -29,26 +29,6 @@ Exit status: 0 assembled and accepted, 1 the checker rejects the program,
 Flags:
 `
 
-// toolArgs parses flags that may come before or after the positional
-// arguments ("asm f.s --format c" as well as "asm --format c f.s").
-func toolArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 // newToolFlags returns a FlagSet whose usage prints help and the flags to
 // e.stderr.
 func newToolFlags(e *env, name, help string) *flag.FlagSet {
@@ -170,7 +150,7 @@ func cmdAsm(e *env, args []string) int {
 	format := fs.String("format", "json", "output `format`: json, c, go, raw or asm")
 	out := fs.String("o", "", "write the output to `FILE` instead of standard output")
 	noCheck := fs.Bool("no-check", false, "do not run the checker (output programs the kernel rejects)")
-	pos, err := toolArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
 	}

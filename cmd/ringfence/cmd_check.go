@@ -24,26 +24,6 @@ Exit status: 0 valid (warnings allowed unless --strict), 1 invalid or, with
 Flags:
 `
 
-// policyArgs parses flags that may come before or after the positional
-// arguments ("check p.yaml --strict" as well as "check --strict p.yaml").
-func policyArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 // readPolicyInput reads path, or standard input for "-", returning the
 // name to use in messages.
 func readPolicyInput(e *env, path string) ([]byte, string, error) {
@@ -82,7 +62,7 @@ func cmdCheck(e *env, args []string) int {
 	strict := fs.Bool("strict", false, "exit 1 when there are warnings")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	fs.Usage = func() { fmt.Fprint(e.stderr, checkHelp); fs.PrintDefaults() }
-	pos, err := policyArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

@@ -67,7 +67,7 @@ func cmdCompile(e *env, args []string) int {
 	naive := fs.Bool("naive", false, "compile one comparison per value, without optimisation (the baseline of the figures)")
 	out := fs.String("o", "", "write to `FILE` instead of standard output")
 	fs.Usage = func() { fmt.Fprint(e.stderr, compileHelp); fs.PrintDefaults() }
-	pos, err := policyArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

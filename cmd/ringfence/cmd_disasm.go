@@ -33,7 +33,7 @@ func cmdDisasm(e *env, args []string) int {
 	endian := fs.String("endian", "", "byte `order`: little (default) or big")
 	numeric := fs.Bool("numeric", false, "print constants as numbers, never by name")
 	check := fs.Bool("check", false, "run the checker and print its verdict as a final comment")
-	pos, err := toolArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
 	}

@@ -54,7 +54,7 @@ func cmdEmu(e *env, args []string) int {
 	endian := fs.String("endian", "", "byte `order` of the machine: little (default) or big")
 	kernel := fs.String("kernel", "7.3", "kernel `version` deciding which opcodes carry data")
 	jsonl := fs.Bool("jsonl", false, "batch mode: JSON lines on standard input")
-	pos, err := toolArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
 	}

@@ -38,7 +38,7 @@ func cmdExplain(e *env, args []string) int {
 	kernelFlag := fs.String("kernel", "", "target kernel: a version such as 7.2, or running (default: the oldest the policy needs)")
 	endian := fs.String("endian", "little", "byte order of the target machine: little or big")
 	fs.Usage = func() { fmt.Fprint(e.stderr, explainHelp); fs.PrintDefaults() }
-	pos, err := policyArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

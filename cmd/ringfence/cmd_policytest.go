@@ -40,7 +40,7 @@ func cmdTest(e *env, args []string) int {
 	kernelFlag := fs.String("kernel", "", "compile for this kernel (default: the oldest the policy needs, 7.0 or 7.2)")
 	refOnly := fs.Bool("reference-only", false, "decide with the reference evaluator only, not the compiled plan")
 	fs.Usage = func() { fmt.Fprint(e.stderr, testHelp); fs.PrintDefaults() }
-	pos, err := policyArgs(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -79,6 +80,27 @@ func run(e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stderr, "ringfence: unknown command %q; run \"ringfence help\" for the list\n", args[0])
 	return exitUsage
+}
+
+// parseArgs parses flags that may come before or after the positional
+// arguments ("check p.yaml --strict" as well as "check --strict p.yaml")
+// and returns the positional ones; everything after "--" is positional.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 func usage(w io.Writer) {
