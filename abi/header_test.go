@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ringfence/ringfence/abi"
-	"github.com/ringfence/ringfence/vm/debian"
+	"github.com/ringfence/ringfence/internal/vm/debian"
 )
 
 // unavailable skips the test with reason, or fails it under CI (CI set),

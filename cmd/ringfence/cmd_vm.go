@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ringfence/ringfence/internal/runcli"
-	"github.com/ringfence/ringfence/vm"
-	"github.com/ringfence/ringfence/vm/debian"
+	"github.com/ringfence/ringfence/internal/vm"
+	"github.com/ringfence/ringfence/internal/vm/debian"
 )
 
 // cmdVM runs the kernel-matrix harness: "vm test" and "vm kernels".

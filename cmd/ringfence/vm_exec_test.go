@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ringfence/ringfence/vm"
+	"github.com/ringfence/ringfence/internal/vm"
 )
 
 // requireQEMU skips a test that boots a kernel where QEMU or apt is

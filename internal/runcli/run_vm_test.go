@@ -24,8 +24,8 @@ import (
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
-	"github.com/ringfence/ringfence/ringfence"
-	"github.com/ringfence/ringfence/vm/vmtest"
+	"github.com/ringfence/ringfence"
+	"github.com/ringfence/ringfence/internal/vm/vmtest"
 )
 
 // helperEnv marks a re-executed test binary that must act as a helper.

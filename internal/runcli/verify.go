@@ -22,7 +22,7 @@ import (
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
-	"github.com/ringfence/ringfence/ringfence"
+	"github.com/ringfence/ringfence"
 )
 
 // selfArgsEnv, when set, holds a JSON list of arguments that re-executing

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ringfence/ringfence/vm"
+	"github.com/ringfence/ringfence/internal/vm"
 )
 
 // verifyInVM runs "ringfence verify" inside Debian kernel version, booted

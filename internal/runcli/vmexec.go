@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ringfence/ringfence/internal/vminit"
-	"github.com/ringfence/ringfence/vm"
-	"github.com/ringfence/ringfence/vm/debian"
+	"github.com/ringfence/ringfence/internal/vm"
+	"github.com/ringfence/ringfence/internal/vm/debian"
 )
 
 // guestBinDir holds the static ringfence inside a guest; it is on the

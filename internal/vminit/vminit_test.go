@@ -10,7 +10,7 @@ func TestMarkerRoundTrip(t *testing.T) {
 	for _, m := range []Marker{
 		{Kind: KindBoot, Release: "7.0.13+deb13-amd64", Filters: "yes"},
 		{Kind: KindBoot, Release: "6.19.14+deb13-amd64", Filters: "error:EPERM"},
-		{Kind: KindBegin, Name: "github.com/ringfence/ringfence/kerneltest"},
+		{Kind: KindBegin, Name: "github.com/ringfence/ringfence/internal/kerneltest"},
 		{Kind: KindEnd, Name: "pkg", Exit: 0},
 		{Kind: KindEnd, Name: "pkg", Exit: 1},
 		{Kind: KindEnd, Name: "pkg", Exit: -1, TimedOut: true},

@@ -18,7 +18,7 @@ import (
 	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
-	"github.com/ringfence/ringfence/ringfence"
+	"github.com/ringfence/ringfence"
 )
 
 // Policy parity: random policies compiled for the running kernel and

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ringfence/ringfence/vm/debian"
+	"github.com/ringfence/ringfence/internal/vm/debian"
 )
 
 // console is a guest console as QEMU prints it: firmware noise, kernel

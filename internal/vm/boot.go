@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/ringfence/ringfence/internal/vminit"
-	"github.com/ringfence/ringfence/vm/debian"
-	"github.com/ringfence/ringfence/vm/initramfs"
+	"github.com/ringfence/ringfence/internal/vm/debian"
+	"github.com/ringfence/ringfence/internal/vm/initramfs"
 )
 
 // QEMU is the emulator the harness runs.

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/ringfence/ringfence/vm/initramfs"
+	"github.com/ringfence/ringfence/internal/vm/initramfs"
 )
 
 // An initramfs with a console node and an init program, ready for

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ringfence/ringfence/internal/vminit"
-	"github.com/ringfence/ringfence/vm/debian"
+	"github.com/ringfence/ringfence/internal/vm/debian"
 )
 
 // TestRunInKernel boots a real kernel with vm.Run and runs a program in
@@ -99,7 +99,7 @@ func TestStepDeadlineAndArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkgs, err := ListTestPackages(ctx, src, []string{"./vm/vmtest"})
+	pkgs, err := ListTestPackages(ctx, src, []string{"./internal/vm/vmtest"})
 	if err != nil || len(pkgs) != 1 {
 		t.Fatalf("packages %v, %v", pkgs, err)
 	}

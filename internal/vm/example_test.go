@@ -3,8 +3,8 @@ package vm_test
 import (
 	"fmt"
 
-	"github.com/ringfence/ringfence/vm"
-	"github.com/ringfence/ringfence/vm/debian"
+	"github.com/ringfence/ringfence/internal/vm"
+	"github.com/ringfence/ringfence/internal/vm/debian"
 )
 
 // Parse what a guest printed into per-step, per-test results.

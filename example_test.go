@@ -6,7 +6,7 @@ import (
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/policy"
-	"github.com/ringfence/ringfence/ringfence"
+	"github.com/ringfence/ringfence"
 )
 
 // A runtime reads the policy from the OCI bundle's config.json annotation.
