@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/policy"
-	"github.com/ringfence/ringfence"
 )
 
 // A runtime reads the policy from the OCI bundle's config.json annotation.

@@ -14,11 +14,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
-	"github.com/ringfence/ringfence"
 )
 
 // Policy parity: random policies compiled for the running kernel and

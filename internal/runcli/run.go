@@ -9,10 +9,10 @@ import (
 	"os"
 	"os/exec"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
-	"github.com/ringfence/ringfence"
 )
 
 // Exit statuses of "ringfence run" when it does not get to run the program,

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
-	"github.com/ringfence/ringfence"
 )
 
 // failKernel fails the named step; exec records that it happened.

@@ -18,14 +18,14 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
 	"github.com/ringfence/ringfence/internal/uringprobe"
+	"github.com/ringfence/ringfence/internal/vm/vmtest"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
-	"github.com/ringfence/ringfence"
-	"github.com/ringfence/ringfence/internal/vm/vmtest"
 )
 
 // helperEnv marks a re-executed test binary that must act as a helper.

@@ -16,13 +16,13 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/internal/uringprobe"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
-	"github.com/ringfence/ringfence"
 )
 
 // selfArgsEnv, when set, holds a JSON list of arguments that re-executing

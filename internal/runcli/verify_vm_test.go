@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/examples"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/profiles"
-	"github.com/ringfence/ringfence"
 )
 
 // verifyCmd runs "ringfence verify ARGS" as a helper process; its verify

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ringfence/ringfence/internal/vminit"
 	"github.com/ringfence/ringfence/internal/vm"
 	"github.com/ringfence/ringfence/internal/vm/debian"
+	"github.com/ringfence/ringfence/internal/vminit"
 )
 
 // guestBinDir holds the static ringfence inside a guest; it is on the

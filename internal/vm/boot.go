@@ -25,9 +25,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ringfence/ringfence/internal/vminit"
 	"github.com/ringfence/ringfence/internal/vm/debian"
 	"github.com/ringfence/ringfence/internal/vm/initramfs"
+	"github.com/ringfence/ringfence/internal/vminit"
 )
 
 // QEMU is the emulator the harness runs.

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/ringfence/ringfence/abi"
-	"github.com/ringfence/ringfence/internal/vminit"
 	"github.com/ringfence/ringfence/internal/vm/debian"
+	"github.com/ringfence/ringfence/internal/vminit"
 )
 
 // DefaultKernels returns the kernel series the matrix boots by default:

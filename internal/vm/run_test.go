@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ringfence/ringfence/internal/vminit"
 	"github.com/ringfence/ringfence/internal/vm/debian"
+	"github.com/ringfence/ringfence/internal/vminit"
 )
 
 // TestRunInKernel boots a real kernel with vm.Run and runs a program in
