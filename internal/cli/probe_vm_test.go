@@ -1,4 +1,4 @@
-package runcli
+package cli
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package runcli
+package cli
 
 import (
 	"encoding/json"
@@ -54,13 +54,13 @@ type opName struct {
 	Name string `json:"name"`
 }
 
-// Probe is "ringfence probe".
-func Probe(e *Env, args []string) int {
+// cmdProbe is "ringfence probe".
+func cmdProbe(e *env, args []string) int {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Usage = func() {
-		fmt.Fprint(e.Stderr, probeHelp)
+		fmt.Fprint(e.stderr, probeHelp)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,15 +70,15 @@ func Probe(e *Env, args []string) int {
 		return exitUsage
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintf(e.Stderr, "ringfence probe: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(e.stderr, "ringfence probe: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
 	r := probeKernel()
 	if *asJSON {
 		b, _ := json.MarshalIndent(r, "", "  ")
-		fmt.Fprintf(e.Stdout, "%s\n", b)
+		fmt.Fprintf(e.stdout, "%s\n", b)
 	} else {
-		printProbe(e.Stdout, r)
+		printProbe(e.stdout, r)
 	}
 	if !r.RingFilters {
 		return exitDenied

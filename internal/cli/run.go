@@ -1,4 +1,4 @@
-package runcli
+package cli
 
 import (
 	"encoding/json"
@@ -41,22 +41,22 @@ when CMD was not found; 2 for bad usage.
 flags:
 `
 
-// Run is "ringfence run".
-func Run(e *Env, args []string) int {
+// cmdRun is "ringfence run".
+func cmdRun(e *env, args []string) int {
 	return runWith(e, args, ringfence.Host())
 }
 
 // runWith is Run with the kernel interface as a parameter, so tests can
 // make each step fail.
-func runWith(e *Env, args []string, k ringfence.Kernel) int {
+func runWith(e *env, args []string, k ringfence.Kernel) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs.SetOutput(e.stderr)
 	policyFile := fs.String("policy", "", "policy `FILE` (YAML or JSON)")
 	profile := fs.String("profile", "", "built-in profile `NAME` (default \"default\")")
 	ringFDs := fs.String("ring-fds", "close", "inherited io_uring descriptors: close them, or refuse to run")
 	ifSupported := fs.Bool("if-supported", false, "on kernels without io_uring filters, run CMD unfiltered (with a warning)")
 	fs.Usage = func() {
-		fmt.Fprint(e.Stderr, runHelp)
+		fmt.Fprint(e.stderr, runHelp)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -67,16 +67,16 @@ func runWith(e *Env, args []string, k ringfence.Kernel) int {
 	}
 	argv := fs.Args()
 	if len(argv) == 0 {
-		fmt.Fprintln(e.Stderr, "ringfence run: no command given; usage: ringfence run [flags] -- CMD [ARGS...]")
+		fmt.Fprintln(e.stderr, "ringfence run: no command given; usage: ringfence run [flags] -- CMD [ARGS...]")
 		return exitUsage
 	}
 	if *policyFile != "" && *profile != "" {
-		fmt.Fprintln(e.Stderr, "ringfence run: give --policy or --profile, not both")
+		fmt.Fprintln(e.stderr, "ringfence run: give --policy or --profile, not both")
 		return exitUsage
 	}
 	mode, err := ringfence.ParseRingFDMode(*ringFDs)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence run: --ring-fds: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence run: --ring-fds: %v\n", err)
 		return exitUsage
 	}
 	var p *policy.Policy
@@ -89,12 +89,12 @@ func runWith(e *Env, args []string, k ringfence.Kernel) int {
 		p, err = ringfence.Profile(profiles.DefaultName)
 	}
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence run: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence run: %v\n", err)
 		return exitUsage
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence run: %v; not run\n", err)
+		fmt.Fprintf(e.stderr, "ringfence run: %v; not run\n", err)
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, iofs.ErrNotExist) {
 			return exitNotFound
 		}
@@ -105,7 +105,7 @@ func runWith(e *Env, args []string, k ringfence.Kernel) int {
 	// Linux 7.0 drops them at execve (seen on 7.0.13).
 	self, selfArgs, err := selfArgv("__exec-check")
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
+		fmt.Fprintf(e.stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
 		return exitRunFailed
 	}
 	if *ifSupported {
@@ -120,9 +120,9 @@ func runWith(e *Env, args []string, k ringfence.Kernel) int {
 		Env:         os.Environ(),
 		RingFDs:     mode,
 		IfSupported: *ifSupported,
-		Warn:        func(msg string) { fmt.Fprintf(e.Stderr, "ringfence run: warning: %s\n", msg) },
+		Warn:        func(msg string) { fmt.Fprintf(e.stderr, "ringfence run: warning: %s\n", msg) },
 	})
-	fmt.Fprintf(e.Stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
+	fmt.Fprintf(e.stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
 	var se *ringfence.StepError
 	if errors.As(err, &se) && se.Step == ringfence.StepExec {
 		return exitNotExecable
@@ -148,17 +148,17 @@ func selfArgv(cmd string) (string, []string, error) {
 	return self, append(argv, cmd), nil
 }
 
-// ExecCheck is the hidden "__exec-check [--if-supported] -- PATH ARGV..."
+// cmdExecCheck is the hidden "__exec-check [--if-supported] -- PATH ARGV..."
 // that "ringfence run" execs after registering the policy: it checks that
 // the io_uring task filters survived execve, then execs PATH. If they did
 // not, PATH is not run (unless --if-supported, with a warning).
-func ExecCheck(e *Env, args []string) int {
+func cmdExecCheck(e *env, args []string) int {
 	ifSupported := false
 	if len(args) > 0 && args[0] == "--if-supported" {
 		ifSupported, args = true, args[1:]
 	}
 	if len(args) < 3 || args[0] != "--" {
-		fmt.Fprintln(e.Stderr, "ringfence __exec-check: internal command of ringfence run; usage: __exec-check [--if-supported] -- PATH ARGV0 [ARGS...]")
+		fmt.Fprintln(e.stderr, "ringfence __exec-check: internal command of ringfence run; usage: __exec-check [--if-supported] -- PATH ARGV0 [ARGS...]")
 		return exitUsage
 	}
 	path, argv := args[1], args[2:]
@@ -168,17 +168,17 @@ func ExecCheck(e *Env, args []string) int {
 	case ifSupported:
 		// The first stage warned already when the kernel has no filters.
 		if kernel.Supported() == nil {
-			fmt.Fprintf(e.Stderr, "ringfence run: warning: running %s WITHOUT an io_uring policy: the io_uring task filters did not survive execve on this kernel\n", argv[0])
+			fmt.Fprintf(e.stderr, "ringfence run: warning: running %s WITHOUT an io_uring policy: the io_uring task filters did not survive execve on this kernel\n", argv[0])
 		}
 	case err != nil:
-		fmt.Fprintf(e.Stderr, "ringfence run: cannot check that the io_uring task filters survived execve: %v; %s was not run\n", err, argv[0])
+		fmt.Fprintf(e.stderr, "ringfence run: cannot check that the io_uring task filters survived execve: %v; %s was not run\n", err, argv[0])
 		return exitRunFailed
 	default:
 		rel, _ := kernel.Release()
-		fmt.Fprintf(e.Stderr, "ringfence run: this kernel (%s) dropped the io_uring task filters at execve, so %s would run unfiltered (Linux 7.0 does this; 7.1 and later keep them); %s was not run\n", rel, argv[0], argv[0])
+		fmt.Fprintf(e.stderr, "ringfence run: this kernel (%s) dropped the io_uring task filters at execve, so %s would run unfiltered (Linux 7.0 does this; 7.1 and later keep them); %s was not run\n", rel, argv[0], argv[0])
 		return exitRunFailed
 	}
 	err = kernel.Exec(path, argv, os.Environ())
-	fmt.Fprintf(e.Stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
+	fmt.Fprintf(e.stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
 	return exitNotExecable
 }

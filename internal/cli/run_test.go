@@ -1,4 +1,4 @@
-package runcli
+package cli
 
 import (
 	"bytes"
@@ -73,7 +73,7 @@ func TestRunFailsClosed(t *testing.T) {
 		k := &failKernel{fail: c.fail}
 		var out, errb bytes.Buffer
 		args := append(append([]string{}, c.args...), "--", os.Args[0])
-		code := runWith(&Env{Stdout: &out, Stderr: &errb}, args, k)
+		code := runWith(&env{stdout: &out, stderr: &errb}, args, k)
 		if k.execed {
 			t.Errorf("%s: the program ran", c.fail)
 		}
@@ -100,7 +100,7 @@ func TestRunUsage(t *testing.T) {
 	for _, c := range cases {
 		k := &failKernel{}
 		var out, errb bytes.Buffer
-		code := runWith(&Env{Stdout: &out, Stderr: &errb}, c.args, k)
+		code := runWith(&env{stdout: &out, stderr: &errb}, c.args, k)
 		if k.execed || k.nreg > 0 {
 			t.Errorf("%v: ran or registered (execed %v, %d registrations)", c.args, k.execed, k.nreg)
 		}
@@ -115,7 +115,7 @@ func TestRunUsage(t *testing.T) {
 func TestRunDefaultProfile(t *testing.T) {
 	k := &failKernel{}
 	var out, errb bytes.Buffer
-	runWith(&Env{Stdout: &out, Stderr: &errb}, []string{"--", os.Args[0]}, k)
+	runWith(&env{stdout: &out, stderr: &errb}, []string{"--", os.Args[0]}, k)
 	p, err := ringfence.Profile("default")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package runcli
+package cli
 
 // Kernel tests of "ringfence run", run inside the VM harness (RINGFENCE_VM=1)
 // on every kernel of the matrix. The test binary plays every part by
@@ -76,7 +76,7 @@ type helperOutput struct {
 func helper(role string, args []string) int {
 	switch role {
 	case "main":
-		return Main(&Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, args)
+		return run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, args)
 	case "probe":
 		// probe MODE DEPTH: probe, print, then start the next generation.
 		mode, _ := uringprobe.ParseMode(args[0])
@@ -112,7 +112,7 @@ func helper(role string, args []string) int {
 		// badreg N ARGS...: "ringfence run ARGS" on the real kernel, with
 		// registration N sent with a pdu_size the kernel refuses.
 		n, _ := strconv.Atoi(args[0])
-		return runWith(&Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, args[1:], &badRegKernel{Kernel: ringfence.Host(), bad: n})
+		return runWith(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, args[1:], &badRegKernel{Kernel: ringfence.Host(), bad: n})
 	case "restricted":
 		// Prints whether this process carries io_uring task filters.
 		r, err := kernel.TaskRestricted()

@@ -1,4 +1,4 @@
-package runcli
+package cli
 
 import (
 	"fmt"
@@ -11,10 +11,10 @@ import (
 // under QEMU by the harness of "ringfence vm": a static ringfence built from
 // the source tree and the policy go into the initramfs, and the guest's
 // output and exit status become this command's.
-func verifyInVM(e *Env, src, version string, all bool) int {
+func verifyInVM(e *env, src, version string, all bool) int {
 	data, _, err := loadPolicyOrProfile(src)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence verify: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
 		return exitUsage
 	}
 	const guestPolicy = "/ringfence/policy.yaml"
@@ -32,7 +32,7 @@ func verifyInVM(e *Env, src, version string, all bool) int {
 	case exitOK, exitDenied, exitUsage:
 		return code
 	default:
-		fmt.Fprintf(e.Stderr, "ringfence verify --vm %s: verify in the guest exited %d\n", version, code)
+		fmt.Fprintf(e.stderr, "ringfence verify --vm %s: verify in the guest exited %d\n", version, code)
 		return exitUsage
 	}
 }

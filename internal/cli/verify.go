@@ -1,4 +1,4 @@
-package runcli
+package cli
 
 import (
 	"bytes"
@@ -70,14 +70,14 @@ type verifyChildOutput struct {
 	Error string  `json:"error,omitempty"`
 }
 
-// Verify is "ringfence verify".
-func Verify(e *Env, args []string) int {
+// cmdVerify is "ringfence verify".
+func cmdVerify(e *env, args []string) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs.SetOutput(e.stderr)
 	vmVersion := fs.String("vm", "", "run inside Debian kernel `VERSION` (7.0 ... 7.3) under QEMU")
 	all := fs.Bool("all", false, "print every request, not only the differences")
 	fs.Usage = func() {
-		fmt.Fprint(e.Stderr, verifyHelp)
+		fmt.Fprint(e.stderr, verifyHelp)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -87,7 +87,7 @@ func Verify(e *Env, args []string) int {
 		return exitUsage
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(e.Stderr, "ringfence verify: give one POLICY file")
+		fmt.Fprintln(e.stderr, "ringfence verify: give one POLICY file")
 		return exitUsage
 	}
 	src := fs.Arg(0)
@@ -96,44 +96,44 @@ func Verify(e *Env, args []string) int {
 	}
 	data, p, err := loadPolicyOrProfile(src)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence verify: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
 		return exitUsage
 	}
 	if err := kernel.Supported(); err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence verify: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
 		return exitUsage
 	}
 	k, err := kernel.Version()
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence verify: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
 		return exitUsage
 	}
 	plan, err := ringfence.Compile(p, k)
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence verify: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
 		return exitUsage
 	}
 	dir, err := os.MkdirTemp("", "ringfence-verify-")
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence verify: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
 		return exitUsage
 	}
 	defer os.RemoveAll(dir)
 	cases := verifyCases(p, dir)
 	base, err := verifyChild(verifyChildInput{Name: src, Cases: cases})
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence verify: unfiltered baseline: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence verify: unfiltered baseline: %v\n", err)
 		return exitUsage
 	}
 	os.RemoveAll(dir) // files the baseline created must not change the filtered run
 	os.MkdirAll(dir, 0o700)
 	got, err := verifyChild(verifyChildInput{Policy: data, Name: src, Cases: cases})
 	if err != nil {
-		fmt.Fprintf(e.Stderr, "ringfence verify: filtered run: %v\n", err)
+		fmt.Fprintf(e.stderr, "ringfence verify: filtered run: %v\n", err)
 		return exitUsage
 	}
 	rel, _ := kernel.Release()
-	return verifyReport(e.Stdout, src, rel, k, p, plan, cases, base, got, *all)
+	return verifyReport(e.stdout, src, rel, k, p, plan, cases, base, got, *all)
 }
 
 // loadPolicyOrProfile reads a policy file, or "profile:NAME".
@@ -183,16 +183,16 @@ func verifyChild(in verifyChildInput) ([]int32, error) {
 	return o.Res, nil
 }
 
-// VerifyChild is the hidden "__verify-child" command: apply the policy
+// cmdVerifyChild is the hidden "__verify-child" command: apply the policy
 // from stdin (if any) to this task, submit the cases, print the results.
-func VerifyChild(e *Env, args []string) int {
+func cmdVerifyChild(e *env, args []string) int {
 	var in verifyChildInput
 	fail := func(err error) int {
 		b, _ := json.Marshal(verifyChildOutput{Error: err.Error()})
-		fmt.Fprintf(e.Stdout, "%s\n", b)
+		fmt.Fprintf(e.stdout, "%s\n", b)
 		return exitDenied
 	}
-	if err := json.NewDecoder(e.Stdin).Decode(&in); err != nil {
+	if err := json.NewDecoder(e.stdin).Decode(&in); err != nil {
 		return fail(err)
 	}
 	if len(in.Policy) > 0 {
@@ -230,7 +230,7 @@ func VerifyChild(e *Env, args []string) int {
 		out.Res[i] = cqe.Res
 	}
 	b, _ := json.Marshal(out)
-	fmt.Fprintf(e.Stdout, "%s\n", b)
+	fmt.Fprintf(e.stdout, "%s\n", b)
 	return exitOK
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ringfence/ringfence/internal/runcli"
 	"github.com/ringfence/ringfence/internal/vm"
 	"github.com/ringfence/ringfence/internal/vm/debian"
 )
@@ -31,7 +30,7 @@ func cmdVM(e *env, args []string) int {
 	case "kernels":
 		return cmdVMKernels(e, args[1:])
 	case "exec":
-		return runcli.VMExec(&runcli.Env{Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr}, args[1:])
+		return cmdVMExec(e, args[1:])
 	}
 	fmt.Fprintf(e.stderr, "ringfence vm: unknown subcommand %q; want \"test\", \"kernels\" or \"exec\"\n", args[0])
 	return exitUsage

@@ -1,4 +1,4 @@
-package runcli
+package cli
 
 import (
 	"context"
@@ -23,14 +23,14 @@ const guestBinDir = "/ringfence/bin"
 // runInVM boots Debian kernel version under QEMU with a static ringfence
 // (built from the source tree) and extra files in the initramfs, runs
 // "ringfence args..." as the guest's only step, copies the step's output to
-// e.Stdout, and returns its exit status. what names the caller in messages.
+// e.stdout, and returns its exit status. what names the caller in messages.
 // Failures of the harness itself (no source tree, no kernel, no boot) are
-// reported on e.Stderr with exit status exitUsage.
-func runInVM(e *Env, what, version string, files []vm.File, args []string) int {
+// reported on e.stderr with exit status exitUsage.
+func runInVM(e *env, what, version string, files []vm.File, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	fail := func(err error) int {
-		fmt.Fprintf(e.Stderr, "%s: %v\n", what, err)
+		fmt.Fprintf(e.stderr, "%s: %v\n", what, err)
 		return exitUsage
 	}
 	srcDir, err := vm.ModuleRoot(ctx)
@@ -41,7 +41,7 @@ func runInVM(e *Env, what, version string, files []vm.File, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	ks, err := vm.ResolveKernels(ctx, &debian.Fetcher{CacheDir: cache, Log: e.Stderr}, []string{version}, e.Stderr)
+	ks, err := vm.ResolveKernels(ctx, &debian.Fetcher{CacheDir: cache, Log: e.stderr}, []string{version}, e.stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -72,7 +72,7 @@ func runInVM(e *Env, what, version string, files []vm.File, args []string) int {
 		}}},
 		Timeout: 4 * time.Minute,
 	}
-	fmt.Fprintf(e.Stderr, "booting %s\n", ks[0].Release)
+	fmt.Fprintf(e.stderr, "booting %s\n", ks[0].Release)
 	r, err := m.Boot(ctx, work)
 	if err != nil {
 		return fail(err)
@@ -80,19 +80,19 @@ func runInVM(e *Env, what, version string, files []vm.File, args []string) int {
 	if len(r.Steps) != 1 || !r.Steps[0].Ended {
 		return fail(fmt.Errorf("the guest did not finish: %s", strings.Join(r.Problems, "; ")))
 	}
-	e.Stdout.Write(r.Steps[0].Output)
+	e.stdout.Write(r.Steps[0].Output)
 	return r.Steps[0].Exit
 }
 
-// VMExec is "ringfence vm exec VERSION -- ARGS...": run "ringfence ARGS..."
+// cmdVMExec is "ringfence vm exec VERSION -- ARGS...": run "ringfence ARGS..."
 // inside Debian's kernel VERSION under QEMU and exit with its status. It
 // lets a machine whose own kernel has no io_uring BPF filters run
 // ringfence's main job, "ringfence run", on a kernel that has them.
-func VMExec(e *Env, args []string) int {
+func cmdVMExec(e *env, args []string) int {
 	fs := flag.NewFlagSet("vm exec", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprint(e.Stderr, `usage: ringfence vm exec VERSION -- ARGS...
+		fmt.Fprint(e.stderr, `usage: ringfence vm exec VERSION -- ARGS...
 
 Boots Debian's Linux VERSION (7.3, or an exact 7.3.4) under QEMU and runs
 "ringfence ARGS..." inside it, as root, with ringfence on the guest's PATH.
@@ -120,7 +120,7 @@ directory, the Go toolchain and qemu-system-x86_64; kernels are cached.
 		guestArgs = guestArgs[1:]
 	}
 	if len(guestArgs) == 0 {
-		fmt.Fprintln(e.Stderr, "ringfence vm exec: no ringfence command to run after VERSION --")
+		fmt.Fprintln(e.stderr, "ringfence vm exec: no ringfence command to run after VERSION --")
 		return exitUsage
 	}
 	return runInVM(e, "ringfence vm exec "+version, version, nil, guestArgs)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // This is "ringfence test". The file is not named cmd_test.go because Go
 // would take that for a test file and leave the command out of the binary.
