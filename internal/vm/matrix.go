@@ -116,14 +116,38 @@ func ListTestPackages(ctx context.Context, srcDir string, patterns []string) ([]
 	return pkgs, nil
 }
 
+// examplesDir is the module's directory that the guest holds, besides
+// each package's testdata, at the same place relative to the packages:
+// the example policies, which the tests of the commands read.
+const examplesDir = "examples"
+
+// copyDir appends to files every regular file under hostDir, at the same
+// path relative to hostBase under guestBase.
+func copyDir(files []File, hostBase, hostDir, guestBase string) ([]File, error) {
+	err := filepath.Walk(hostDir, func(hp string, info os.FileInfo, err error) error {
+		if err != nil || !info.Mode().IsRegular() {
+			return err
+		}
+		r, _ := filepath.Rel(hostBase, hp)
+		files = append(files, File{Path: path.Join(guestBase, filepath.ToSlash(r)), HostPath: hp, Mode: info.Mode().Perm()})
+		return nil
+	})
+	return files, err
+}
+
 // BuildTests compiles each package's tests statically into dir and
 // returns the files and steps to put in the guest. Each package's
-// testdata directory is copied too, and the test runs in its package's
-// directory in the guest, as go test does on the host. timeout bounds each
-// package's run.
+// testdata directory is copied too, and the module's examples directory,
+// and the test runs in its package's directory in the guest (under
+// /src, laid out as the source tree), as go test does on the host.
+// timeout bounds each package's run.
 func BuildTests(ctx context.Context, srcDir, dir string, pkgs []Package, run string, timeout time.Duration) ([]File, []vminit.Step, error) {
 	var files []File
 	var steps []vminit.Step
+	files, err := copyDir(files, srcDir, filepath.Join(srcDir, examplesDir), "/src")
+	if err != nil {
+		return nil, nil, err
+	}
 	for i, p := range pkgs {
 		bin := filepath.Join(dir, fmt.Sprintf("t%d.test", i))
 		if err := goBuild(ctx, srcDir, "test", "-c", "-o", bin, p.ImportPath); err != nil {
@@ -138,15 +162,7 @@ func BuildTests(ctx context.Context, srcDir, dir string, pkgs []Package, run str
 		files = append(files, File{Path: guestBin, HostPath: bin, Mode: 0o755})
 		td := filepath.Join(p.Dir, "testdata")
 		if st, err := os.Stat(td); err == nil && st.IsDir() {
-			err := filepath.Walk(td, func(hp string, info os.FileInfo, err error) error {
-				if err != nil || !info.Mode().IsRegular() {
-					return err
-				}
-				r, _ := filepath.Rel(p.Dir, hp)
-				files = append(files, File{Path: path.Join(guestDir, filepath.ToSlash(r)), HostPath: hp, Mode: info.Mode().Perm()})
-				return nil
-			})
-			if err != nil {
+			if files, err = copyDir(files, p.Dir, td, guestDir); err != nil {
 				return nil, nil, err
 			}
 		} else {
