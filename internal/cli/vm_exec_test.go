@@ -2,30 +2,18 @@ package cli
 
 import (
 	"bytes"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/ringfence/ringfence/internal/vm"
+	"github.com/ringfence/ringfence/internal/vm/vmtest"
 )
 
-// requireQEMU skips a test that boots a kernel where QEMU or apt is
-// missing, except in CI, where .ci/run installs them and their absence is
-// a failure.
+// requireQEMU skips a test that boots a kernel unless asked
+// (vmtest.RequireExternal).
 func requireQEMU(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: does not boot a kernel")
-	}
-	for _, tool := range []string{vm.QEMU, "apt-get", "dpkg-deb", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not found (.ci/run installs it)", tool)
-			}
-			t.Skipf("%s not found: cannot boot a kernel", tool)
-		}
-	}
+	vmtest.RequireExternal(t, "boots a kernel under QEMU", vm.QEMU, "apt-get", "dpkg-deb", "go")
 }
 
 // The README's main job, "vm exec 7.3 -- run --profile default --

@@ -3,13 +3,12 @@ package vm
 import (
 	"context"
 	"io"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ringfence/ringfence/internal/vm/debian"
+	"github.com/ringfence/ringfence/internal/vm/vmtest"
 	"github.com/ringfence/ringfence/internal/vminit"
 )
 
@@ -17,17 +16,7 @@ import (
 // it: the guest init's own binary, which refuses to run when it is not
 // PID 1, with a fixed message and exit status 2. Both must come back.
 func TestRunInKernel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: does not boot a kernel")
-	}
-	for _, tool := range []string{QEMU, "apt-get", "dpkg-deb"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not found (.ci/run installs it)", tool)
-			}
-			t.Skipf("%s not found: cannot boot a kernel", tool)
-		}
-	}
+	vmtest.RequireExternal(t, "boots a kernel under QEMU", QEMU, "apt-get", "dpkg-deb")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir, err := debian.DefaultCacheDir()
@@ -37,10 +26,7 @@ func TestRunInKernel(t *testing.T) {
 	f := &debian.Fetcher{CacheDir: dir}
 	ks, err := ResolveKernels(ctx, f, []string{"7.3"}, io.Discard)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skipf("no kernel: %v", err)
+		t.Fatal(err)
 	}
 	src, err := ModuleRoot(ctx)
 	if err != nil {
@@ -68,15 +54,7 @@ func TestRunInKernel(t *testing.T) {
 // which the init must append to the steps' arguments, so the second step
 // runs exactly that one test.
 func TestStepDeadlineAndArgs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: does not boot a kernel")
-	}
-	if _, err := exec.LookPath(QEMU); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found (.ci/run installs it)", QEMU)
-		}
-		t.Skipf("%s not found: cannot boot a kernel", QEMU)
-	}
+	vmtest.RequireExternal(t, "boots a kernel under QEMU", QEMU, "apt-get", "dpkg-deb")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir, err := debian.DefaultCacheDir()
@@ -85,10 +63,7 @@ func TestStepDeadlineAndArgs(t *testing.T) {
 	}
 	ks, err := ResolveKernels(ctx, &debian.Fetcher{CacheDir: dir}, []string{"7.3"}, io.Discard)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skipf("no kernel: %v", err)
+		t.Fatal(err)
 	}
 	src, err := ModuleRoot(ctx)
 	if err != nil {

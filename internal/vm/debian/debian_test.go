@@ -3,11 +3,12 @@ package debian
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringfence/ringfence/internal/vm/vmtest"
 )
 
 func TestParseKernelPackage(t *testing.T) {
@@ -186,30 +187,20 @@ func TestFindVmlinuz(t *testing.T) {
 
 // TestKernelsFromArchive lists the real archive's kernels through the
 // private apt state (using the shared cache, so it is quick once the
-// lists are there). It needs apt and the network; under CI it must run.
+// lists are there). It needs apt and the network, so it runs only when
+// asked (vmtest.RequireExternal).
 func TestKernelsFromArchive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: does not ask Debian's archive")
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("apt-get not found")
-		}
-		t.Skip("apt-get not found: cannot ask Debian's archive")
-	}
+	vmtest.RequireExternal(t, "asks Debian's archive", "apt-get")
 	dir, err := DefaultCacheDir()
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	f := &Fetcher{CacheDir: dir}
 	ks, err := f.Kernels(ctx, SuiteBackports)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skipf("cannot reach Debian's archive: %v", err)
+		t.Fatal(err)
 	}
 	for _, want := range []string{"6.19", "7.0"} {
 		k, err := Resolve(ks, want)

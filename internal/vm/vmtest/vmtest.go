@@ -5,6 +5,7 @@ package vmtest
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/ringfence/ringfence/internal/vminit"
@@ -24,3 +25,28 @@ func Require(t testing.TB) {
 // Release returns the kernel release (uname -r) the harness meant to boot,
 // or "" outside the VM.
 func Release() string { return os.Getenv(vminit.EnvRelease) }
+
+// EnvExternal is the environment variable that asks host tests to use
+// what lies outside the Go toolchain: boot kernels under QEMU, fetch
+// kernels and headers from Debian's archive, compile C with gcc. Unset,
+// those tests skip, so a first "go test ./..." is quick and offline; set
+// to 1 (as .ci/run does), they run, and a missing tool fails them.
+const EnvExternal = "RINGFENCE_EXTERNAL_TESTS"
+
+// RequireExternal skips the test unless RINGFENCE_EXTERNAL_TESTS=1 (and
+// under -short). Asked for, it fails the test when one of tools is not on
+// PATH. what says what the test would do, for the skip message.
+func RequireExternal(t testing.TB, what string, tools ...string) {
+	t.Helper()
+	if os.Getenv(EnvExternal) != "1" {
+		t.Skipf("%s: set %s=1 to run it", what, EnvExternal)
+	}
+	if testing.Short() {
+		t.Skipf("-short: %s", what)
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found on PATH (%s=1 asks for this test; .ci/run installs it)", tool, EnvExternal)
+		}
+	}
+}
