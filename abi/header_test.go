@@ -52,7 +52,7 @@ func kernelHeaders(t *testing.T) debian.Headers {
 // headerNames reads the header's enum io_uring_op (in order, without
 // IORING_OP_LAST) and its IOSQE_* flag macros: the names are taken from
 // the header, not from package abi.
-func headerNames(t *testing.T, include string) (ops, sqe []string) {
+func headerNames(t *testing.T, include string) (ops, sqe, regs []string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(include, "linux", "io_uring.h"))
 	if err != nil {
@@ -70,25 +70,37 @@ func headerNames(t *testing.T, include string) (ops, sqe []string) {
 			ops = append(ops, m[1])
 		}
 	}
+	rstart := strings.Index(src, "enum io_uring_register_op {")
+	if rstart < 0 {
+		t.Fatal("linux/io_uring.h: no enum io_uring_register_op")
+	}
+	rbody := src[rstart : rstart+strings.Index(src[rstart:], "};")]
+	for _, m := range regexp.MustCompile(`(?m)^\s*(IORING_(?:UN)?REGISTER_[A-Z0-9_]+)\s*=\s*\d+\s*,`).FindAllStringSubmatch(rbody, -1) {
+		regs = append(regs, m[1])
+	}
 	for _, m := range regexp.MustCompile(`(?m)^#define\s+(IOSQE_[A-Z_]+)\s`).FindAllStringSubmatch(src, -1) {
 		sqe = append(sqe, m[1])
 	}
 	if len(ops) == 0 || len(sqe) == 0 {
 		t.Fatalf("linux/io_uring.h: found %d opcodes and %d IOSQE_ flags", len(ops), len(sqe))
 	}
-	return ops, sqe
+	return ops, sqe, regs
 }
 
 // cLayout compiles testdata/layout.c against the headers and returns its
 // output as key -> value ("sizeof struct io_uring_bpf_ctx" -> 40).
-func cLayout(t *testing.T, h debian.Headers) (vals map[string]uint64, ops, sqe []string) {
+func cLayout(t *testing.T, h debian.Headers) (vals map[string]uint64, ops, sqe, regs []string) {
 	t.Helper()
-	ops, sqe = headerNames(t, h.Include)
+	ops, sqe, regs = headerNames(t, h.Include)
 	tmp := t.TempDir()
 	var gen bytes.Buffer
 	gen.WriteString("#define RF_OPS")
 	for _, o := range ops {
 		fmt.Fprintf(&gen, " X(%s)", o)
+	}
+	gen.WriteString("\n#define RF_REG_OPS")
+	for _, r := range regs {
+		fmt.Fprintf(&gen, " X(%s)", r)
 	}
 	gen.WriteString("\n#define RF_SQE_FLAGS")
 	for _, s := range sqe {
@@ -121,7 +133,7 @@ func cLayout(t *testing.T, h debian.Headers) (vals map[string]uint64, ops, sqe [
 		}
 		vals[line[:i]] = v
 	}
-	return vals, ops, sqe
+	return vals, ops, sqe, regs
 }
 
 // TestKernelHeaderLayout checks every size, offset and constant of package
@@ -129,7 +141,7 @@ func cLayout(t *testing.T, h debian.Headers) (vals map[string]uint64, ops, sqe [
 // compiled with gcc.
 func TestKernelHeaderLayout(t *testing.T) {
 	h := kernelHeaders(t)
-	vals, ops, sqe := cLayout(t, h)
+	vals, ops, sqe, regs := cLayout(t, h)
 	t.Logf("linux-libc-dev %s: %d opcodes, %d IOSQE_ flags", h.Version, len(ops), len(sqe))
 
 	check := func(key string, want uint64) {
@@ -236,6 +248,26 @@ func TestKernelHeaderLayout(t *testing.T) {
 		check("fieldsize "+ctx+"."+n, uint64(f.Size))
 	}
 	check("fieldsize "+ctx+".connect.v4_addr", 4)
+
+	// Register opcodes: every name and number, and no more, no fewer.
+	check("const IORING_REGISTER_LAST", abi.RegisterOpLast)
+	check("const IORING_REGISTER_USE_REGISTERED_RING", abi.RegisterUseRegisteredRing)
+	if len(regs) != abi.RegisterOpLast {
+		t.Errorf("header has %d register opcodes, abi.RegisterOpLast is %d", len(regs), abi.RegisterOpLast)
+	}
+	for _, name := range regs {
+		v, ok := vals["reg "+name]
+		if !ok {
+			t.Errorf("the C program printed no value for %s", name)
+			continue
+		}
+		if got := abi.RegisterOp(v).KernelName(); got != name {
+			t.Errorf("register opcode %d: header says %s, abi says %s", v, name, got)
+		}
+		if o, ok := abi.LookupRegisterOp(name); !ok || uint64(o) != v {
+			t.Errorf("LookupRegisterOp(%q) = %d, %v; header says %d", name, o, ok, v)
+		}
+	}
 
 	// Opcodes: every name and number, and no more, no fewer.
 	table := abi.Opcodes()

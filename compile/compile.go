@@ -72,6 +72,9 @@ type Plan struct {
 	ByteOrder binary.ByteOrder
 	// Registrations are the filters to register, in this order.
 	Registrations []Registration
+	// Restrictions is the task restriction set to register before the
+	// filters, or nil for none (a policy without a register section).
+	Restrictions *Restrictions
 	// Policy is the policy the plan was compiled from.
 	Policy *policy.Policy
 	// chains[op] lists, in the order the kernel runs them, the filters
@@ -83,7 +86,17 @@ type Plan struct {
 }
 
 // Compile turns p into a plan for the kernel and byte order in opt.
+//
+// p must be valid: Compile runs p.Validate first and returns its errors, so
+// a policy built in Go with an empty range, a field its opcodes lack or an
+// unknown action is an error, never a meaningless filter.
 func Compile(p *policy.Policy, opt Options) (*Plan, error) {
+	if p == nil {
+		return nil, fmt.Errorf("compile: no policy")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	if opt.ByteOrder == nil {
 		opt.ByteOrder = binary.LittleEndian
 	}
@@ -133,7 +146,7 @@ func Compile(p *policy.Policy, opt Options) (*Plan, error) {
 			}
 		}
 	}
-	plan := &Plan{Kernel: opt.Kernel, ByteOrder: opt.ByteOrder, Policy: p}
+	plan := &Plan{Kernel: opt.Kernel, ByteOrder: opt.ByteOrder, Policy: p, Restrictions: restrictionsFor(p)}
 	add := func(op abi.Opcode, prog *cbpf.Program) {
 		reg := Registration{Op: op, Prog: prog, Rules: rulesOf[op]}
 		info, _ := op.Info()
@@ -163,6 +176,11 @@ func Compile(p *policy.Policy, opt Options) (*Plan, error) {
 	plan.chains, plan.opPart, plan.ready = chainsOf(plan.Registrations), opcodePart(plan.ByteOrder), true
 	return plan, nil
 }
+
+// Empty reports whether the plan registers nothing: no filter and no
+// restriction set (a default-allow policy without rules or register
+// section). Applying it changes nothing but no_new_privs.
+func (p *Plan) Empty() bool { return len(p.Registrations) == 0 && p.Restrictions == nil }
 
 // posOf returns pos as a string, with the policy's file name when pos has
 // none.

@@ -629,9 +629,9 @@ rules:
 }
 
 // TestNormalisation checks conditions on socket.type and open.flags
-// ignore SOCK_NONBLOCK|SOCK_CLOEXEC and O_LARGEFILE as the evaluator does,
-// also for values that name those bits (which the parser refuses, but the
-// model can hold).
+// ignore SOCK_NONBLOCK|SOCK_CLOEXEC and O_LARGEFILE in requests as the
+// evaluator does; conditions whose values name those bits (which the
+// parser refuses, but the model can hold) do not compile.
 func TestNormalisation(t *testing.T) {
 	const largefile, creat, nonblock = 0o100000, 0o100, 0o4000
 	conds := []policy.Cond{
@@ -657,6 +657,14 @@ func TestNormalisation(t *testing.T) {
 			op = abi.OpSocket
 		}
 		p := &policy.Policy{Version: 1, Default: policy.Deny, Rules: []policy.Rule{{Ops: []abi.Opcode{op}, Action: policy.Allow, Conds: []policy.Cond{c}}}}
+		if verr := p.Validate(); verr != nil {
+			// Values that name normalised bits: the parser refuses
+			// them, and so does Compile.
+			if _, err := Compile(p, Options{Kernel: k70}); err == nil {
+				t.Errorf("%s %v %#x: Validate says %v, but Compile accepted it", c.Field, c.Op, c.Values, verr)
+			}
+			continue
+		}
 		for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
 			plan := mustCompile(t, p, Options{Kernel: k70, ByteOrder: bo})
 			for _, v := range []uint64{0, 1, 2, 5, creat, largefile, creat | largefile, 1 | nonblock, 2 | nonblock | 0o2000000, 0x7fff, 0x8000, 0x9001} {
@@ -666,5 +674,39 @@ func TestNormalisation(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCompileRefusesInvalid checks that a policy built in Go that Validate
+// refuses does not compile: it would otherwise become a meaningless filter.
+func TestCompileRefusesInvalid(t *testing.T) {
+	allowNop := func(c ...policy.Cond) []policy.Rule {
+		return []policy.Rule{{Ops: []abi.Opcode{abi.OpNop}, Action: policy.Allow, Conds: c}}
+	}
+	for _, tc := range []struct {
+		name string
+		p    *policy.Policy
+		want string
+	}{
+		{"nil", nil, "no policy"},
+		{"no version", &policy.Policy{Default: policy.Deny}, "unsupported policy version 0"},
+		{"empty range", &policy.Policy{Version: 1, Rules: allowNop(policy.Cond{Field: "user_data", Op: policy.Range})}, "needs 2 values, has 0"},
+		{"empty set", &policy.Policy{Version: 1, Rules: allowNop(policy.Cond{Field: "user_data", Op: policy.In})}, "has no values"},
+		{"socket field on OPENAT", &policy.Policy{Version: 1, Rules: []policy.Rule{{Ops: []abi.Opcode{abi.OpOpenat}, Action: policy.Allow,
+			Conds: []policy.Cond{{Field: "socket.family", Op: policy.Eq, Values: []uint64{2}}}}}}, "socket.family exists only for SOCKET"},
+		{"bad rule action", &policy.Policy{Version: 1, Rules: []policy.Rule{{Ops: []abi.Opcode{abi.OpNop}, Action: 7}}}, "action 7 is neither deny nor allow"},
+		{"bad default", &policy.Policy{Version: 1, Default: 2}, "default action 2"},
+		{"no opcodes", &policy.Policy{Version: 1, Rules: []policy.Rule{{Action: policy.Allow}}}, "names no opcodes"},
+		{"unknown opcode", &policy.Policy{Version: 1, Rules: []policy.Rule{{Ops: []abi.Opcode{200}, Action: policy.Allow}}}, "unknown opcode 200"},
+		{"value too wide", &policy.Policy{Version: 1, Rules: []policy.Rule{{Ops: []abi.Opcode{abi.OpSocket}, Action: policy.Allow,
+			Conds: []policy.Cond{{Field: "socket.family", Op: policy.Eq, Values: []uint64{1 << 40}}}}}}, "out of range"},
+		{"unknown register op", &policy.Policy{Version: 1, Register: &policy.Register{Allow: []abi.RegisterOp{200}}}, "unknown register operation 200"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Compile(tc.p, Options{Kernel: k70})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Compile: %v; want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -155,19 +155,29 @@ func (g gen) policy(connect bool) *policy.Policy {
 				r.Ops = append(r.Ops, op)
 			}
 		}
-		for range g.pick(4) {
-			// Mostly fields the rule's first opcode has, sometimes any.
-			var cands []policy.FieldSpec
-			for _, f := range fields {
-				if (f.View == abi.ViewConnect) && !connect {
-					continue
-				}
-				if policy.FieldApplies(r.Ops[0], f.Name) || g.pick(10) == 0 {
-					cands = append(cands, f)
-				}
+		// Fields every opcode of the rule has (Compile refuses the
+		// others), with conditions Validate accepts.
+		var cands []policy.FieldSpec
+		for _, f := range fields {
+			if (f.View == abi.ViewConnect) && !connect {
+				continue
 			}
-			if len(cands) > 0 {
-				r.Conds = append(r.Conds, g.cond(cands[g.pick(len(cands))]))
+			all := true
+			for _, op := range r.Ops {
+				all = all && policy.FieldApplies(op, f.Name)
+			}
+			if all {
+				cands = append(cands, f)
+			}
+		}
+		for range g.pick(4) {
+			for range 20 {
+				c := g.cond(cands[g.pick(len(cands))])
+				one := &policy.Policy{Version: 1, Rules: []policy.Rule{{Ops: r.Ops, Conds: []policy.Cond{c}}}}
+				if one.Validate() == nil {
+					r.Conds = append(r.Conds, c)
+					break
+				}
 			}
 		}
 		p.Rules = append(p.Rules, r)

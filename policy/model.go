@@ -95,6 +95,39 @@ type Policy struct {
 	Name, Comment string
 	// DefaultPos is where the default was written (zero if it was not).
 	DefaultPos Pos
+	// Register lists the io_uring_register(2) operations the program may
+	// use; nil (no register section) allows every one. Register calls are
+	// not requests: filters never see them, the kernel's task
+	// restrictions do.
+	Register *Register
+}
+
+// Register is a policy's register section: the io_uring_register(2)
+// operations the program may use. Every operation it does not list is
+// refused with EACCES on rings the program creates. ringfence itself always
+// adds REGISTER_RESTRICTIONS and REGISTER_BPF_FILTER to the list it
+// registers: they only let a program narrow its own io_uring further.
+type Register struct {
+	// Allow are the allowed operations, in file order, no duplicates.
+	Allow []abi.RegisterOp
+	// Comment is free text from the file.
+	Comment string
+	// Pos is where the section starts in its file.
+	Pos Pos
+}
+
+// RegisterAllows reports whether the policy lets the program call
+// io_uring_register with op: always without a register section.
+func (p *Policy) RegisterAllows(op abi.RegisterOp) bool {
+	if p.Register == nil {
+		return true
+	}
+	for _, o := range p.Register.Allow {
+		if o == op {
+			return true
+		}
+	}
+	return false
 }
 
 // Rule is one rule: for the opcodes it names, when every condition holds,

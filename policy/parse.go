@@ -13,9 +13,10 @@ import (
 
 // Keys a policy file may use, per level.
 var (
-	policyKeys = []string{"version", "name", "comment", "default", "rules"}
-	ruleKeys   = []string{"name", "comment", "ops", "action", "when"}
-	maskedKeys = []string{"mask", "value"}
+	policyKeys   = []string{"version", "name", "comment", "default", "register", "rules"}
+	registerKeys = []string{"allow", "comment"}
+	ruleKeys     = []string{"name", "comment", "ops", "action", "when"}
+	maskedKeys   = []string{"mask", "value"}
 )
 
 // Load reads and parses the policy file at path.
@@ -71,6 +72,8 @@ func (rd *reader) policy(data []byte) *Policy {
 			haveDefault = true
 			p.Default, _ = rd.action(kv.v, "default")
 			p.DefaultPos = rd.pos(kv.v)
+		case "register":
+			p.Register = rd.register(kv.v)
 		case "rules":
 			if kv.v.Kind == yaml.ScalarNode && kv.v.Tag == "!!null" {
 				continue // "rules:" with nothing: no rules
@@ -93,6 +96,68 @@ func (rd *reader) policy(data []byte) *Policy {
 		rd.errf(root, "missing default: add \"default: deny\" (or allow) for opcodes no rule matches")
 	}
 	return p
+}
+
+// register parses the register section.
+func (rd *reader) register(n *yaml.Node) *Register {
+	r := &Register{Pos: rd.pos(n)}
+	pairs, ok := rd.mapping(n, "register", registerKeys)
+	if !ok {
+		return r
+	}
+	haveAllow := false
+	for _, kv := range pairs {
+		switch kv.key {
+		case "comment":
+			r.Comment, _ = rd.str(kv.v, "comment")
+		case "allow":
+			haveAllow = true
+			if kv.v.Kind != yaml.SequenceNode {
+				rd.errf(kv.v, "register.allow must be a list of register operations such as [REGISTER_PROBE, REGISTER_FILES] ([] for none), got %s", kindName(kv.v))
+				continue
+			}
+			seen := map[abi.RegisterOp]int{}
+			for _, on := range kv.v.Content {
+				op, ok := rd.registerOp(on)
+				if !ok {
+					continue
+				}
+				if line, dup := seen[op]; dup {
+					rd.errf(on, "%s is listed twice in register.allow (first on line %d)", op, line)
+					continue
+				}
+				seen[op] = on.Line
+				r.Allow = append(r.Allow, op)
+			}
+		}
+	}
+	if !haveAllow {
+		rd.errf(n, "register section has no allow list: add e.g. \"allow: [REGISTER_PROBE]\" (\"allow: []\" for none)")
+	}
+	return r
+}
+
+// registerOp parses one register operation: its name, with or without
+// "IORING_", or a decimal number.
+func (rd *reader) registerOp(n *yaml.Node) (abi.RegisterOp, bool) {
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
+		rd.errf(n, "expected a register operation name or number, got %s", kindName(n))
+		return 0, false
+	}
+	if op, ok := abi.LookupRegisterOp(n.Value); ok {
+		return op, true
+	}
+	if n.Tag == "!!int" || (n.Value != "" && n.Value[0] >= '0' && n.Value[0] <= '9') {
+		v, err := ParseNumber(n.Value)
+		if err == nil && v < abi.RegisterOpLast {
+			return abi.RegisterOp(v), true
+		}
+		rd.errf(n, "unknown register operation %s: they are 0 to %d (decimal)", n.Value, abi.RegisterOpLast-1)
+		return 0, false
+	}
+	name := strings.TrimPrefix(strings.ToUpper(n.Value), "IORING_")
+	rd.errf(n, "unknown register operation %q%s", n.Value, didYouMean(suggest(name, abi.RegisterOpNames())))
+	return 0, false
 }
 
 // action parses "allow" or "deny".
@@ -550,6 +615,22 @@ func (p *Policy) Validate() error {
 	}
 	if p.Default > Allow {
 		rd.errAt(p.DefaultPos, "default action %d is neither deny nor allow", p.Default)
+	}
+	if p.Register != nil {
+		where := p.Register.Pos
+		if where == (Pos{}) {
+			where = Pos{File: p.File}
+		}
+		seen := map[abi.RegisterOp]bool{}
+		for _, op := range p.Register.Allow {
+			if int(op) >= abi.RegisterOpLast {
+				rd.errAt(where, "register: unknown register operation %d", op)
+			}
+			if seen[op] {
+				rd.errAt(where, "register: %s is listed twice", op)
+			}
+			seen[op] = true
+		}
 	}
 	for i, r := range p.Rules {
 		where := r.Pos

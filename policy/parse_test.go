@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"reflect"
@@ -226,6 +227,13 @@ func TestParseErrors(t *testing.T) {
 		{"two documents", "version: 1\ndefault: deny\n---\nversion: 1\n", "e.yaml:3:1: a policy is one YAML document; this is a second one"},
 		{"huge number", rule("NOP", "user_data: 99999999999999999999"), `number "99999999999999999999" does not fit in 64 bits`},
 		{"comment only", "# nothing\n", "e.yaml:1:1: empty policy"},
+		{"register not a mapping", "version: 1\ndefault: deny\nregister: [REGISTER_PROBE]\n", "e.yaml:3:11: register must be a mapping"},
+		{"register no allow", "version: 1\ndefault: deny\nregister: {comment: x}\n", "e.yaml:3:11: register section has no allow list"},
+		{"register allow scalar", "version: 1\ndefault: deny\nregister: {allow: REGISTER_PROBE}\n", "e.yaml:3:19: register.allow must be a list"},
+		{"register unknown op", "version: 1\ndefault: deny\nregister: {allow: [REGISTER_PROBES]}\n", `e.yaml:3:20: unknown register operation "REGISTER_PROBES"; did you mean REGISTER_PROBE?`},
+		{"register number", "version: 1\ndefault: deny\nregister: {allow: [38]}\n", "e.yaml:3:20: unknown register operation 38: they are 0 to 37"},
+		{"register twice", "version: 1\ndefault: deny\nregister: {allow: [REGISTER_PROBE, IORING_REGISTER_PROBE]}\n", "REGISTER_PROBE is listed twice in register.allow"},
+		{"register key", "version: 1\ndefault: deny\nregister: {alow: []}\n", `unknown key "alow" in register; did you mean allow?`},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.src), "e.yaml")
@@ -404,5 +412,42 @@ func BenchmarkLint(b *testing.B) {
 	}
 	for b.Loop() {
 		p.Lint()
+	}
+}
+
+// TestParseRegister checks the register section: names with and without
+// IORING_, numbers, the empty list, and no section at all.
+func TestParseRegister(t *testing.T) {
+	for _, tc := range []struct {
+		src   string
+		want  []abi.RegisterOp // nil with none: no section
+		none  bool
+		allow abi.RegisterOp
+		deny  abi.RegisterOp
+	}{
+		{src: "register: {allow: [REGISTER_PROBE, IORING_REGISTER_FILES, 20]}", want: []abi.RegisterOp{8, 2, 20}, allow: 20, deny: abi.RegOpSendMsgRing},
+		{src: "register:\n  comment: none\n  allow: []", want: []abi.RegisterOp{}, allow: 255, deny: abi.RegOpProbe},
+		{src: "", none: true, allow: abi.RegOpSendMsgRing},
+	} {
+		p, err := Parse([]byte("version: 1\ndefault: deny\n"+tc.src+"\n"), "r.yaml")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.src, err)
+		}
+		if tc.none {
+			if p.Register != nil {
+				t.Errorf("%q: Register = %+v, want nil", tc.src, p.Register)
+			}
+		} else if p.Register == nil || len(p.Register.Allow) != len(tc.want) || fmt.Sprint(p.Register.Allow) != fmt.Sprint(tc.want) {
+			t.Errorf("%q: Register = %+v, want allow %v", tc.src, p.Register, tc.want)
+		}
+		if tc.allow != 255 && !p.RegisterAllows(tc.allow) {
+			t.Errorf("%q: RegisterAllows(%v) = false", tc.src, tc.allow)
+		}
+		if !tc.none && p.RegisterAllows(tc.deny) {
+			t.Errorf("%q: RegisterAllows(%v) = true", tc.src, tc.deny)
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("%q: Validate: %v", tc.src, err)
+		}
 	}
 }

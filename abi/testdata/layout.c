@@ -96,12 +96,17 @@ int main(void)
 	CONST(IO_URING_BPF_FILTER_SZ_STRICT);
 	CONST(IO_URING_BPF_CMD_FILTER);
 	CONST(IORING_OP_LAST);
+	CONST(IORING_REGISTER_LAST);
+	CONST(IORING_REGISTER_USE_REGISTERED_RING);
 
 #define X(c) printf("op %s %llu\n", #c, (unsigned long long)(c));
 	RF_OPS
 #undef X
 #define X(c) printf("sqe %s %llu\n", #c, (unsigned long long)(c));
 	RF_SQE_FLAGS
+#undef X
+#define X(c) printf("reg %s %llu\n", #c, (unsigned long long)(c));
+	RF_REG_OPS
 #undef X
 	return 0;
 }
