@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -131,21 +130,14 @@ func runWith(e *env, args []string, k ringfence.Kernel) int {
 }
 
 // selfArgv returns the path of this executable and the argv that runs its
-// command cmd (with the prefix of RINGFENCE_SELF_ARGS, for tests).
+// command cmd. Nothing from the environment changes it: a test binary that
+// plays ringfence's part dispatches the command names in its TestMain.
 func selfArgv(cmd string) (string, []string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, fmt.Errorf("cannot find ringfence's own executable: %w", err)
 	}
-	argv := []string{self}
-	if s := os.Getenv(selfArgsEnv); s != "" {
-		var pre []string
-		if err := json.Unmarshal([]byte(s), &pre); err != nil {
-			return "", nil, fmt.Errorf("%s: %w", selfArgsEnv, err)
-		}
-		argv = append(argv, pre...)
-	}
-	return self, append(argv, cmd), nil
+	return self, []string{self, cmd}, nil
 }
 
 // cmdExecCheck is the hidden "__exec-check [--if-supported] -- PATH ARGV..."

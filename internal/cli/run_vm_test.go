@@ -40,8 +40,7 @@ func helperArgv(role string, args ...string) []string {
 func helperCmd(role string, args ...string) *exec.Cmd {
 	argv := helperArgv(role, args...)
 	c := exec.Command(argv[0], argv[1:]...)
-	pre, _ := json.Marshal(helperArgv("main")[1:])
-	c.Env = append(os.Environ(), helperEnv+"=1", selfArgsEnv+"="+string(pre))
+	c.Env = append(os.Environ(), helperEnv+"=1")
 	return c
 }
 

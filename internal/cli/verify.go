@@ -25,11 +25,6 @@ import (
 	"github.com/ringfence/ringfence/profiles"
 )
 
-// selfArgsEnv, when set, holds a JSON list of arguments that re-executing
-// this program needs before a command name; tests that run the CLI inside
-// a test binary set it.
-const selfArgsEnv = "RINGFENCE_SELF_ARGS"
-
 const verifyHelp = `usage: ringfence verify [--vm VERSION] [--all] POLICY
 
 Checks a policy against the running kernel. In a child process it applies

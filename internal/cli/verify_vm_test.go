@@ -18,8 +18,6 @@ import (
 func verifyCmdOutput(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	c := helperCmd("main", append([]string{"verify"}, args...)...)
-	pre, _ := json.Marshal(helperArgv("main")[1:])
-	c.Env = append(c.Env, selfArgsEnv+"="+string(pre))
 	return runHelper(t, c)
 }
 
@@ -94,7 +92,6 @@ func TestVerifyCatchesMismatch(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cases := verifyCases(p, dir)
-	t.Setenv(selfArgsEnv, mustJSON(helperArgv("main")[1:]))
 	t.Setenv(helperEnv, "1")
 	base, err := verifyChild(verifyChildInput{Name: "default", Cases: cases})
 	if err != nil {
