@@ -66,3 +66,37 @@ rules:
 	// p.yaml:4:5 risky-allow
 	// p.yaml:6:5 never-matches
 }
+
+// A policy that extends the built-in "default" profile and narrows it:
+// no IPv6 sockets. Its own rules decide first, then the profile's.
+func ExampleParse_extends() {
+	src := `version: 1
+extends: default
+rules:
+  - name: no IPv6
+    ops: [SOCKET]
+    action: deny
+    when:
+      socket.family: AF_INET6
+`
+	p, err := policy.Parse([]byte(src), "no-v6.yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("default:", p.Default, "extends:", p.Extends)
+	for _, s := range []string{
+		"op=SOCKET family=AF_INET6 type=SOCK_STREAM",
+		"op=SOCKET family=AF_INET type=SOCK_STREAM",
+		"op=URING_CMD",
+	} {
+		r, _ := policy.ParseRequest(s)
+		d := p.Decide(r)
+		fmt.Printf("%s: %s by %s\n", s, d.Action(), p.Describe(d))
+	}
+	// Output:
+	// default: deny extends: [default]
+	// op=SOCKET family=AF_INET6 type=SOCK_STREAM: deny by rule 1 ("no IPv6") at line 4
+	// op=SOCKET family=AF_INET type=SOCK_STREAM: allow by rule 5 ("ordinary sockets only") from default at profile default:42:5
+	// op=URING_CMD: deny by the default (deny)
+}

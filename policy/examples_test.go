@@ -136,6 +136,23 @@ func TestSchemaAcceptsExamples(t *testing.T) {
 	}
 }
 
+// TestSchemaExtends: the schema accepts what the parser accepts with
+// extends (a name or a list, and then default may be left out).
+func TestSchemaExtends(t *testing.T) {
+	s := compileSchema(t)
+	for _, src := range []string{
+		"version: 1\nextends: default\n",
+		"version: 1\nextends: [default, storage]\ndefault: deny\nrules: []\n",
+	} {
+		if _, err := Parse([]byte(src), "x.yaml"); err != nil {
+			t.Errorf("%q: the parser rejects it: %v", src, err)
+		}
+		if err := s.Validate(yamlToJSON(t, []byte(src))); err != nil {
+			t.Errorf("%q: the schema rejects it: %v", src, err)
+		}
+	}
+}
+
 // TestSchemaRejects checks the schema rejects what the parser rejects, for
 // the mistakes a schema can see.
 func TestSchemaRejects(t *testing.T) {
@@ -160,6 +177,9 @@ func TestSchemaRejects(t *testing.T) {
 		"eq on addr":     head + "  - {ops: [CONNECT], action: allow, when: {connect.addr: {eq: 1}}}\n",
 		"rule key":       head + "  - {ops: [NOP], action: allow, whenn: {}}\n",
 		"negative":       head + "  - {ops: [NOP], action: allow, when: {user_data: -1}}\n",
+		"extends empty":  "version: 1\nextends: []\n",
+		"extends twice":  "version: 1\nextends: [default, default]\n",
+		"extends number": "version: 1\nextends: 3\n",
 	}
 	names := make([]string, 0, len(bad))
 	for n := range bad {

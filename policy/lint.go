@@ -478,6 +478,13 @@ func (l *linter) reachability() [][]abi.Opcode {
 		infos[i] = l.info(r)
 	}
 	for i, r := range l.p.Rules {
+		if r.From != "" {
+			// An inherited rule that the extending policy shadows is
+			// what overriding means: not worth a warning. Its live
+			// opcodes still count for the redundancy check.
+			live[i] = l.liveOps(i, infos)
+			continue
+		}
 		if infos[i].unsat != "" {
 			l.addOps(r.Pos, i, r.Ops, "never-matches", "%s never matches: %s", l.label(i), infos[i].unsat)
 			continue
@@ -527,11 +534,46 @@ func (l *linter) reachability() [][]abi.Opcode {
 	return live
 }
 
+// liveOps returns the opcodes of rule i that no earlier rule shadows
+// entirely (empty when its conditions contradict each other).
+func (l *linter) liveOps(i int, infos []ruleInfo) []abi.Opcode {
+	if infos[i].unsat != "" {
+		return nil
+	}
+	var live []abi.Opcode
+	for _, op := range l.p.Rules[i].Ops {
+		shadowed := false
+		for j := 0; j < i; j++ {
+			if l.p.Rules[j].Names(op) && infos[j].unsat == "" && subsumes(l.p.Rules[j], infos[i]) {
+				shadowed = true
+				break
+			}
+		}
+		if !shadowed {
+			live = append(live, op)
+		}
+	}
+	return live
+}
+
 // redundant reports rules whose removal would change no decision: every
-// later rule for the opcode has the same action, and so has the default.
+// later rule for the opcode has the same action, and so has the default;
+// or a later rule with the same action matches every request this one
+// does and no rule between them decides otherwise (in a policy that
+// extends others: an own rule that repeats what a base already says).
+// Inherited rules are not reported: the extending policy cannot remove
+// them.
 func (l *linter) redundant(live [][]abi.Opcode) {
+	infos := make([]ruleInfo, len(l.p.Rules))
 	for i, r := range l.p.Rules {
+		infos[i] = l.info(r)
+	}
+	for i, r := range l.p.Rules {
+		if r.From != "" {
+			continue
+		}
 		if r.Action != l.p.Default {
+			l.repeated(i, live[i], infos)
 			continue
 		}
 		var same []abi.Opcode
@@ -556,6 +598,51 @@ func (l *linter) redundant(live [][]abi.Opcode) {
 		}
 		l.addOps(r.Pos, i, same, "redundant", "%s changes nothing%s: the default is %s and no later rule for them decides otherwise",
 			l.label(i), scope, l.p.Default)
+	}
+}
+
+// repeated reports the opcodes of rule i for which a later rule with the
+// same action matches every request rule i matches, with no rule between
+// them (for that opcode) that could decide otherwise: removing rule i
+// changes nothing for them. A rule between them with the other action is
+// passed over only when it cannot match any request rule i matches.
+func (l *linter) repeated(i int, live []abi.Opcode, infos []ruleInfo) {
+	r := l.p.Rules[i]
+	byRule := map[int][]abi.Opcode{}
+	var order []int
+	for _, op := range live {
+		for j := i + 1; j < len(l.p.Rules); j++ {
+			q := l.p.Rules[j]
+			if !q.Names(op) || infos[j].unsat != "" {
+				continue
+			}
+			if q.Action != r.Action {
+				both := Rule{Ops: []abi.Opcode{op}, Conds: append(append([]Cond(nil), r.Conds...), q.Conds...)}
+				if l.info(both).unsat != "" {
+					continue // q matches none of rule i's requests
+				}
+				break
+			}
+			if subsumes(q, infos[i]) {
+				if _, ok := byRule[j]; !ok {
+					order = append(order, j)
+				}
+				byRule[j] = append(byRule[j], op)
+				break
+			}
+		}
+	}
+	for _, j := range order {
+		scope := ""
+		if len(byRule[j]) != len(r.Ops) {
+			scope = " for " + opList(byRule[j])
+		}
+		where := l.at(j)
+		if l.p.Rules[j].From != "" && l.p.Rules[j].Pos.Line > 0 {
+			where = " (" + l.p.Rules[j].Pos.String() + ")"
+		}
+		l.addOps(r.Pos, i, byRule[j], "redundant", "%s changes nothing%s: %s%s, later, also %ss every request it matches",
+			l.label(i), scope, l.label(j), where, r.Action)
 	}
 }
 

@@ -79,7 +79,7 @@ func TestLint(t *testing.T) {
     when:
       socket.family: [AF_INET, AF_INET6]
       socket.type: SOCK_STREAM
-`, nil},
+`, []finding{{4, "redundant", "rule 2 (line 9), later, also allows every request it matches"}}},
 		{"range lo > hi", head + `  - ops: [NOP]
     action: allow
     when:

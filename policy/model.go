@@ -93,13 +93,18 @@ type Policy struct {
 	File string
 	// Name and Comment are free text from the file, if any.
 	Name, Comment string
-	// DefaultPos is where the default was written (zero if it was not).
+	// DefaultPos is where the default was written (zero if it was not,
+	// also when the default came from the bases).
 	DefaultPos Pos
 	// Register lists the io_uring_register(2) operations the program may
 	// use; nil (no register section) allows every one. Register calls are
 	// not requests: filters never see them, the kernel's task
 	// restrictions do.
 	Register *Register
+	// Extends are the policies this one extends, as written (built-in
+	// profile names or paths). Rules holds them already flattened: the
+	// policy's own rules first, then the bases' (see ParseWith).
+	Extends []string
 }
 
 // Register is a policy's register section: the io_uring_register(2)
@@ -145,15 +150,25 @@ type Rule struct {
 	Pos Pos
 	// Comment is free text from the file.
 	Comment string
+	// From is "" for a rule the policy wrote itself, and for a rule it
+	// inherited the reference (as written in extends) of the base it came
+	// through; Pos.File names the file that wrote it.
+	From string
 }
 
 // Label returns a short description for messages: `rule 3 ("web")` or
-// `rule 3`, with 1-based numbering as a reader counts rules in the file.
+// `rule 3`, with 1-based numbering as a reader counts rules in the file
+// (in the flattened policy, for a policy that extends others); an
+// inherited rule adds where it comes from: `rule 7 ("io") from default`.
 func (r Rule) Label(i int) string {
+	s := fmt.Sprintf("rule %d", i+1)
 	if r.Name != "" {
-		return fmt.Sprintf("rule %d (%q)", i+1, r.Name)
+		s = fmt.Sprintf("rule %d (%q)", i+1, r.Name)
 	}
-	return fmt.Sprintf("rule %d", i+1)
+	if r.From != "" {
+		s += " from " + r.From
+	}
+	return s
 }
 
 // Names reports whether the rule applies to op.

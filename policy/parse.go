@@ -13,7 +13,7 @@ import (
 
 // Keys a policy file may use, per level.
 var (
-	policyKeys   = []string{"version", "name", "comment", "default", "register", "rules"}
+	policyKeys   = []string{"version", "name", "comment", "extends", "default", "register", "rules"}
 	registerKeys = []string{"allow", "comment"}
 	ruleKeys     = []string{"name", "comment", "ops", "action", "when"}
 	maskedKeys   = []string{"mask", "value"}
@@ -29,15 +29,12 @@ func Load(path string) (*Policy, error) {
 }
 
 // Parse parses a policy written in YAML or JSON (docs/policy.md). filename
-// is used in positions only. On failure the error is an ErrorList with every
-// problem found, sorted by position, each as "file:line:col: message".
+// is used in positions, and to find the files the policy extends (see
+// DefaultLoader); a policy that extends others is returned flattened. On
+// failure the error is an ErrorList with every problem found, sorted by
+// position, each as "file:line:col: message".
 func Parse(data []byte, filename string) (*Policy, error) {
-	rd := &reader{file: filename}
-	p := rd.policy(data)
-	if len(rd.errs) > 0 {
-		return nil, sortErrors(rd.errs)
-	}
-	return p, nil
+	return ParseWith(data, filename, DefaultLoader{})
 }
 
 func (rd *reader) policy(data []byte) *Policy {
@@ -50,9 +47,11 @@ func (rd *reader) policy(data []byte) *Policy {
 		return nil
 	}
 	p := &Policy{File: rd.file}
-	var haveVersion, haveDefault bool
+	var haveVersion bool
 	for _, kv := range pairs {
 		switch kv.key {
+		case "extends":
+			rd.extendsList(kv.k, kv.v)
 		case "version":
 			haveVersion = true
 			if kv.v.Kind != yaml.ScalarNode || kv.v.Tag != "!!int" {
@@ -69,7 +68,7 @@ func (rd *reader) policy(data []byte) *Policy {
 		case "comment":
 			p.Comment, _ = rd.str(kv.v, "comment")
 		case "default":
-			haveDefault = true
+			rd.haveDefault = true
 			p.Default, _ = rd.action(kv.v, "default")
 			p.DefaultPos = rd.pos(kv.v)
 		case "register":
@@ -92,7 +91,7 @@ func (rd *reader) policy(data []byte) *Policy {
 	if !haveVersion {
 		rd.errf(root, "missing version: add \"version: 1\"")
 	}
-	if !haveDefault {
+	if !rd.haveDefault && rd.extendsKey == nil {
 		rd.errf(root, "missing default: add \"default: deny\" (or allow) for opcodes no rule matches")
 	}
 	return p

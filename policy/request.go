@@ -390,7 +390,10 @@ func (p *Policy) Describe(d Decision) string {
 	}
 	r := p.Rules[d.Rule]
 	s := r.Label(d.Rule)
-	if r.Pos.Line > 0 {
+	switch {
+	case r.From != "" && r.Pos.Line > 0:
+		s += " at " + r.Pos.String()
+	case r.Pos.Line > 0:
 		s += fmt.Sprintf(" at line %d", r.Pos.Line)
 	}
 	return s

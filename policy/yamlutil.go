@@ -18,6 +18,11 @@ import (
 type reader struct {
 	file string
 	errs ErrorList
+	// Set by the policy parser: the extends list and its key, and whether
+	// the file wrote a default.
+	extends     []extendsRef
+	extendsKey  *yaml.Node
+	haveDefault bool
 }
 
 // pos returns n's position.
