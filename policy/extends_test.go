@@ -374,3 +374,52 @@ func countRules(d *doc, _ map[*doc]bool) int {
 	}
 	return n
 }
+
+// TestExtendsRegister: the register section is the policy's own, else the
+// one its bases agree on; bases without one have no say.
+func TestExtendsRegister(t *testing.T) {
+	files := mapLoader{
+		"probe":      "version: 1\ndefault: deny\nregister:\n  allow: [REGISTER_PROBE]\n",
+		"probe2":     "version: 1\ndefault: deny\nregister:\n  allow: [REGISTER_PROBE]\nrules:\n  - ops: [NOP]\n    action: allow\n",
+		"files":      "version: 1\ndefault: deny\nregister:\n  allow: [REGISTER_PROBE, REGISTER_FILES]\n",
+		"none":       "version: 1\ndefault: deny\n",
+		"mid-probe":  "version: 1\nextends: [none, probe]\n",
+		"mid-silent": "version: 1\nextends: none\n",
+	}
+	tests := []struct {
+		name, src string
+		want      []string // the allowed operations; nil for no section
+		err       string
+	}{
+		{"own wins", "version: 1\nextends: files\nregister:\n  allow: [REGISTER_PROBE]\n", []string{"REGISTER_PROBE"}, ""},
+		{"from the base", "version: 1\nextends: files\n", []string{"REGISTER_PROBE", "REGISTER_FILES"}, ""},
+		{"silent bases have no say", "version: 1\nextends: [none, mid-probe]\n", []string{"REGISTER_PROBE"}, ""},
+		{"bases agree", "version: 1\nextends: [probe, probe2]\n", []string{"REGISTER_PROBE"}, ""},
+		{"no section anywhere", "version: 1\nextends: [none, mid-silent]\n", nil, ""},
+		{"bases disagree", "version: 1\nextends: [probe, files]\n", nil,
+			"p.yaml:2:1: the bases probe and files allow different register operations"},
+	}
+	for _, tt := range tests {
+		p, err := ParseWith([]byte(tt.src), "p.yaml", files)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: error %v, want %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		var got []string
+		if p.Register != nil {
+			got = []string{}
+			for _, op := range p.Register.Allow {
+				got = append(got, op.String())
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) || (got == nil) != (tt.want == nil) {
+			t.Errorf("%s: register %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
