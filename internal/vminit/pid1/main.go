@@ -3,7 +3,7 @@
 // an initramfs together with the programs to run and a configuration
 // (see package vminit).
 //
-// Running as PID 1 it mounts /proc, /sys, /dev and /tmp, brings up the
+// Running as PID 1 it mounts /proc, /sys, /dev, /tmp and tracefs, brings up the
 // loopback interface, probes whether the
 // kernel has io_uring BPF filters, runs each configured step with its output
 // on the console between BEGIN and END markers, and powers the machine off.
@@ -124,6 +124,11 @@ func setup() error {
 				return fmt.Errorf("dup2 console: %w", err)
 			}
 		}
+	}
+	// tracefs, for the tests of "ringfence record" and the denial log. A
+	// kernel without it still boots the other tests.
+	if err := unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		fmt.Fprintf(os.Stderr, "init: mount tracefs on /sys/kernel/tracing: %v (tests that trace will say so)\n", err)
 	}
 	return loopbackUp()
 }
