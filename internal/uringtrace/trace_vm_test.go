@@ -5,10 +5,12 @@ package uringtrace
 // included) and the denials filters and ring restrictions really make.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,6 +247,19 @@ func TestRecordSession(t *testing.T) {
 }
 
 func TestDenialSession(t *testing.T) {
+	vmtest.Require(t)
+	if err := kernel.Supported(); err != nil {
+		// No filters (6.19): nothing to deny, and no function to probe.
+		s, err := Open(Denials)
+		if err == nil {
+			s.Close()
+			t.Fatal("a denial session opened on a kernel without io_uring filters")
+		}
+		if !errors.Is(err, ErrCannotTrace) || !strings.Contains(err.Error(), "__io_uring_run_bpf_filters") {
+			t.Errorf("error %q: want ErrCannotTrace naming __io_uring_run_bpf_filters", err)
+		}
+		return
+	}
 	evs, tr := traceHelper(t, Denials, "denied")
 	if tr.Lost != 0 || tr.Bad != 0 {
 		t.Errorf("lost %d, bad %d", tr.Lost, tr.Bad)
