@@ -40,7 +40,7 @@ func commands() []command {
 		{"disasm", "print a filter program as assembly", cmdDisasm},
 		{"emu", "run a filter program on a context, as the kernel does", cmdEmu},
 		// -- kernel and VM harness (issue 3)
-		{"vm", "run the kernel tests inside real kernels under QEMU (vm test, vm kernels)", cmdVM},
+		{"vm", "real kernels under QEMU: kernel tests, commands in the Debian guest (vm test, kernels, exec, run, image)", cmdVM},
 		// -- policies (issue 4)
 		{"check", "validate and lint a policy", cmdCheck},
 		{"test", "run a policy's test cases (requests with expected decisions)", cmdTest},

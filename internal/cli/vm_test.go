@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ringfence/ringfence/internal/vm/userland"
 )
 
 func runVM(args ...string) (code int, stdout, stderr string) {
@@ -28,6 +30,12 @@ func TestVMUsage(t *testing.T) {
 		{[]string{"test", "--kernels", ","}, exitUsage, "empty kernel list"},
 		{[]string{"test", "-h"}, exitOK, "-kernels"},
 		{[]string{"kernels", "--nope"}, exitUsage, "flag provided but not defined"},
+		{[]string{"run"}, exitUsage, "no command"},
+		{[]string{"run", "--"}, exitUsage, "no command"},
+		{[]string{"run", "--timeout", "0s", "--", "true"}, exitUsage, "--timeout must be at least 1s"},
+		{[]string{"run", "-h"}, exitOK, "-no-userland"},
+		{[]string{"image", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"image", "-h"}, exitOK, "-packages"},
 	} {
 		code, out, errs := runVM(c.args...)
 		if code != c.code || !strings.Contains(out+errs, c.want) {
@@ -58,5 +66,24 @@ func TestVMKernelsOffline(t *testing.T) {
 	}
 	if !strings.HasPrefix(lines[2], "7.0.13 ") || !strings.Contains(lines[2], "cached, default for 7.0") {
 		t.Errorf("line %q: want 7.0.13, cached, default for 7.0", lines[2])
+	}
+}
+
+// TestVMImageCached shows a cached image without building anything.
+func TestVMImageCached(t *testing.T) {
+	dir := t.TempDir()
+	s := userland.Default()
+	d := filepath.Join(dir, "userland", s.Key())
+	os.MkdirAll(d, 0o755)
+	os.WriteFile(filepath.Join(d, "rootfs.cpio"), make([]byte, 3<<20), 0o644)
+	os.WriteFile(filepath.Join(d, "packages.txt"), []byte("fio 3.41-2\n"), 0o644)
+	os.WriteFile(filepath.Join(d, "complete"), nil, 0o644)
+	code, out, errs := runVM("image", "--cache", dir, "--packages")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := "image " + filepath.Join(d, "rootfs.cpio") + "\nkey " + s.Key() + "\nsize 3 MB\nfio 3.41-2\n"
+	if out != want {
+		t.Errorf("output\n%s\nwant\n%s", out, want)
 	}
 }

@@ -67,8 +67,15 @@ type Machine struct {
 	Timeout time.Duration
 	// Console, if not nil, receives the console output as it arrives.
 	Console io.Writer
-	// MemoryMB is the guest memory; 0 means 512.
+	// MemoryMB is the guest memory; 0 means 512, or 2048 with a
+	// Userland.
 	MemoryMB int
+	// Userland, if not empty, is the host path of an uncompressed newc
+	// cpio archive holding a root file system (package vm/userland
+	// builds Debian's). It goes in front of the initramfs, so the kernel
+	// unpacks it first and the init, the Files and the configuration on
+	// top of it.
+	Userland string
 	// Args go on the kernel command line after "--"; the kernel passes
 	// them to the init, which appends them to every step's arguments.
 	// They may not contain spaces or quotes.
@@ -212,8 +219,23 @@ func (m *Machine) Initrd(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dirs := []string{"dev", "proc", "sys", "tmp", "bin"}
+	if m.Userland != "" {
+		u, err := os.Open(m.Userland)
+		if err != nil {
+			return fmt.Errorf("userland: %w", err)
+		}
+		_, err = io.Copy(w, u)
+		u.Close()
+		if err != nil {
+			return fmt.Errorf("userland: %w", err)
+		}
+		// Debian's /bin is a symbolic link to usr/bin; an entry "bin"
+		// of another type would make the kernel replace it.
+		dirs = dirs[:4]
+	}
 	a := initramfs.NewGzipWriter(w)
-	for _, d := range []string{"dev", "proc", "sys", "tmp", "bin"} {
+	for _, d := range dirs {
 		if err := a.Dir(d, 0o755); err != nil {
 			return err
 		}
@@ -293,6 +315,9 @@ func (m *Machine) Boot(ctx context.Context, workDir string) (*Result, error) {
 	mem := m.MemoryMB
 	if mem == 0 {
 		mem = 512
+		if m.Userland != "" {
+			mem = 2048
+		}
 	}
 	args := []string{
 		"-machine", "q35,accel=" + accel(),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/vm/debian"
+	"github.com/ringfence/ringfence/internal/vm/userland"
 	"github.com/ringfence/ringfence/internal/vminit"
 )
 
@@ -27,7 +28,15 @@ func DefaultKernels() []string { return []string{"6.19", "7.0", "7.1", "7.2", "7
 // VMs. A package joins the matrix by being listed here; its tests should
 // skip themselves on the host (see package vm/vmtest).
 func TestPackages() []string {
-	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace"}
+	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace", "./internal/apptest"}
+}
+
+// UserlandPackages returns the package patterns among TestPackages whose
+// tests need the Debian guest userland (package vm/userland): real
+// applications and OCI runtimes. A matrix run that includes one of them
+// builds the image (once, cached) and boots every kernel with it.
+func UserlandPackages() []string {
+	return []string{"./internal/apptest"}
 }
 
 // Options configure a test matrix run.
@@ -269,6 +278,10 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 	if len(pkgs) == 0 {
 		return nil, fmt.Errorf("no package with tests matches %s", strings.Join(o.Packages, " "))
 	}
+	rootfs, err := userlandFor(ctx, o, pkgs, log)
+	if err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(log, "building %d test binaries and the guest init\n", len(pkgs))
 	initBin, err := BuildInit(ctx, o.SourceDir, work)
 	if err != nil {
@@ -278,6 +291,18 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 	if err != nil {
 		return nil, err
 	}
+	var env []string
+	if rootfs != "" {
+		// Application tests run the real command: a static ringfence
+		// on every step's PATH.
+		bin := filepath.Join(work, "ringfence")
+		if err := goBuild(ctx, o.SourceDir, "build", "-o", bin, "./cmd/ringfence"); err != nil {
+			return nil, err
+		}
+		files = append(files, File{Path: GuestBinDir + "/ringfence", HostPath: bin, Mode: 0o755})
+		env = append(env, guestPath)
+	}
+	env = append(env, ForwardedEnv(os.Environ())...)
 
 	// The guest's deadline: every step's own, plus time to boot.
 	guestSec := 30
@@ -303,11 +328,12 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 				fmt.Fprintf(log, "booting %s\n", k.Release)
 				logMu.Unlock()
 				mach := &Machine{
-					Kernel:  k,
-					Init:    initBin,
-					Files:   files,
-					Config:  vminit.Config{TimeoutSec: guestSec, Steps: steps, Env: ForwardedEnv(os.Environ())},
-					Timeout: time.Duration(guestSec)*time.Second + time.Minute,
+					Kernel:   k,
+					Init:     initBin,
+					Userland: rootfs,
+					Files:    files,
+					Config:   vminit.Config{TimeoutSec: guestSec, Steps: steps, Env: env},
+					Timeout:  time.Duration(guestSec)*time.Second + time.Minute,
 				}
 				if o.Console != nil {
 					mach.Console = &prefixWriter{w: o.Console, mu: &logMu, prefix: k.Version.String() + "| "}
@@ -326,6 +352,29 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 	wg.Wait()
 	m.Wall = time.Since(start)
 	return m, nil
+}
+
+// userlandFor returns the path of the guest userland if one of pkgs needs
+// it (UserlandPackages), building it first if it is not cached; else "".
+func userlandFor(ctx context.Context, o Options, pkgs []Package, log io.Writer) (string, error) {
+	need, err := ListTestPackages(ctx, o.SourceDir, UserlandPackages())
+	if err != nil {
+		return "", err
+	}
+	needs := map[string]bool{}
+	for _, p := range need {
+		needs[p.ImportPath] = true
+	}
+	for _, p := range pkgs {
+		if needs[p.ImportPath] {
+			img, err := userland.Ensure(ctx, o.CacheDir, userland.Default(), log)
+			if err != nil {
+				return "", fmt.Errorf("%s needs the guest userland: %w", p.ImportPath, err)
+			}
+			return img.Path, nil
+		}
+	}
+	return "", nil
 }
 
 // prefixWriter writes whole lines to w with a prefix, under a shared lock.

@@ -23,6 +23,7 @@ const (
 	typeRegular = 0o100000
 	typeSymlink = 0o120000
 	typeCharDev = 0o020000
+	typeMask    = 0o170000
 )
 
 // trailer is the name of the entry that ends every cpio archive.
@@ -36,6 +37,10 @@ type Writer struct {
 	names  map[string]bool
 	err    error
 	closed bool
+	// owner and nextIno hold an Add call's owners and inode number
+	// for the entry being written; lastIno is the number it got.
+	owner            [2]uint32
+	nextIno, lastIno uint32
 }
 
 // NewWriter returns a Writer that writes an uncompressed archive to w.
@@ -72,6 +77,53 @@ func (w *Writer) Symlink(name, target string) error {
 // privilege is needed to write one: the kernel creates it when unpacking.
 func (w *Writer) CharDev(name string, perm fs.FileMode, major, minor uint32) error {
 	return w.entry(name, typeCharDev|uint32(perm.Perm()), 1, 0, major, minor, nil)
+}
+
+// Entry is a complete newc record, for archives copied from another
+// archive (a tar of a root file system): any file type, owners, and hard
+// links.
+type Entry struct {
+	// Name is the path in the guest.
+	Name string
+	// Mode is struct stat's st_mode: the file type (S_IFREG, S_IFDIR,
+	// S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK) and the permission,
+	// setuid, setgid and sticky bits.
+	Mode uint32
+	// UID and GID own the file.
+	UID, GID uint32
+	// Nlink is the link count; 0 means 1. The kernel links every later
+	// entry with the same Ino to the first one if Nlink is 2 or more.
+	Nlink uint32
+	// Ino is the inode number; 0 lets the writer number the entry. Give
+	// a hard link the number Add returned for its target.
+	Ino uint32
+	// Size is the length of the data: a regular file's content, a
+	// symbolic link's target; 0 for the other types and for hard links
+	// after the first.
+	Size int64
+	// RMajor and RMinor are a device node's numbers.
+	RMajor, RMinor uint32
+}
+
+// Add writes e with Size bytes read from r and returns the entry's inode
+// number. Unlike Dir, File and the others it keeps e's owners.
+func (w *Writer) Add(e Entry, r io.Reader) (uint32, error) {
+	switch e.Mode & typeMask {
+	case typeDir, typeRegular, typeSymlink, typeCharDev, 0o060000, 0o010000, 0o140000:
+	default:
+		return 0, w.fail(fmt.Errorf("initramfs: %s: unknown file type in mode %#o", e.Name, e.Mode))
+	}
+	if e.Size < 0 || e.Size > 0xffffffff {
+		return 0, w.fail(fmt.Errorf("initramfs: %s: size %d does not fit a newc header", e.Name, e.Size))
+	}
+	nlink := e.Nlink
+	if nlink == 0 {
+		nlink = 1
+	}
+	w.owner, w.nextIno = [2]uint32{e.UID, e.GID}, e.Ino
+	defer func() { w.owner, w.nextIno = [2]uint32{}, 0 }()
+	err := w.entry(e.Name, e.Mode, nlink, uint32(e.Size), e.RMajor, e.RMinor, r)
+	return w.lastIno, err
 }
 
 // Close writes the trailer that ends the archive. After any earlier
@@ -120,7 +172,11 @@ func (w *Writer) entry(name string, mode, nlink, size, rmajor, rminor uint32, r 
 	for i := 0; i < len(c); i++ {
 		if c[i] == '/' && !w.names[c[:i]] {
 			w.names[c[:i]] = true
-			if err := w.header(c[:i], typeDir|0o755, 2, 0, 0, 0); err != nil {
+			owner, ino := w.owner, w.nextIno
+			w.owner, w.nextIno = [2]uint32{}, 0
+			err := w.header(c[:i], typeDir|0o755, 2, 0, 0, 0)
+			w.owner, w.nextIno = owner, ino
+			if err != nil {
 				return w.fail(err)
 			}
 		}
@@ -143,15 +199,20 @@ func (w *Writer) entry(name string, mode, nlink, size, rmajor, rminor uint32, r 
 
 // header writes one 110-byte newc header and the padded name.
 func (w *Writer) header(name string, mode, nlink, size, rmajor, rminor uint32) error {
-	w.ino++
-	ino := w.ino
-	if name == trailer {
-		ino = 0
+	var ino uint32
+	switch {
+	case name == trailer:
+	case w.nextIno != 0:
+		ino = w.nextIno
+	default:
+		w.ino++
+		ino = w.ino
 	}
+	w.lastIno = ino
 	// magic, ino, mode, uid, gid, nlink, mtime, filesize, devmajor,
 	// devminor, rdevmajor, rdevminor, namesize (with NUL), check.
 	h := fmt.Sprintf("070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
-		ino, mode, 0, 0, nlink, 0, size, 0, 0, rmajor, rminor, len(name)+1, 0)
+		ino, mode, w.owner[0], w.owner[1], nlink, 0, size, 0, 0, rmajor, rminor, len(name)+1, 0)
 	if _, err := io.WriteString(w.w, h+name+"\x00"); err != nil {
 		return err
 	}

@@ -3,7 +3,8 @@
 // an initramfs together with the programs to run and a configuration
 // (see package vminit).
 //
-// Running as PID 1 it mounts /proc, /sys, /dev, /tmp and tracefs, brings up the
+// Running as PID 1 it mounts /proc, /sys, /dev, /tmp, tracefs, /dev/shm,
+// /dev/pts, /run and the cgroup2 hierarchy, brings up the
 // loopback interface, probes whether the
 // kernel has io_uring BPF filters, runs each configured step with its output
 // on the console between BEGIN and END markers, and powers the machine off.
@@ -81,7 +82,7 @@ func run(extra []string) error {
 	say(vminit.Marker{Kind: vminit.KindBoot, Release: release, Filters: probeFilters()})
 
 	env := []string{
-		"PATH=/bin:/sbin:/usr/bin",
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/tmp",
 		"TMPDIR=/tmp",
 		vminit.EnvVM + "=1",
@@ -98,17 +99,24 @@ func run(extra []string) error {
 // setup mounts the pseudo file systems and makes sure the standard streams
 // reach the console.
 func setup() error {
-	mounts := []struct{ fstype, dir string }{
-		{"proc", "/proc"},
-		{"sysfs", "/sys"},
-		{"devtmpfs", "/dev"},
-		{"tmpfs", "/tmp"},
+	// /dev/shm (POSIX shared memory: PostgreSQL), /dev/pts, /run and
+	// the cgroup2 hierarchy (runc, crun, Podman) are what a Debian
+	// userland expects of its init.
+	mounts := []struct{ fstype, dir, data string }{
+		{"proc", "/proc", ""},
+		{"sysfs", "/sys", ""},
+		{"devtmpfs", "/dev", ""},
+		{"tmpfs", "/tmp", "mode=1777"},
+		{"tmpfs", "/dev/shm", "mode=1777"},
+		{"devpts", "/dev/pts", "ptmxmode=0666,mode=0620"},
+		{"tmpfs", "/run", "mode=0755"},
+		{"cgroup2", "/sys/fs/cgroup", ""},
 	}
 	for _, m := range mounts {
 		if err := os.MkdirAll(m.dir, 0o755); err != nil {
 			return fmt.Errorf("mkdir %s: %w", m.dir, err)
 		}
-		if err := unix.Mount(m.fstype, m.dir, m.fstype, 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		if err := unix.Mount(m.fstype, m.dir, m.fstype, 0, m.data); err != nil && !errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dir, err)
 		}
 	}
