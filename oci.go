@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/profiles"
 )
 
 // OCIAnnotation is the OCI runtime-spec annotation that carries a ringfence
@@ -49,30 +50,51 @@ func PolicyFromOCIConfig(config []byte, bundleDir string) (p *policy.Policy, fou
 	if !ok {
 		return nil, false, nil
 	}
-	src := "annotation " + OCIAnnotation
+	p, _, err = ResolvePolicyValue(v, "annotation "+OCIAnnotation, bundleDir)
+	if err != nil {
+		return nil, true, err
+	}
+	return p, true, nil
+}
+
+// ResolvePolicyValue resolves a value of the org.ringfence.policy
+// annotation (the forms of PolicyFromOCIConfig: inline YAML or JSON,
+// "profile:NAME", or a path resolved against baseDir) and returns the
+// policy with the source text it was parsed from, so that a runtime can
+// hand the same policy to a process inside a container. src names where
+// the value came from, for errors ("annotation org.ringfence.policy").
+func ResolvePolicyValue(v, src, baseDir string) (p *policy.Policy, source []byte, err error) {
 	trimmed := strings.TrimSpace(v)
 	switch {
 	case trimmed == "":
-		return nil, true, fmt.Errorf("%s is empty: give an inline policy, profile:NAME or a path", src)
+		return nil, nil, fmt.Errorf("%s is empty: give an inline policy, profile:NAME or a path", src)
 	case strings.Contains(trimmed, "\n") || strings.HasPrefix(trimmed, "{"):
-		p, err = ParsePolicy([]byte(v), src)
+		source = []byte(v)
+		p, err = ParsePolicy(source, src)
 	case strings.HasPrefix(trimmed, "profile:"):
-		p, err = Profile(strings.TrimPrefix(trimmed, "profile:"))
+		name := strings.TrimPrefix(trimmed, "profile:")
+		source, err = profiles.Get(name)
+		if err == nil {
+			p, err = ParsePolicy(source, "profile "+name)
+		}
 		if err != nil {
 			err = fmt.Errorf("%s: %w", src, err)
 		}
 	default:
 		path := trimmed
 		if !filepath.IsAbs(path) {
-			path = filepath.Join(bundleDir, path)
+			path = filepath.Join(baseDir, path)
 		}
-		p, err = LoadPolicy(path)
+		source, err = os.ReadFile(path)
+		if err == nil {
+			p, err = ParsePolicy(source, path)
+		}
 		if err != nil {
 			err = fmt.Errorf("%s names %q: %w", src, trimmed, err)
 		}
 	}
 	if err != nil {
-		return nil, true, err
+		return nil, nil, err
 	}
-	return p, true, nil
+	return p, source, nil
 }

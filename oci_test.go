@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/profiles"
 )
 
 func TestPolicyFromOCI(t *testing.T) {
@@ -86,4 +87,39 @@ func FuzzPolicyFromOCIConfig(f *testing.F) {
 			t.Fatal("policy without annotation")
 		}
 	})
+}
+
+func TestResolvePolicyValue(t *testing.T) {
+	dir := t.TempDir()
+	const file = "version: 1\ndefault: allow\nrules: []\n"
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	storage, err := profiles.Get("storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline := "version: 1\ndefault: deny\nrules: []\n"
+	cases := []struct {
+		value, source, err string
+	}{
+		{inline, inline, ""},
+		{"profile:storage", string(storage), ""},
+		{"p.yaml", file, ""},
+		{filepath.Join(dir, "p.yaml"), file, ""},
+		{"version: 1\ndefault: maybe\n", "", "here:2:"},
+		{"nope.yaml", "", `here names "nope.yaml"`},
+	}
+	for _, c := range cases {
+		p, src, err := ResolvePolicyValue(c.value, "here", dir)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: error %v, want %q", c.value, err, c.err)
+			}
+			continue
+		}
+		if err != nil || p == nil || string(src) != c.source {
+			t.Errorf("%q: policy %v source %q err %v; want source %q", c.value, p != nil, src, err, c.source)
+		}
+	}
 }

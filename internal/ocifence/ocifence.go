@@ -1,0 +1,164 @@
+// Package ocifence is what fencing a container means for its OCI spec,
+// shared by the OCI runtime shim (ringfence-runtime) and the NRI plugin
+// (ringfence nri): which annotation chooses the policy, where the ringfence
+// binary and the policy appear inside the container, how the process's
+// arguments are wrapped in "ringfence run", and how the container's seccomp
+// profile is opened for exactly the three io_uring system calls.
+//
+// A fenced container runs
+//
+//	/.ringfence/ringfence run --policy /.ringfence/policy.yaml -- ARGS...
+//
+// with both files bind-mounted read-only, so the container's program and
+// everything it starts can use io_uring only as the policy says.
+package ocifence
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ringfence/ringfence"
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/policy"
+)
+
+// Annotation keys. The same keys serve OCI bundles (config.json), CRI pod
+// annotations that containerd or CRI-O pass to the runtime, and the NRI
+// plugin, which sees pod annotations directly.
+const (
+	// PolicyKey names the policy of a container (in config.json) or of
+	// every container of a pod (pod annotation): inline YAML or JSON,
+	// "profile:NAME", or a path (see ringfence.PolicyFromOCIConfig).
+	PolicyKey = ringfence.OCIAnnotation
+	// ContainerPolicyPrefix + container name names the policy of one
+	// container of a pod; it wins over PolicyKey. The value "none"
+	// leaves that container unfenced although the pod has a policy.
+	ContainerPolicyPrefix = PolicyKey + "/container."
+	// IfSupportedKey, set to "true", lets a container start unfenced, with
+	// its original seccomp profile (io_uring blocked as before), on a
+	// kernel that cannot fence it. Anything but "true" or "false" is an
+	// error.
+	IfSupportedKey = "org.ringfence.if-supported"
+	// FencedKey is set to "true" on specs that the shim or the plugin
+	// rewrote; "runc exec" into such a container is fenced too.
+	FencedKey = "org.ringfence.fenced"
+	// None is the per-container value that opts out of a pod's policy.
+	None = "none"
+)
+
+// Paths inside a fenced container.
+const (
+	// Dir holds the two bind mounts.
+	Dir = "/.ringfence"
+	// BinaryPath is where the ringfence binary is mounted.
+	BinaryPath = Dir + "/ringfence"
+	// PolicyPath is where the policy source is mounted.
+	PolicyPath = Dir + "/policy.yaml"
+)
+
+// IOUringSyscalls returns the system calls a fenced container's seccomp
+// profile must allow: io_uring_setup, io_uring_enter, io_uring_register.
+func IOUringSyscalls() []string {
+	return []string{"io_uring_setup", "io_uring_enter", "io_uring_register"}
+}
+
+// Choice is the policy annotation that applies to a container.
+type Choice struct {
+	// Key is the annotation that chose the policy, for messages.
+	Key string
+	// Value is its value (inline policy, profile:NAME or a path).
+	Value string
+	// IfSupported is true when IfSupportedKey says "true".
+	IfSupported bool
+}
+
+// Choose returns the policy annotation for the container name (may be
+// empty) among annotations: ContainerPolicyPrefix+name first, then
+// PolicyKey. ok is false when neither is set, or when the container's own
+// key says None.
+func Choose(annotations map[string]string, name string) (c Choice, ok bool, err error) {
+	switch v := annotations[IfSupportedKey]; v {
+	case "", "false":
+	case "true":
+		c.IfSupported = true
+	default:
+		return c, false, fmt.Errorf("annotation %s is %q: want true or false", IfSupportedKey, v)
+	}
+	if name != "" {
+		key := ContainerPolicyPrefix + name
+		if v, found := annotations[key]; found {
+			if strings.TrimSpace(v) == None {
+				return c, false, nil
+			}
+			c.Key, c.Value = key, v
+			return c, true, nil
+		}
+	}
+	if v, found := annotations[PolicyKey]; found {
+		c.Key, c.Value = PolicyKey, v
+		return c, true, nil
+	}
+	return c, false, nil
+}
+
+// Args returns the process arguments of a fenced container: args run by
+// "ringfence run" under the mounted policy.
+func Args(args []string, ifSupported bool) []string {
+	out := []string{BinaryPath, "run", "--policy", PolicyPath}
+	if ifSupported {
+		out = append(out, "--if-supported")
+	}
+	out = append(out, "--")
+	return append(out, args...)
+}
+
+// IsWrapped reports whether args are already the arguments Args makes.
+func IsWrapped(args []string) bool {
+	return len(args) >= 5 && args[0] == BinaryPath && args[1] == "run" && slices.Contains(args, "--")
+}
+
+// Mounts returns the two read-only bind mounts of a fenced container: the
+// ringfence binary at binary and the policy source at policyFile (host
+// paths) onto BinaryPath and PolicyPath.
+func Mounts(binary, policyFile string) []specs.Mount {
+	opts := []string{"bind", "ro", "nosuid", "nodev"}
+	return []specs.Mount{
+		{Destination: BinaryPath, Type: "bind", Source: binary, Options: slices.Clone(opts)},
+		{Destination: PolicyPath, Type: "bind", Source: policyFile, Options: slices.Clone(opts)},
+	}
+}
+
+// ErrCannotFence wraps the reason a kernel cannot fence a container.
+var ErrCannotFence = errors.New("this kernel cannot fence the container")
+
+// Check reports whether k can run p as a container's policy: it must have
+// io_uring task filters and p must compile for it. The error says why not;
+// errors.Is(err, ErrCannotFence) tells a kernel that lacks what fencing
+// needs (IfSupported may then start the container unfenced) from a policy
+// that does not compile for it (always an error).
+func Check(k ringfence.Kernel, p *policy.Policy) error {
+	if err := k.Supported(); err != nil {
+		return fmt.Errorf("%w: %v", ErrCannotFence, err)
+	}
+	v, err := k.Version()
+	if err != nil {
+		return fmt.Errorf("%w: cannot read its version: %v", ErrCannotFence, err)
+	}
+	if _, err := ringfence.Compile(p, v); err != nil {
+		return fmt.Errorf("policy does not compile for Linux %s: %w", v, err)
+	}
+	// The kernel keeps task filters across execve? On Linux 7.0 a thread
+	// that used io_uring loses them there. The check inside the container
+	// ("ringfence run" re-executes itself and checks that its filters
+	// survived) refuses to start the program on such a kernel; a
+	// behavioural check here, at create time, is the place to call the
+	// library's exec-drop detection.
+	if v.Less(abi.Version{Major: 7, Minor: 1}) {
+		return fmt.Errorf("%w: Linux %s can drop io_uring task filters at execve (fixed in 7.1), so the container's program could run unfiltered", ErrCannotFence, v)
+	}
+	return nil
+}

@@ -1,0 +1,258 @@
+package ocifence
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ringfence/ringfence"
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/mobyseccomp"
+	"github.com/ringfence/ringfence/policy"
+)
+
+func TestChoose(t *testing.T) {
+	cases := []struct {
+		name string
+		ann  map[string]string
+		ctr  string
+		ok   bool
+		key  string
+		ifs  bool
+		err  string
+	}{
+		{"nothing", nil, "db", false, "", false, ""},
+		{"pod policy", map[string]string{PolicyKey: "profile:storage"}, "db", true, PolicyKey, false, ""},
+		{"container wins", map[string]string{PolicyKey: "profile:storage", ContainerPolicyPrefix + "db": "profile:deny-all"}, "db", true, ContainerPolicyPrefix + "db", false, ""},
+		{"other container's key", map[string]string{ContainerPolicyPrefix + "web": "profile:deny-all"}, "db", false, "", false, ""},
+		{"opt out", map[string]string{PolicyKey: "profile:storage", ContainerPolicyPrefix + "db": " none "}, "db", false, "", false, ""},
+		{"no name", map[string]string{PolicyKey: "profile:storage", ContainerPolicyPrefix: "profile:deny-all"}, "", true, PolicyKey, false, ""},
+		{"if-supported", map[string]string{PolicyKey: "profile:storage", IfSupportedKey: "true"}, "", true, PolicyKey, true, ""},
+		{"if-supported false", map[string]string{PolicyKey: "profile:storage", IfSupportedKey: "false"}, "", true, PolicyKey, false, ""},
+		{"bad if-supported", map[string]string{PolicyKey: "profile:storage", IfSupportedKey: "yes"}, "", false, "", false, `org.ringfence.if-supported is "yes"`},
+	}
+	for _, c := range cases {
+		got, ok, err := Choose(c.ann, c.ctr)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want %q", c.name, err, c.err)
+			}
+			continue
+		}
+		if err != nil || ok != c.ok || got.Key != c.key || got.IfSupported != c.ifs {
+			t.Errorf("%s: Choose = %+v, %v, %v; want ok=%v key=%q ifSupported=%v", c.name, got, ok, err, c.ok, c.key, c.ifs)
+		}
+		if ok && got.Value != c.ann[c.key] {
+			t.Errorf("%s: value %q, want %q", c.name, got.Value, c.ann[c.key])
+		}
+	}
+}
+
+func TestArgs(t *testing.T) {
+	cases := []struct {
+		args []string
+		ifs  bool
+		want []string
+	}{
+		{[]string{"postgres", "-c", "io_method=io_uring"}, false, []string{BinaryPath, "run", "--policy", PolicyPath, "--", "postgres", "-c", "io_method=io_uring"}},
+		{[]string{"--", "-x"}, true, []string{BinaryPath, "run", "--policy", PolicyPath, "--if-supported", "--", "--", "-x"}},
+	}
+	for _, c := range cases {
+		got := Args(c.args, c.ifs)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Args(%q, %v) = %q, want %q", c.args, c.ifs, got, c.want)
+		}
+		if !IsWrapped(got) {
+			t.Errorf("IsWrapped(%q) = false", got)
+		}
+		if IsWrapped(c.args) {
+			t.Errorf("IsWrapped(%q) = true", c.args)
+		}
+	}
+}
+
+func TestMounts(t *testing.T) {
+	m := Mounts("/usr/bin/ringfence", "/run/x/policy.yaml")
+	if len(m) != 2 || m[0].Destination != BinaryPath || m[0].Source != "/usr/bin/ringfence" || m[1].Destination != PolicyPath || m[1].Source != "/run/x/policy.yaml" {
+		t.Fatalf("Mounts = %+v", m)
+	}
+	for _, x := range m {
+		if x.Type != "bind" || !slices.Contains(x.Options, "ro") || !slices.Contains(x.Options, "bind") || slices.Contains(x.Options, "noexec") {
+			t.Errorf("mount %s: type %q options %q; want a read-only bind mount that can be executed", x.Destination, x.Type, x.Options)
+		}
+	}
+}
+
+// mobyDefault returns Docker's default profile as Docker puts it into a
+// container's config.json on x86-64 with the default capabilities.
+func mobyDefault(t *testing.T) *specs.LinuxSeccomp {
+	t.Helper()
+	data, err := os.ReadFile("../../testdata/seccomp/moby-default.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := mobyseccomp.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.OCI(mobyseccomp.Target{Arch: specs.ArchX86_64, Caps: mobyseccomp.DockerDefaultCaps(), Kernel: [2]int{7, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func errno(n uint) *uint { return &n }
+
+// rulesFor returns, for each syscall name other than the io_uring ones,
+// the rules that mention it (action, errno, args), in order.
+func rulesFor(s *specs.LinuxSeccomp) map[string][]string {
+	m := map[string][]string{}
+	for _, r := range s.Syscalls {
+		for _, n := range r.Names {
+			if slices.Contains(IOUringSyscalls(), n) {
+				continue
+			}
+			m[n] = append(m[n], fmt.Sprintf("%s %v %+v", action(r.Action, r.ErrnoRet), r.ErrnoRet != nil, r.Args))
+		}
+	}
+	return m
+}
+
+func TestOpenSeccomp(t *testing.T) {
+	moby := mobyDefault(t)
+	if moby.DefaultAction != specs.ActErrno || moby.DefaultErrnoRet == nil || *moby.DefaultErrnoRet != 1 {
+		t.Fatalf("moby's default profile: default %s errno %v; the test expects ERRNO(EPERM)", moby.DefaultAction, moby.DefaultErrnoRet)
+	}
+	for _, r := range moby.Syscalls {
+		for _, n := range r.Names {
+			if strings.HasPrefix(n, "io_uring") {
+				t.Fatalf("moby's default profile names %s; the test expects the default action to block io_uring", n)
+			}
+		}
+	}
+	podmanLike := &specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno, DefaultErrnoRet: errno(38),
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"read", "write"}, Action: specs.ActAllow},
+			{Names: []string{"io_uring_enter", "io_uring_register", "io_uring_setup", "bpf"}, Action: specs.ActErrno, ErrnoRet: errno(38)},
+		},
+	}
+	cases := []struct {
+		name    string
+		in      *specs.LinuxSeccomp
+		changes int
+	}{
+		{"moby default (EPERM by default action)", moby, 3},
+		{"explicit ENOSYS rule shared with bpf", podmanLike, 6},
+		{"default allow with a deny rule", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"io_uring_setup", "ptrace"}, Action: specs.ActErrno, ErrnoRet: errno(1)},
+			{Names: []string{"io_uring_enter"}, Action: specs.ActKill},
+		}}, 2},
+		{"already allowed", &specs.LinuxSeccomp{DefaultAction: specs.ActKillProcess, Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"io_uring_setup", "io_uring_enter", "io_uring_register", "read"}, Action: specs.ActAllow},
+		}}, 0},
+		{"allowed only with conditions", &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"io_uring_setup"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 1, Value: 0, Op: specs.OpEqualTo}}},
+			{Names: []string{"io_uring_enter", "io_uring_register"}, Action: specs.ActAllow},
+		}}, 2},
+		{"notify", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/agent.sock", Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"io_uring_setup", "mount"}, Action: specs.ActNotify},
+		}}, 1},
+	}
+	for _, c := range cases {
+		before := rulesFor(c.in)
+		inCopy := fmt.Sprintf("%+v", *c.in)
+		out, changes := OpenSeccomp(c.in)
+		if len(changes) != c.changes {
+			t.Errorf("%s: %d changes %q, want %d", c.name, len(changes), changes, c.changes)
+		}
+		if fmt.Sprintf("%+v", *c.in) != inCopy {
+			t.Errorf("%s: the input profile was modified", c.name)
+		}
+		// Everything but the three system calls is as before.
+		if got := rulesFor(out); fmt.Sprint(got) != fmt.Sprint(before) {
+			t.Errorf("%s: other rules changed:\nbefore %v\nafter  %v", c.name, before, got)
+		}
+		if out.DefaultAction != c.in.DefaultAction || out.DefaultErrnoRet != c.in.DefaultErrnoRet || !slices.Equal(out.Architectures, c.in.Architectures) || out.ListenerPath != c.in.ListenerPath {
+			t.Errorf("%s: default, architectures or listener changed", c.name)
+		}
+		// Each io_uring system call is allowed unconditionally: by
+		// exactly one unconditional allow rule, or by the default action
+		// with no rule at all.
+		for _, n := range IOUringSyscalls() {
+			var rules []specs.LinuxSyscall
+			for _, r := range out.Syscalls {
+				if slices.Contains(r.Names, n) {
+					rules = append(rules, r)
+				}
+			}
+			switch {
+			case out.DefaultAction == specs.ActAllow && len(rules) == 0:
+			case len(rules) == 1 && rules[0].Action == specs.ActAllow && len(rules[0].Args) == 0:
+			default:
+				t.Errorf("%s: %s has rules %+v under default %s; want it allowed unconditionally", c.name, n, rules, out.DefaultAction)
+			}
+		}
+		// Opening is idempotent.
+		if _, again := OpenSeccomp(out); len(again) != 0 {
+			t.Errorf("%s: opening twice changes %q", c.name, again)
+		}
+	}
+	if out, ch := OpenSeccomp(nil); out != nil || ch != nil {
+		t.Errorf("OpenSeccomp(nil) = %v, %v", out, ch)
+	}
+}
+
+// kernel is a ringfence.Kernel whose support and version are fixed; Check
+// asks nothing else.
+type kernel struct {
+	ringfence.Kernel
+	supported error
+	version   abi.Version
+}
+
+func (k kernel) Supported() error              { return k.supported }
+func (k kernel) Version() (abi.Version, error) { return k.version, nil }
+
+func TestCheck(t *testing.T) {
+	storage, err := ringfence.Profile("storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect, err := ringfence.ParsePolicy([]byte("version: 1\ndefault: deny\nrules:\n  - ops: [CONNECT]\n    action: allow\n    when:\n      connect.family: AF_UNIX\n"), "connect.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		k      kernel
+		p      *policy.Policy
+		cannot bool
+		err    string
+	}{
+		{"7.3", kernel{version: abi.Version{Major: 7, Minor: 3}}, storage, false, ""},
+		{"7.1", kernel{version: abi.Version{Major: 7, Minor: 1}}, storage, false, ""},
+		{"no filters", kernel{supported: errors.New("Linux 6.19 has no io_uring BPF filters"), version: abi.Version{Major: 6, Minor: 19}}, storage, true, "6.19 has no io_uring BPF filters"},
+		{"7.0 drops at exec", kernel{version: abi.Version{Major: 7, Minor: 0}}, storage, true, "execve"},
+		{"connect on 7.1", kernel{version: abi.Version{Major: 7, Minor: 1}}, connect, false, "does not compile for Linux 7.1"},
+		{"connect on 7.2", kernel{version: abi.Version{Major: 7, Minor: 2}}, connect, false, ""},
+	}
+	for _, c := range cases {
+		err := Check(c.k, c.p)
+		if c.err == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.err) || errors.Is(err, ErrCannotFence) != c.cannot {
+			t.Errorf("%s: Check = %v; want an error with %q, ErrCannotFence %v", c.name, err, c.err, c.cannot)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package ocishim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultConfigPath is where ringfence-runtime reads its configuration.
+const DefaultConfigPath = "/etc/ringfence/runtime.yaml"
+
+// RuntimeEnv names the environment variable that chooses the real runtime;
+// it wins over the configuration file.
+const RuntimeEnv = "RINGFENCE_RUNTIME"
+
+// Config is the configuration file of ringfence-runtime:
+//
+//	runtime: crun                 # the real OCI runtime (name or path; default runc)
+//	binary: /usr/bin/ringfence    # the ringfence binary mounted into fenced containers (default: this one)
+//	policy: profile:default       # policy of containers without the annotation (default: none, they pass through)
+//	ifSupported: false            # start containers unfenced on kernels that cannot fence them
+//	seccompCheck: refuse          # refuse, warn or off: a policy that lets io_uring do what seccomp forbids
+type Config struct {
+	Runtime      string `yaml:"runtime"`
+	Binary       string `yaml:"binary"`
+	Policy       string `yaml:"policy"`
+	IfSupported  bool   `yaml:"ifSupported"`
+	SeccompCheck string `yaml:"seccompCheck"`
+}
+
+// LoadConfig reads the configuration at path; a missing file is the empty
+// configuration. Unknown keys are an error, with file:line:column.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	return ParseConfig(data, path)
+}
+
+// ParseConfig parses a configuration file's contents; name is used in
+// errors.
+func ParseConfig(data []byte, name string) (Config, error) {
+	var c Config
+	d := yaml.NewDecoder(bytes.NewReader(data))
+	d.KnownFields(true)
+	if err := d.Decode(&c); err != nil {
+		if err.Error() == "EOF" {
+			return c, nil
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			return c, fmt.Errorf("%s:%s", name, trimYAMLLine(te.Errors[0]))
+		}
+		return c, fmt.Errorf("%s: %v", name, err)
+	}
+	switch c.SeccompCheck {
+	case "", "refuse", "warn", "off":
+	default:
+		return c, fmt.Errorf("%s: seccompCheck is %q: want refuse, warn or off", name, c.SeccompCheck)
+	}
+	return c, nil
+}
+
+// trimYAMLLine turns yaml's "line 3: field x not found in type ..." into
+// "3: unknown key x".
+func trimYAMLLine(s string) string {
+	var line int
+	var field string
+	if n, _ := fmt.Sscanf(s, "line %d: field %s not found", &line, &field); n == 2 {
+		return fmt.Sprintf("%d: unknown key %q (known: runtime, binary, policy, ifSupported, seccompCheck)", line, field)
+	}
+	return " " + s
+}

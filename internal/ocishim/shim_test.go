@@ -1,0 +1,527 @@
+package ocishim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ringfence/ringfence"
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/mobyseccomp"
+	"github.com/ringfence/ringfence/internal/ocifence"
+	"github.com/ringfence/ringfence/profiles"
+)
+
+// kernel is a ringfence.Kernel with fixed support and version (all the
+// shim asks of it; the real kernel is asked in the VM tests).
+type kernel struct {
+	ringfence.Kernel
+	supported error
+	version   abi.Version
+}
+
+func (k kernel) Supported() error              { return k.supported }
+func (k kernel) Version() (abi.Version, error) { return k.version, nil }
+
+var (
+	k73  = kernel{version: abi.Version{Major: 7, Minor: 3}}
+	k70  = kernel{version: abi.Version{Major: 7, Minor: 0}}
+	k619 = kernel{supported: errors.New("Linux 6.19.14 has no io_uring BPF filters"), version: abi.Version{Major: 6, Minor: 19}}
+)
+
+// fakeRuntime writes a shell script named name into dir that answers
+// "state" with a state whose bundle is $FAKE_BUNDLE, and returns its path.
+func fakeRuntime(t *testing.T, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	script := "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = state ] && printf '{\"ociVersion\":\"1.2.0\",\"id\":\"c1\",\"status\":\"running\",\"bundle\":\"%s\"}' \"$FAKE_BUNDLE\" && exit 0; done\nexit 0\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// mobySeccomp is Docker's default profile as Docker puts it into
+// config.json on x86-64.
+func mobySeccomp(t *testing.T) *specs.LinuxSeccomp {
+	t.Helper()
+	data, err := os.ReadFile("../../testdata/seccomp/moby-default.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := mobyseccomp.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.OCI(mobyseccomp.Target{Arch: specs.ArchX86_64, Caps: mobyseccomp.DockerDefaultCaps(), Kernel: [2]int{7, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// bundle writes a bundle whose config.json has the annotations and Docker's
+// default seccomp profile, plus a field the runtime-spec types do not know.
+func bundle(t *testing.T, ann map[string]string, seccomp *specs.LinuxSeccomp) (dir string, config []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	spec := map[string]any{
+		"ociVersion": "1.2.0",
+		"process": map[string]any{
+			"args": []string{"postgres", "-c", "io_method=io_uring"},
+			"env":  []string{"PATH=/usr/bin:/bin"},
+			"cwd":  "/",
+			"user": map[string]any{"uid": 999, "gid": 999},
+		},
+		"root":                  map[string]any{"path": "rootfs"},
+		"mounts":                []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}},
+		"org.example.extension": map[string]any{"kept": true},
+		"linux":                 map[string]any{"seccomp": seccomp, "namespaces": []map[string]string{{"type": "pid"}}},
+	}
+	if ann != nil {
+		spec["annotations"] = ann
+	}
+	config, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), config, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, config
+}
+
+// env is a test shim: a fake runtime, a kernel, and what it executed.
+type env struct {
+	dir      string
+	shim     *Shim
+	real     string
+	execPath string
+	execArgv []string
+	stderr   bytes.Buffer
+	envVars  map[string]string
+}
+
+func newEnv(t *testing.T, k kernel, configYAML string) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir(), envVars: map[string]string{}}
+	e.real = fakeRuntime(t, e.dir, "runc")
+	self := filepath.Join(e.dir, "ringfence")
+	if err := os.WriteFile(self, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(e.dir, "runtime.yaml")
+	if configYAML != "" {
+		if err := os.WriteFile(cfgPath, []byte(configYAML), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.envVars[RuntimeEnv] = e.real
+	e.shim = &Shim{
+		ConfigPath: cfgPath,
+		Getenv:     func(k string) string { return e.envVars[k] },
+		Environ:    []string{"PATH=" + e.dir + ":/usr/bin:/bin"},
+		Kernel:     k,
+		Self:       self,
+		Stderr:     &e.stderr,
+		Exec: func(path string, argv, env []string) error {
+			e.execPath, e.execArgv = path, argv
+			return nil
+		},
+	}
+	return e
+}
+
+// run runs the shim and returns its status (0 after a recorded exec).
+func (e *env) run(args ...string) int { return e.shim.Run(args) }
+
+func (e *env) executed() bool { return e.execPath != "" }
+
+func readSpec(t *testing.T, path string) specs.Spec {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestCreateFences(t *testing.T) {
+	for _, cmd := range []string{"create", "run"} {
+		t.Run(cmd, func(t *testing.T) {
+			e := newEnv(t, k73, "")
+			b, orig := bundle(t, map[string]string{ocifence.PolicyKey: "profile:storage"}, mobySeccomp(t))
+			log := filepath.Join(e.dir, "log.json")
+			args := []string{"--root", "/run/runc", "--log", log, "--log-format", "json", "--systemd-cgroup", cmd, "--bundle", b, "--pid-file", "/run/c1.pid", "c1"}
+			e.run(args...)
+			if !e.executed() {
+				t.Fatalf("the real runtime was not executed; stderr: %s", e.stderr.String())
+			}
+			if e.execPath != e.real || !slices.Equal(e.execArgv, append([]string{e.real}, args...)) {
+				t.Errorf("executed %s %q, want %s with the same arguments %q", e.execPath, e.execArgv, e.real, args)
+			}
+			kept, err := os.ReadFile(filepath.Join(b, OriginalConfig))
+			if err != nil || !bytes.Equal(kept, orig) {
+				t.Errorf("original config.json not kept byte for byte (%v)", err)
+			}
+			pol, err := os.ReadFile(filepath.Join(b, StateDir, "policy.yaml"))
+			want, _ := profiles.Get("storage")
+			if err != nil || !bytes.Equal(pol, want) {
+				t.Errorf("policy file: %v; want the storage profile's source", err)
+			}
+			s := readSpec(t, filepath.Join(b, "config.json"))
+			wantArgs := ocifence.Args([]string{"postgres", "-c", "io_method=io_uring"}, false)
+			if !slices.Equal(s.Process.Args, wantArgs) {
+				t.Errorf("process.args = %q, want %q", s.Process.Args, wantArgs)
+			}
+			wantMounts := append([]specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}}, ocifence.Mounts(e.shim.Self, filepath.Join(b, StateDir, "policy.yaml"))...)
+			if got, _ := json.Marshal(s.Mounts); string(got) != string(mustJSON(wantMounts)) {
+				t.Errorf("mounts = %s, want %s", got, mustJSON(wantMounts))
+			}
+			wantSeccomp, _ := ocifence.OpenSeccomp(mobySeccomp(t))
+			if got, _ := json.Marshal(s.Linux.Seccomp); string(got) != string(mustJSON(wantSeccomp)) {
+				t.Errorf("seccomp not opened exactly for io_uring")
+			}
+			if s.Annotations[ocifence.FencedKey] != "true" || s.Annotations[ocifence.PolicyKey] != "profile:storage" {
+				t.Errorf("annotations = %v", s.Annotations)
+			}
+			// Everything else is as it was, unknown fields included.
+			var before, after map[string]any
+			json.Unmarshal(orig, &before)
+			data, _ := os.ReadFile(filepath.Join(b, "config.json"))
+			json.Unmarshal(data, &after)
+			for _, k := range []string{"ociVersion", "root", "org.example.extension"} {
+				if mustString(before[k]) != mustString(after[k]) {
+					t.Errorf("%s changed: %v -> %v", k, before[k], after[k])
+				}
+			}
+			bp, ap := before["process"].(map[string]any), after["process"].(map[string]any)
+			delete(bp, "args")
+			delete(ap, "args")
+			if mustString(bp) != mustString(ap) {
+				t.Errorf("process changed beyond args: %v -> %v", bp, ap)
+			}
+			if ns := after["linux"].(map[string]any)["namespaces"]; mustString(ns) != mustString(before["linux"].(map[string]any)["namespaces"]) {
+				t.Errorf("linux.namespaces changed")
+			}
+			// A second create of the same bundle does not wrap twice.
+			e.execPath = ""
+			e.run(args...)
+			if s2 := readSpec(t, filepath.Join(b, "config.json")); !slices.Equal(s2.Process.Args, wantArgs) || !e.executed() {
+				t.Errorf("second create: args %q, executed %v", s2.Process.Args, e.executed())
+			}
+			if kept2, _ := os.ReadFile(filepath.Join(b, OriginalConfig)); !bytes.Equal(kept2, orig) {
+				t.Errorf("second create overwrote the original config.json")
+			}
+		})
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func mustString(v any) string { return string(mustJSON(v)) }
+
+func TestCreatePassesThrough(t *testing.T) {
+	cases := []struct {
+		name string
+		ann  map[string]string
+		k    kernel
+		cfg  string
+		warn string
+	}{
+		{"no annotation", nil, k73, "", ""},
+		{"other annotations", map[string]string{"org.example": "x"}, k73, "", ""},
+		{"pod sandbox", map[string]string{ocifence.PolicyKey: "profile:storage", "io.kubernetes.cri.container-type": "sandbox"}, k73, "", ""},
+		{"container opted out", map[string]string{ocifence.PolicyKey: "profile:storage", "io.kubernetes.cri.container-name": "side", ocifence.ContainerPolicyPrefix + "side": "none"}, k73, "", ""},
+		{"if-supported on 6.19", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "true"}, k619, "", "WITHOUT its io_uring policy"},
+		{"config if-supported on 7.0", map[string]string{ocifence.PolicyKey: "profile:storage"}, k70, "ifSupported: true\n", "execve"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, c.k, c.cfg)
+			b, orig := bundle(t, c.ann, mobySeccomp(t))
+			e.run("create", "-b", b, "c1")
+			if !e.executed() {
+				t.Fatalf("not executed: %s", e.stderr.String())
+			}
+			data, _ := os.ReadFile(filepath.Join(b, "config.json"))
+			if !bytes.Equal(data, orig) {
+				t.Error("config.json was rewritten")
+			}
+			if _, err := os.Stat(filepath.Join(b, OriginalConfig)); err == nil {
+				t.Error("an original copy was written for a container that was not fenced")
+			}
+			if c.warn == "" && e.stderr.Len() > 0 || c.warn != "" && !strings.Contains(e.stderr.String(), c.warn) {
+				t.Errorf("stderr %q, want a warning with %q", e.stderr.String(), c.warn)
+			}
+		})
+	}
+}
+
+func TestCreateFailsClosed(t *testing.T) {
+	cases := []struct {
+		name string
+		ann  map[string]string
+		k    kernel
+		cfg  string
+		err  string
+	}{
+		{"no filters", map[string]string{ocifence.PolicyKey: "profile:storage"}, k619, "", "not starting the container: this kernel cannot fence the container: Linux 6.19.14 has no io_uring BPF filters"},
+		{"7.0 sheds filters at exec", map[string]string{ocifence.PolicyKey: "profile:storage"}, k70, "", "can drop io_uring task filters at execve"},
+		{"bad inline policy", map[string]string{ocifence.PolicyKey: "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"}, k73, "", "annotation org.ringfence.policy:7:22: unknown"},
+		{"missing policy file", map[string]string{ocifence.PolicyKey: "policies/db.yaml"}, k73, "", `names "policies/db.yaml"`},
+		{"unknown profile", map[string]string{ocifence.PolicyKey: "profile:nope"}, k73, "", "unknown profile"},
+		{"bad if-supported", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "1"}, k73, "", "want true or false"},
+		{"bad default policy", nil, k73, "policy: profile:nope\n", "runtime.yaml: policy: unknown profile"},
+		{"bad config key", nil, k73, "runtime: runc\npolicies: x\n", `runtime.yaml:2: unknown key "policies"`},
+		{"if-supported does not excuse a bad policy", map[string]string{ocifence.PolicyKey: "profile:nope", ocifence.IfSupportedKey: "true"}, k619, "", "unknown profile"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, c.k, c.cfg)
+			b, orig := bundle(t, c.ann, mobySeccomp(t))
+			log := filepath.Join(e.dir, "log.json")
+			if code := e.run("--log", log, "--log-format=json", "create", "--bundle="+b, "c1"); code != 1 || e.executed() {
+				t.Fatalf("exit %d, executed %v: the container must not be created", code, e.executed())
+			}
+			if !strings.Contains(e.stderr.String(), c.err) || !strings.HasPrefix(e.stderr.String(), "ringfence-runtime create: ") {
+				t.Errorf("stderr %q, want %q", e.stderr.String(), c.err)
+			}
+			data, _ := os.ReadFile(log)
+			var line struct{ Level, Msg string }
+			if err := json.Unmarshal(data, &line); err != nil || line.Level != "error" || !strings.Contains(line.Msg, c.err) {
+				t.Errorf("log file %q: want one JSON error line with %q (%v)", data, c.err, err)
+			}
+			if now, _ := os.ReadFile(filepath.Join(b, "config.json")); !bytes.Equal(now, orig) {
+				t.Error("config.json changed although create failed")
+			}
+		})
+	}
+}
+
+func TestCreateUnknownSeccompField(t *testing.T) {
+	e := newEnv(t, k73, "")
+	b, _ := bundle(t, map[string]string{ocifence.PolicyKey: "profile:storage"}, nil)
+	data, _ := os.ReadFile(filepath.Join(b, "config.json"))
+	data = bytes.Replace(data, []byte(`"seccomp": null`), []byte(`"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "futureField": 1}`), 1)
+	os.WriteFile(filepath.Join(b, "config.json"), data, 0o644)
+	if code := e.run("create", "--bundle", b, "c1"); code != 1 || e.executed() || !strings.Contains(e.stderr.String(), "futureField") {
+		t.Errorf("exit %d executed %v stderr %q: want a refusal naming the unknown field", code, e.executed(), e.stderr.String())
+	}
+}
+
+func TestDefaultPolicyFromConfig(t *testing.T) {
+	e := newEnv(t, k73, "policy: profile:deny-all\n")
+	b, _ := bundle(t, nil, mobySeccomp(t))
+	e.run("create", "--bundle", b, "c1")
+	s := readSpec(t, filepath.Join(b, "config.json"))
+	pol, _ := os.ReadFile(filepath.Join(b, StateDir, "policy.yaml"))
+	want, _ := profiles.Get("deny-all")
+	if !e.executed() || !ocifence.IsWrapped(s.Process.Args) || !bytes.Equal(pol, want) {
+		t.Errorf("executed %v args %q policy ok %v", e.executed(), s.Process.Args, bytes.Equal(pol, want))
+	}
+}
+
+func TestRuntimeSelection(t *testing.T) {
+	e := newEnv(t, k73, "")
+	crun := fakeRuntime(t, e.dir, "crun")
+	cases := []struct {
+		name, cfg, env, want, err string
+	}{
+		{"environment", "", e.real, e.real, ""},
+		{"config by name on PATH", "runtime: crun\n", "", crun, ""},
+		{"environment wins", "runtime: crun\n", e.real, e.real, ""},
+		{"missing", "runtime: nosuch-runtime\n", "", "", `runtime.yaml: runtime names "nosuch-runtime"`},
+		{"itself", "", e.shim.Self, "", "ringfence-runtime itself"},
+		{"by its name", "runtime: " + filepath.Join(e.dir, "ringfence-runtime") + "\n", "", "", "ringfence-runtime itself"},
+	}
+	os.WriteFile(filepath.Join(e.dir, "ringfence-runtime"), []byte("#!/bin/sh\n"), 0o755)
+	t.Setenv("PATH", e.dir+":"+os.Getenv("PATH"))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			os.WriteFile(e.shim.ConfigPath, []byte(c.cfg), 0o644)
+			e.envVars[RuntimeEnv] = c.env
+			e.execPath, e.stderr = "", bytes.Buffer{}
+			code := e.run("kill", "c1", "KILL")
+			if c.err != "" {
+				if code != 1 || e.executed() || !strings.Contains(e.stderr.String(), c.err) {
+					t.Errorf("exit %d executed %v stderr %q; want %q", code, e.executed(), e.stderr.String(), c.err)
+				}
+				return
+			}
+			if e.execPath != c.want {
+				t.Errorf("executed %q, want %q (%s)", e.execPath, c.want, e.stderr.String())
+			}
+		})
+	}
+}
+
+func TestPassThrough(t *testing.T) {
+	cases := [][]string{
+		{"state", "c1"},
+		{"--root", "/run/runc", "kill", "c1", "SIGTERM"},
+		{"--root=/run/crun", "--systemd-cgroup", "delete", "--force", "c1"},
+		{"--log", "/tmp/l", "--log-format", "text", "start", "c1"},
+		{"--debug", "ps", "--format", "json", "c1"},
+		{"features"},
+		{"--version"},
+		{"spec", "--rootless"},
+		{"checkpoint", "--image-path", "/x", "c1"},
+		{},
+	}
+	for _, args := range cases {
+		e := newEnv(t, k619, "")
+		e.run(args...)
+		if !slices.Equal(e.execArgv, append([]string{e.real}, args...)) {
+			t.Errorf("%q: executed %q", args, e.execArgv)
+		}
+	}
+}
+
+// fencedBundle creates a fenced container's bundle through the shim and
+// returns the test env with FAKE_BUNDLE pointing at it.
+func fencedBundle(t *testing.T, ann map[string]string) (*env, string) {
+	t.Helper()
+	e := newEnv(t, k73, "")
+	b, _ := bundle(t, ann, mobySeccomp(t))
+	e.run("create", "--bundle", b, "c1")
+	if !e.executed() {
+		t.Fatalf("create: %s", e.stderr.String())
+	}
+	t.Setenv("FAKE_BUNDLE", b)
+	e.shim.Environ = append(e.shim.Environ, "FAKE_BUNDLE="+b)
+	return e, b
+}
+
+func TestExec(t *testing.T) {
+	e, b := fencedBundle(t, map[string]string{ocifence.PolicyKey: "profile:storage"})
+	procFile := filepath.Join(t.TempDir(), "process.json")
+	os.WriteFile(procFile, []byte(`{"args":["psql","-c","select 1"],"cwd":"/","env":["A=1"],"terminal":false,"futureField":7}`), 0o644)
+	wrap := func(a ...string) []string { return ocifence.Args(a, false) }
+	cases := []struct {
+		name string
+		args []string
+		want []string // nil: the process file case, checked apart
+	}{
+		{"command", []string{"--root", "/r", "exec", "-t", "--env", "A=1", "-u", "999", "c1", "psql", "-c", "select 1"},
+			append([]string{"--root", "/r", "exec", "-t", "--env", "A=1", "-u", "999", "c1"}, wrap("psql", "-c", "select 1")...)},
+		{"combined short flags", []string{"exec", "-td", "--cwd=/tmp", "c1", "sh"},
+			append([]string{"exec", "-td", "--cwd=/tmp", "c1"}, wrap("sh")...)},
+		{"no command", []string{"exec", "c1"}, []string{"exec", "c1"}},
+		{"process file", []string{"exec", "--detach", "--process", procFile, "c1"}, nil},
+		{"process file attached", []string{"exec", "--process=" + procFile, "--pid-file", "/p", "c1"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.execArgv = nil
+			e.run(c.args...)
+			got := e.execArgv
+			if len(got) == 0 {
+				t.Fatalf("not executed: %s", e.stderr.String())
+			}
+			got = got[1:]
+			if c.want != nil {
+				if !slices.Equal(got, c.want) {
+					t.Errorf("executed %q, want %q", got, c.want)
+				}
+				return
+			}
+			var newFile string
+			for i, a := range got {
+				if a == "--process" {
+					newFile = got[i+1]
+				} else if v, ok := strings.CutPrefix(a, "--process="); ok {
+					newFile = v
+				}
+			}
+			if newFile == "" || newFile == procFile || !strings.HasPrefix(newFile, filepath.Join(b, StateDir)) {
+				t.Fatalf("process file %q: want a new file in the bundle's %s", newFile, StateDir)
+			}
+			var p map[string]any
+			data, _ := os.ReadFile(newFile)
+			json.Unmarshal(data, &p)
+			if mustString(p["args"]) != mustString(wrap("psql", "-c", "select 1")) || p["futureField"] != float64(7) || mustString(p["env"]) != `["A=1"]` {
+				t.Errorf("wrapped process file = %s", data)
+			}
+			if orig, _ := os.ReadFile(procFile); !strings.Contains(string(orig), `"args":["psql"`) {
+				t.Error("the caller's process file was changed")
+			}
+		})
+	}
+	// Unknown flags: the shim cannot tell the container from the
+	// command, so it refuses rather than guess.
+	e.execArgv = nil
+	if code := e.run("exec", "--frobnicate", "x", "c1", "sh"); code != 1 || e.execArgv != nil || !strings.Contains(e.stderr.String(), "unknown flag --frobnicate") {
+		t.Errorf("unknown flag: exit %d executed %q stderr %q", code, e.execArgv, e.stderr.String())
+	}
+}
+
+func TestExecUnfenced(t *testing.T) {
+	e := newEnv(t, k73, "")
+	b, _ := bundle(t, nil, mobySeccomp(t))
+	t.Setenv("FAKE_BUNDLE", b)
+	e.shim.Environ = append(e.shim.Environ, "FAKE_BUNDLE="+b)
+	args := []string{"exec", "-t", "c1", "sh"}
+	e.run(args...)
+	if !slices.Equal(e.execArgv[1:], args) {
+		t.Errorf("executed %q, want %q unchanged", e.execArgv, args)
+	}
+}
+
+func TestExecStateFails(t *testing.T) {
+	e := newEnv(t, k73, "")
+	fail := filepath.Join(e.dir, "failing")
+	os.WriteFile(fail, []byte("#!/bin/sh\necho 'container does not exist' >&2\nexit 1\n"), 0o755)
+	e.envVars[RuntimeEnv] = fail
+	if code := e.run("exec", "c1", "sh"); code != 1 || e.executed() || !strings.Contains(e.stderr.String(), "container does not exist") {
+		t.Errorf("exit %d executed %v stderr %q", code, e.executed(), e.stderr.String())
+	}
+}
+
+// TestMain lets this test binary act as ringfence-runtime for
+// TestRealExec.
+func TestMain(m *testing.M) {
+	if os.Getenv("RINGFENCE_OCISHIM_TEST_MAIN") == "1" {
+		os.Exit(Main(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// TestRealExec runs the shim as a process that executes a real program as
+// its runtime: the runtime gets the arguments, the environment, standard
+// input and output, and its exit status is the shim's.
+func TestRealExec(t *testing.T) {
+	dir := t.TempDir()
+	rt := filepath.Join(dir, "myruntime")
+	os.WriteFile(rt, []byte("#!/bin/sh\necho \"argv0=$0\"\nfor a in \"$@\"; do echo \"arg=$a\"; done\necho \"env=$RINGFENCE_RUNTIME\"\ncat\nexit 3\n"), 0o755)
+	cmd := exec.Command(os.Args[0], "--root", "/run/x", "kill", "c 1", "TERM")
+	cmd.Env = append(os.Environ(), "RINGFENCE_OCISHIM_TEST_MAIN=1", RuntimeEnv+"="+rt)
+	cmd.Stdin = strings.NewReader("from stdin\n")
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("exit %v, want the runtime's status 3; output %s", err, out)
+	}
+	want := "argv0=" + rt + "\narg=--root\narg=/run/x\narg=kill\narg=c 1\narg=TERM\nenv=" + rt + "\nfrom stdin\n"
+	if string(out) != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+}
