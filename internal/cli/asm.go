@@ -5,60 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/asm"
 	"github.com/ringfence/ringfence/cbpf"
 )
-
-const asmHelp = `usage: ringfence asm [--format json|c|go|raw|asm] [-o OUT] [--no-check] FILE
-
-Assembles FILE (docs/asm.md; "-" reads standard input), checks the program
-against the rules Linux applies to io_uring filters, and prints it as a JSON
-array of [code, jt, jf, k], a C struct sock_filter array, a Go
-[]cbpf.Instruction literal, raw struct sock_filter bytes (in the byte order
-the file declares with .endian, little-endian by default), or canonical
-assembly.
-
-Exit status: 0 assembled and accepted, 1 the checker rejects the program,
-2 bad usage or an assembly error.
-
-Flags:
-`
-
-// newToolFlags returns a FlagSet whose usage prints help and the flags to
-// e.stderr.
-func newToolFlags(e *env, name, help string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, help)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// flagExit is the exit status for a flag parsing error: 0 for -h.
-func flagExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	return exitUsage
-}
-
-// readToolInput reads path, or standard input for "-", and returns the
-// name to use in messages.
-func readToolInput(e *env, path string) ([]byte, string, error) {
-	if path == "-" {
-		data, err := io.ReadAll(e.stdin)
-		return data, "<stdin>", err
-	}
-	data, err := os.ReadFile(path)
-	return data, path, err
-}
 
 // parseEndian parses --endian: "" (unset), little or big.
 func parseEndian(s string) (binary.ByteOrder, error) {
@@ -86,7 +38,7 @@ type loadedProgram struct {
 // loadProgram reads a program in format f ("auto" detects it). bo, if not
 // nil, is the byte order of raw input and overrides assembly's .endian.
 func loadProgram(e *env, path, f string, bo binary.ByteOrder) (*loadedProgram, error) {
-	data, name, err := readToolInput(e, path)
+	data, name, err := e.readInput(path)
 	if err != nil {
 		return nil, err
 	}
@@ -144,54 +96,50 @@ func (lp *loadedProgram) check() (*cbpf.Program, error) {
 	return nil, fmt.Errorf("%s: the kernel would reject instruction %d (%s): %s", where, ce.PC, text, ce.Reason)
 }
 
-// cmdAsm is "ringfence asm".
-func cmdAsm(e *env, args []string) int {
-	fs := newToolFlags(e, "asm", asmHelp)
-	format := fs.String("format", "json", "output `format`: json, c, go, raw or asm")
-	out := fs.String("o", "", "write the output to `FILE` instead of standard output")
-	noCheck := fs.Bool("no-check", false, "do not run the checker (output programs the kernel rejects)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
+// asmCommand is "ringfence asm".
+func asmCommand() *command {
+	return &command{
+		name:    "asm",
+		args:    "FILE",
+		summary: "assemble a classic-BPF filter and check it",
+		help: `Assembles FILE (docs/asm.md; "-" reads standard input), checks the program
+against the rules Linux applies to io_uring filters, and prints it as a JSON
+array of [code, jt, jf, k], a C struct sock_filter array, a Go
+[]cbpf.Instruction literal, raw struct sock_filter bytes (in the byte order
+the file declares with .endian, little-endian by default), or canonical
+assembly.
+
+Exit status: 0 assembled and accepted, 1 the checker rejects the program,
+2 bad usage or an assembly error.`,
+		setup: func(fs *flag.FlagSet) action {
+			format := fs.String("format", "json", "output `FORMAT`: json, c, go, raw or asm")
+			out := fs.String("o", "", "write the output to `FILE` instead of standard output")
+			noCheck := fs.Bool("no-check", false, "do not run the checker (output programs the kernel rejects)")
+			return func(e *env, args []string) error {
+				if len(args) != 1 {
+					return usagef("give one FILE")
+				}
+				f, err := asm.ParseFormat(*format)
+				if err != nil {
+					return usagef("--format: %v", err)
+				}
+				lp, err := loadProgram(e, args[0], "asm", nil)
+				if err != nil {
+					return err
+				}
+				if !*noCheck {
+					if _, err := lp.check(); err != nil {
+						return fail(exitDenied, err)
+					}
+				}
+				var data []byte
+				if f == asm.FormatAsm {
+					data = []byte(asm.Disassemble(lp.insns, asm.Options{ByteOrder: lp.bo, View: lp.view}))
+				} else if data, err = asm.Marshal(lp.insns, f, lp.order()); err != nil {
+					return err
+				}
+				return e.writeOutput(*out, data)
+			}
+		},
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	f, err := asm.ParseFormat(*format)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "ringfence asm:", err)
-		return exitUsage
-	}
-	lp, err := loadProgram(e, pos[0], "asm", nil)
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
-	}
-	if !*noCheck {
-		if _, err := lp.check(); err != nil {
-			fmt.Fprintln(e.stderr, err)
-			return exitDenied
-		}
-	}
-	data, err := asm.Marshal(lp.insns, f, lp.order())
-	if f == asm.FormatAsm {
-		data = []byte(asm.Disassemble(lp.insns, asm.Options{ByteOrder: lp.bo, View: lp.view}))
-	}
-	if err != nil {
-		fmt.Fprintln(e.stderr, "ringfence asm:", err)
-		return exitUsage
-	}
-	if *out != "" {
-		if err := os.WriteFile(*out, data, 0o644); err != nil {
-			fmt.Fprintln(e.stderr, "ringfence asm:", err)
-			return exitUsage
-		}
-		return exitOK
-	}
-	if _, err := e.stdout.Write(data); err != nil {
-		fmt.Fprintln(e.stderr, "ringfence asm:", err)
-		return exitUsage
-	}
-	return exitOK
 }

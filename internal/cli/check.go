@@ -5,34 +5,35 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/ringfence/ringfence/policy"
 )
 
-const checkHelp = `usage: ringfence check [--strict] [--json] POLICY
-
-Validates a policy file (YAML or JSON, docs/policy.md) and lints it: rules
-that can never match or change nothing, risky allows (URING_CMD, packet and
-raw sockets, creating files anywhere, default allow), sqe_flags equality
-tests, conditions that need Linux 7.2. POLICY "-" reads standard input.
+// checkCommand is "ringfence check".
+func checkCommand() *command {
+	return &command{
+		name:    "check",
+		args:    "POLICY",
+		summary: "validate and lint a policy",
+		help: `Validates a policy (YAML or JSON, docs/policy.md) and lints it: rules that
+can never match or change nothing, risky allows (URING_CMD, packet and raw
+sockets, creating files anywhere, default allow), sqe_flags equality tests,
+conditions that need Linux 7.2. POLICY is a file, "-" for standard input,
+or profile:NAME.
 
 Exit status: 0 valid (warnings allowed unless --strict), 1 invalid or, with
---strict, any warning, 2 bad usage or unreadable file.
-
-Flags:
-`
-
-// readPolicyInput reads path, or standard input for "-", returning the
-// name to use in messages.
-func readPolicyInput(e *env, path string) ([]byte, string, error) {
-	if path == "-" {
-		data, err := io.ReadAll(e.stdin)
-		return data, "<stdin>", err
+--strict, any warning, 2 bad usage or unreadable file.`,
+		setup: func(fs *flag.FlagSet) action {
+			strict := fs.Bool("strict", false, "exit 1 when there are warnings")
+			asJSON := fs.Bool("json", false, "print the result as JSON")
+			return func(e *env, args []string) error {
+				if len(args) != 1 {
+					return usagef("give one POLICY")
+				}
+				return runCheck(e, args[0], *strict, *asJSON)
+			}
+		},
 	}
-	data, err := os.ReadFile(path)
-	return data, path, err
 }
 
 // checkJSON is the --json output of "ringfence check".
@@ -55,28 +56,11 @@ type checkJSONItem struct {
 	Message string `json:"message"`
 }
 
-// cmdCheck is "ringfence check".
-func cmdCheck(e *env, args []string) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	strict := fs.Bool("strict", false, "exit 1 when there are warnings")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	fs.Usage = func() { fmt.Fprint(e.stderr, checkHelp); fs.PrintDefaults() }
-	pos, err := parseArgs(fs, args)
+// runCheck checks the policy arg and prints the result.
+func runCheck(e *env, arg string, strict, asJSON bool) error {
+	data, name, err := e.readPolicy(arg)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	data, name, err := readPolicyInput(e, pos[0])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence check: %v\n", err)
-		return exitUsage
+		return err
 	}
 	out := checkJSON{File: name, Errors: []checkJSONItem{}, Warnings: []checkJSONItem{}}
 	p, err := policy.Parse(data, name)
@@ -84,8 +68,7 @@ func cmdCheck(e *env, args []string) int {
 	if err != nil {
 		var list policy.ErrorList
 		if !errors.As(err, &list) {
-			fmt.Fprintf(e.stderr, "ringfence check: %v\n", err)
-			return exitUsage
+			return err
 		}
 		for _, pe := range list {
 			out.Errors = append(out.Errors, checkJSONItem{Pos: pe.Pos.String(), Line: pe.Pos.Line, Col: pe.Pos.Col, Message: pe.Msg})
@@ -105,10 +88,12 @@ func cmdCheck(e *env, args []string) int {
 			out.Warnings = append(out.Warnings, it)
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(out)
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
 	} else {
 		for _, it := range out.Errors {
 			fmt.Fprintf(e.stdout, "%s: error: %s\n", it.Pos, it.Message)
@@ -123,13 +108,10 @@ func cmdCheck(e *env, args []string) int {
 			fmt.Fprintf(e.stdout, "%s: invalid: %s\n", name, plural(len(out.Errors), "error"))
 		}
 	}
-	switch {
-	case !out.Valid:
-		return exitDenied
-	case *strict && len(diags) > 0:
-		return exitDenied
+	if !out.Valid || strict && len(diags) > 0 {
+		return exitStatus(exitDenied)
 	}
-	return exitOK
+	return nil
 }
 
 // plural returns "1 rule" or "3 rules".

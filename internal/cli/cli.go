@@ -1,5 +1,59 @@
 // Package cli is ringfence's command line: every command of the ringfence
-// binary, its flags, help and exit status. cmd/ringfence only calls Main.
+// binary, with its flags, help, input reading and exit status.
+// cmd/ringfence only calls Main.
+//
+// # How to add a command
+//
+// Write a file named for the command (compile.go for "ringfence
+// compile") holding a function that returns its *command, and add one
+// line calling that function to the table in commands(). The command
+// declares its flags on the FlagSet its setup receives and returns the
+// function that does the work:
+//
+//	func greetCommand() *command {
+//		return &command{
+//			name:    "greet",
+//			args:    "NAME",
+//			summary: "greet someone",
+//			help: `Prints a greeting for NAME.
+//
+//	Exit status: 0 greeted, 2 bad usage.`,
+//			setup: func(fs *flag.FlagSet) action {
+//				loud := fs.Bool("loud", false, "shout")
+//				return func(e *env, args []string) error {
+//					if len(args) != 1 {
+//						return usagef("give one NAME")
+//					}
+//					...
+//					return nil
+//				}
+//			},
+//		}
+//	}
+//
+// The framework parses the flags (before or after the arguments unless
+// the command sets argsEnd; everything after "--" is an argument), prints
+// help for -h, --help and "ringfence help greet" on standard output, and
+// builds the usage line from the flags, so every flag appears in it; give
+// each flag that takes a value its placeholder in backquotes in its usage
+// string ("write to `FILE`"). The action reports the outcome as its error,
+// and (*command).main turns it into the exit status and message in one
+// place:
+//
+//   - nil: exit 0;
+//   - usagef(...): bad usage; the message, the usage line and a pointer to
+//     the help go to standard error; exit 2 (or the command's failStatus);
+//   - exitStatus(n): exit n with no message, for answers already printed
+//     ("denied", "invalid");
+//   - fail(n, err): print err, exit n;
+//   - any other error: print it, exit 2 (or failStatus), for unreadable
+//     input and the like.
+//
+// Messages are prefixed with "ringfence NAME: ". Read inputs with
+// readInput or readPolicy (they take "-" for standard input, and
+// readPolicy "profile:NAME" too), write outputs with writeOutput, and
+// use e.stdout and e.stderr, never the os streams, so tests run commands
+// in-process through run.
 package cli
 
 import (
@@ -16,43 +70,39 @@ const (
 	exitUsage  = 2 // bad usage or unreadable input
 )
 
-// env is what a command may touch: its streams and arguments. Commands take
-// it as a parameter so tests can run them in-process.
+// env is what a command may touch: its streams. Commands take it as a
+// parameter so tests can run them in-process.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
 
-// command is one subcommand of ringfence.
-type command struct {
-	name    string
-	summary string // one line for "ringfence help"
-	run     func(e *env, args []string) int
-}
-
-// commands returns the subcommands in the order "help" lists them.
+// commands returns the commands in the order "ringfence help" lists them.
 // Each lives in its own file, named for the command.
-func commands() []command {
-	return []command{
+func commands() []*command {
+	return []*command{
 		// Keep one line per command; add yours in the right section.
-		// -- toolchain (issue 2)
-		{"asm", "assemble a classic-BPF filter and check it", cmdAsm},
-		{"disasm", "print a filter program as assembly", cmdDisasm},
-		{"emu", "run a filter program on a context, as the kernel does", cmdEmu},
-		// -- kernel and VM harness (issue 3)
-		{"vm", "real kernels under QEMU: kernel tests, commands in the Debian guest (vm test, kernels, exec, run, image)", cmdVM},
-		// -- policies (issue 4)
-		{"check", "validate and lint a policy", cmdCheck},
-		{"test", "run a policy's test cases (requests with expected decisions)", cmdTest},
-		{"compile", "compile a policy into filter registrations (text, json, c, go)", cmdCompile},
-		{"explain", "show how a policy and its compiled filters decide one request", cmdExplain},
-		// -- running programs (issue 5)
-		{"run", "run a program with io_uring restricted by a policy", cmdRun},
-		{"profiles", "list the built-in policies, or show one", cmdProfiles},
-		{"probe", "report what the running kernel supports for io_uring filters", cmdProbe},
-		{"verify", "check a policy against the real kernel at its boundaries", cmdVerify},
-		{"__verify-child", "(internal) the child process of verify", cmdVerifyChild},
-		{"__exec-check", "(internal) the second stage of run", cmdExecCheck},
+		// -- filter programs
+		asmCommand(),
+		disasmCommand(),
+		emuCommand(),
+		// -- policies
+		checkCommand(),
+		testCommand(),
+		compileCommand(),
+		explainCommand(),
+		// -- running programs
+		runCommand(),
+		profilesCommand(),
+		probeCommand(),
+		verifyCommand(),
+		// -- the kernel-matrix harness
+		vmCommand(),
+		// -- about ringfence
+		versionCommand(),
+		// -- internal: run by ringfence itself
+		verifyChildCommand(),
+		execCheckCommand(),
 	}
 }
 
@@ -62,53 +112,59 @@ func Main(stdin io.Reader, stdout, stderr io.Writer, args []string) int {
 	return run(&env{stdin: stdin, stdout: stdout, stderr: stderr}, args)
 }
 
+// topHelp is the help of "ringfence" itself.
+const topHelp = `ringfence restricts what io_uring may do with the classic-BPF filters Linux
+7.0 and later run on every io_uring request: it compiles policies to those
+filters, assembles, disassembles, checks and emulates them, and runs
+programs under a policy. "ringfence --version" prints its version.`
+
 // run dispatches args to a command and returns the exit status.
 func run(e *env, args []string) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(e.stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(e, args[1:])
+	top := &command{help: topHelp, subs: commands()}
+	if len(args) > 0 {
+		switch args[0] {
+		case "help", "-h", "-help", "--help":
+			return help(e, top, args[1:])
+		case "--version", "-version":
+			return run(e, append([]string{"version"}, args[1:]...))
 		}
 	}
-	fmt.Fprintf(e.stderr, "ringfence: unknown command %q; run \"ringfence help\" for the list\n", args[0])
-	return exitUsage
+	return top.main(e, args)
 }
 
-// parseArgs parses flags that may come before or after the positional
-// arguments ("check p.yaml --strict" as well as "check --strict p.yaml")
-// and returns the positional ones; everything after "--" is positional.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
+// help is "ringfence help [COMMAND [SUBCOMMAND]]": the help of that
+// command, or the list of commands, on standard output.
+func help(e *env, top *command, path []string) int {
+	c := top
+	for _, name := range path {
+		sub := c.sub(name)
+		if sub == nil {
+			return c.status(e, usagef("no command %q%s", strings.TrimSpace(c.name+" "+name), c.suggest(name)))
 		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+		c = sub
 	}
+	c.writeHelp(e.stdout)
+	return exitOK
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: ringfence COMMAND [ARGS...]")
-	fmt.Fprintln(w, "\ncommands:")
-	for _, c := range commands() {
-		if strings.HasPrefix(c.name, "__") {
-			continue // internal commands, run by ringfence itself
-		}
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+// versionCommand is "ringfence version".
+func versionCommand() *command {
+	return &command{
+		name:    "version",
+		summary: "print ringfence's module version and VCS revision",
+		help: `Prints the version of the ringfence module this binary was built from and,
+when the build recorded them, the VCS revision, its time and whether the
+tree had changes. "ringfence --version" does the same.
+
+Exit status: 0.`,
+		setup: func(*flag.FlagSet) action {
+			return func(e *env, args []string) error {
+				if len(args) != 0 {
+					return usagef("unexpected argument %q", args[0])
+				}
+				fmt.Fprintln(e.stdout, versionLine(readBuildInfo()))
+				return nil
+			}
+		},
 	}
-	fmt.Fprintln(w, "\nRun \"ringfence COMMAND -h\" for a command's flags.")
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -13,22 +12,58 @@ import (
 	"github.com/ringfence/ringfence/policy"
 )
 
-const compileHelp = `usage: ringfence compile [--format text|json|c|go] [--kernel V|running] [--endian little|big] [--naive] [-o FILE] POLICY
-
-Compiles a policy (docs/policy.md) into a plan: the io_uring BPF filters to
+// compileCommand is "ringfence compile".
+func compileCommand() *command {
+	return &command{
+		name:    "compile",
+		args:    "POLICY",
+		summary: "compile a policy into filter registrations (text, json, c, go)",
+		help: `Compiles a policy (docs/policy.md) into a plan: the io_uring BPF filters to
 register, in order, with their flags (DENY_REST on the last one of a
 default-deny policy) and pdu_size. Formats: text (assembly per
 registration, readable by "ringfence asm"), json, c (struct sock_filter and
 struct io_uring_bpf_filter initialisers), go (a Go file). The kernel
 version decides which fields filters see: CONNECT conditions need 7.2.
-"running" reads the running kernel's version. POLICY "-" reads standard
-input. docs/compiler.md explains the programs.
+"running" reads the running kernel's version. POLICY is a file, "-" for
+standard input, or profile:NAME. docs/compiler.md explains the programs.
 
 Exit status: 0 compiled, 1 the policy cannot be compiled for that kernel,
-2 bad usage or a policy that does not parse.
-
-Flags:
-`
+2 bad usage or a policy that does not parse.`,
+		setup: func(fs *flag.FlagSet) action {
+			format := fs.String("format", "text", "output `FORMAT`: "+strings.Join(compile.Formats(), ", "))
+			kernelFlag := fs.String("kernel", "", "target kernel `VERSION`: such as 7.2, or running (default: the oldest the policy needs)")
+			endian := fs.String("endian", "little", "byte `ORDER` of the target machine: little or big")
+			naive := fs.Bool("naive", false, "compile one comparison per value, without optimisation (the baseline of the figures)")
+			out := fs.String("o", "", "write to `FILE` instead of standard output")
+			return func(e *env, args []string) error {
+				if len(args) != 1 {
+					return usagef("give one POLICY")
+				}
+				p, _, _, err := e.loadPolicy(args[0])
+				if err != nil {
+					return err
+				}
+				kernel, err := kernelArg(*kernelFlag, p)
+				if err != nil {
+					return usagef("--kernel: %v", err)
+				}
+				bo, err := endianArg(*endian)
+				if err != nil {
+					return usagef("--endian: %v", err)
+				}
+				plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo, Naive: *naive})
+				if err != nil {
+					return fail(exitDenied, err)
+				}
+				text, err := plan.Format(*format)
+				if err != nil {
+					return usagef("--format: %v", err)
+				}
+				return e.writeOutput(*out, text)
+			}
+		},
+	}
+}
 
 // kernelArg parses a --kernel value: a version such as 7.2, "running" for
 // the running kernel, or "" for the oldest kernel p needs.
@@ -46,75 +81,11 @@ func kernelArg(s string, p *policy.Policy) (abi.Version, error) {
 	return abi.ParseVersion(s)
 }
 
-// endianArg parses an --endian value.
+// endianArg parses an --endian value: little or big ("" is little).
 func endianArg(s string) (binary.ByteOrder, error) {
-	switch s {
-	case "little", "":
-		return binary.LittleEndian, nil
-	case "big":
-		return binary.BigEndian, nil
+	bo, err := parseEndian(s)
+	if bo == nil && err == nil {
+		bo = binary.LittleEndian
 	}
-	return nil, fmt.Errorf("--endian must be little or big, not %q", s)
-}
-
-// cmdCompile is "ringfence compile".
-func cmdCompile(e *env, args []string) int {
-	fs := flag.NewFlagSet("compile", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	format := fs.String("format", "text", "output format: "+strings.Join(compile.Formats(), ", "))
-	kernelFlag := fs.String("kernel", "", "target kernel: a version such as 7.2, or running (default: the oldest the policy needs)")
-	endian := fs.String("endian", "little", "byte order of the target machine: little or big")
-	naive := fs.Bool("naive", false, "compile one comparison per value, without optimisation (the baseline of the figures)")
-	out := fs.String("o", "", "write to `FILE` instead of standard output")
-	fs.Usage = func() { fmt.Fprint(e.stderr, compileHelp); fs.PrintDefaults() }
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	data, name, err := readPolicyInput(e, pos[0])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence compile: %v\n", err)
-		return exitUsage
-	}
-	p, err := policy.Parse(data, name)
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
-	}
-	kernel, err := kernelArg(*kernelFlag, p)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence compile: %v\n", err)
-		return exitUsage
-	}
-	bo, err := endianArg(*endian)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence compile: %v\n", err)
-		return exitUsage
-	}
-	plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo, Naive: *naive})
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitDenied
-	}
-	text, err := plan.Format(*format)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence compile: %v\n", err)
-		return exitUsage
-	}
-	if *out == "" {
-		e.stdout.Write(text)
-		return exitOK
-	}
-	if err := os.WriteFile(*out, text, 0o644); err != nil {
-		fmt.Fprintf(e.stderr, "ringfence compile: %v\n", err)
-		return exitUsage
-	}
-	return exitOK
+	return bo, err
 }

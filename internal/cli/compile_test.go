@@ -34,10 +34,10 @@ func TestCompileCommand(t *testing.T) {
 			"io_uring BPF filters need Linux 7.0"},
 		{"bad kernel", []string{"compile", "--kernel", "seven", "../../examples/build-sandbox.yaml"}, exitUsage, nil, "bad kernel version"},
 		{"bad format", []string{"compile", "--format", "yaml", "../../examples/build-sandbox.yaml"}, exitUsage, nil, "unknown format \"yaml\""},
-		{"bad endian", []string{"compile", "--endian", "middle", "../../examples/build-sandbox.yaml"}, exitUsage, nil, "--endian must be"},
+		{"bad endian", []string{"compile", "--endian", "middle", "../../examples/build-sandbox.yaml"}, exitUsage, nil, "--endian: unknown byte order"},
 		{"output file", []string{"compile", "--format", "json", "-o", outFile, "../../examples/web-server.yaml"}, exitOK, nil, ""},
 		{"no args", []string{"compile"}, exitUsage, nil, "usage: ringfence compile"},
-		{"help", []string{"compile", "-h"}, exitOK, nil, "usage: ringfence compile"},
+		{"help", []string{"compile", "-h"}, exitOK, []string{"usage: ringfence compile"}, ""},
 		{"missing file", []string{"compile", "/nonexistent.yaml"}, exitUsage, nil, "no such file"},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -17,10 +18,13 @@ import (
 	"github.com/ringfence/ringfence/cbpf"
 )
 
-const emuHelp = `usage: ringfence emu [--ctx CTX] [--trace] [--format F] [--endian E] [--kernel V] PROG
-       ringfence emu --jsonl [--endian E]
-
-Runs a program on one filter context, as the kernel does, and prints the
+// emuCommand is "ringfence emu".
+func emuCommand() *command {
+	return &command{
+		name:    "emu",
+		args:    "PROG",
+		summary: "run a filter program on a context, as the kernel does",
+		help: `Runs a program on one filter context, as the kernel does, and prints the
 verdict. PROG is assembly or any program format "ringfence disasm" reads
 ("-" for standard input); the kernel's checker runs first.
 
@@ -31,71 +35,65 @@ assignments separated by spaces:
   connect.family=AF_INET connect.addr=127.0.0.1 connect.port=80
   sqe_flags=IOSQE_ASYNC pdu_size=12
 Unset fields are zero. When the opcode passes data to filters on kernel
---kernel (default 7.3), pdu_size is set to the kernel's size for it.
+--kernel, pdu_size is set to the kernel's size for it.
 
---jsonl reads one JSON object per line from standard input,
+With --jsonl there is no PROG: emu reads one JSON object per line from
+standard input,
   {"prog": [[code, jt, jf, k], ...], "ctx": "<80 hex digits>"}
 and writes one line per input line,
   {"valid": true, "ret": N, "allow": BOOL} or {"valid": false, "error": "..."}.
 A malformed line gets {"valid": false, "error": "bad input: ..."}.
 
 Exit status: 0 allowed, 1 denied or the program is rejected, 2 bad usage or
-input (with --jsonl: 2 if any line was malformed, else 0).
+input (with --jsonl: 2 if any line was malformed, else 0).`,
+		setup: func(fs *flag.FlagSet) action {
+			ctxArg := fs.String("ctx", "", "the filter context `CTX`: 80 hex digits or field assignments")
+			trace := fs.Bool("trace", false, "print the instructions executed")
+			format := fs.String("format", "auto", "program `FORMAT`: auto, json, c, go, raw or asm")
+			endian := fs.String("endian", "", "byte `ORDER` of the machine: little (default) or big")
+			kernel := fs.String("kernel", "7.3", "kernel `VERSION` deciding which opcodes carry data")
+			jsonl := fs.Bool("jsonl", false, "batch mode: JSON lines on standard input")
+			return func(e *env, args []string) error {
+				bo, err := parseEndian(*endian)
+				if err != nil {
+					return usagef("--endian: %v", err)
+				}
+				if *jsonl {
+					if len(args) != 0 || *ctxArg != "" || *trace {
+						return usagef("--jsonl takes its programs and contexts from standard input; no PROG, --ctx or --trace")
+					}
+					if bo == nil {
+						bo = binary.LittleEndian
+					}
+					return emuJSONL(e, bo)
+				}
+				if len(args) != 1 {
+					return usagef("give one PROG (or --jsonl)")
+				}
+				kv, err := abi.ParseVersion(*kernel)
+				if err != nil {
+					return usagef("--kernel: %v", err)
+				}
+				lp, err := loadProgram(e, args[0], *format, bo)
+				if err != nil {
+					return err
+				}
+				ctx, view, err := parseCtx(*ctxArg, lp.order(), kv)
+				if err != nil {
+					return usagef("--ctx: %v", err)
+				}
+				return emulate(e, lp, ctx, view, *trace)
+			}
+		},
+	}
+}
 
-Flags:
-`
-
-// cmdEmu is "ringfence emu".
-func cmdEmu(e *env, args []string) int {
-	fs := newToolFlags(e, "emu", emuHelp)
-	ctxArg := fs.String("ctx", "", "the filter `context`: 80 hex digits or field assignments")
-	trace := fs.Bool("trace", false, "print the instructions executed")
-	format := fs.String("format", "auto", "program `format`: auto, json, c, go, raw or asm")
-	endian := fs.String("endian", "", "byte `order` of the machine: little (default) or big")
-	kernel := fs.String("kernel", "7.3", "kernel `version` deciding which opcodes carry data")
-	jsonl := fs.Bool("jsonl", false, "batch mode: JSON lines on standard input")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	bo, err := parseEndian(*endian)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "ringfence emu:", err)
-		return exitUsage
-	}
-	if *jsonl {
-		if len(pos) != 0 || *ctxArg != "" || *trace {
-			fmt.Fprintln(e.stderr, "ringfence emu: --jsonl takes its programs and contexts from standard input; no PROG, --ctx or --trace")
-			return exitUsage
-		}
-		if bo == nil {
-			bo = binary.LittleEndian
-		}
-		return emuJSONL(e, bo)
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	kv, err := abi.ParseVersion(*kernel)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "ringfence emu:", err)
-		return exitUsage
-	}
-	lp, err := loadProgram(e, pos[0], *format, bo)
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
-	}
-	ctx, view, err := parseCtx(*ctxArg, lp.order(), kv)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "ringfence emu: --ctx:", err)
-		return exitUsage
-	}
+// emulate runs lp on ctx and prints the verdict, and with trace the
+// instructions executed.
+func emulate(e *env, lp *loadedProgram, ctx [abi.CtxSize]byte, view abi.View, trace bool) error {
 	prog, err := lp.check()
 	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitDenied
+		return fail(exitDenied, err)
 	}
 	if view == abi.ViewCommon {
 		if info, ok := abi.Opcode(ctx[abi.OffOpcode]).Info(); ok {
@@ -104,7 +102,7 @@ func cmdEmu(e *env, args []string) int {
 	}
 	w := cbpf.WordsOf(ctx, lp.order())
 	ret, path := prog.Trace(&w)
-	if *trace {
+	if trace {
 		fmt.Fprintf(e.stdout, "context: %s\n", describeCtx(ctx, lp.order(), view))
 		if lp.view != abi.ViewCommon {
 			view = lp.view
@@ -120,10 +118,10 @@ func cmdEmu(e *env, args []string) int {
 	}
 	if ret == 0 {
 		fmt.Fprintf(e.stdout, "deny (returned 0)\n")
-		return exitDenied
+		return exitStatus(exitDenied)
 	}
 	fmt.Fprintf(e.stdout, "allow (returned %d)\n", ret)
-	return exitOK
+	return nil
 }
 
 // describeCtx prints a context as field assignments, as --ctx reads them.
@@ -365,38 +363,36 @@ type jsonlInput struct {
 }
 
 // emuJSONL runs the batch mode.
-func emuJSONL(e *env, bo binary.ByteOrder) int {
+func emuJSONL(e *env, bo binary.ByteOrder) error {
 	in := bufio.NewReaderSize(e.stdin, 1<<16)
 	out := bufio.NewWriterSize(e.stdout, 1<<16)
-	status := exitOK
+	var status error
 	var buf []byte
 	for lineNo := 1; ; lineNo++ {
 		if in.Buffered() == 0 {
 			// About to block on input: let a driving tool see the
 			// answers so far.
 			if err := out.Flush(); err != nil {
-				fmt.Fprintln(e.stderr, "ringfence emu:", err)
-				return exitUsage
+				return err
 			}
 		}
 		line, err := in.ReadBytes('\n')
 		if len(line) == 0 && err != nil {
 			if err != io.EOF {
-				fmt.Fprintln(e.stderr, "ringfence emu:", err)
-				status = exitUsage
+				out.Flush()
+				return err
 			}
 			break
 		}
 		var malformed bool
 		buf, malformed = jsonlLine(buf[:0], line, lineNo, bo)
 		if malformed {
-			status = exitUsage
+			status = exitStatus(exitUsage)
 		}
 		out.Write(buf)
 	}
 	if err := out.Flush(); err != nil {
-		fmt.Fprintln(e.stderr, "ringfence emu:", err)
-		return exitUsage
+		return err
 	}
 	return status
 }

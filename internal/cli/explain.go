@@ -1,85 +1,76 @@
 package cli
 
 import (
-	"errors"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/asm"
 	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/policy"
 )
 
-const explainHelp = `usage: ringfence explain [--kernel V|running] [--endian little|big] --sqe 'op=SOCKET family=AF_INET ...' POLICY
-
-Explains how a policy decides one request: the decision, the rule that made
+// explainCommand is "ringfence explain".
+func explainCommand() *command {
+	return &command{
+		name:    "explain",
+		args:    "POLICY",
+		summary: "show how a policy and its compiled filters decide one request",
+		help: `Explains how a policy decides one request: the decision, the rule that made
 it (file:line and name, or the default), and how the compiled plan reaches
 the same decision in the kernel: which filters run and the instructions
 each executes. The request is key=value pairs: op= (name or number), then
 fields by policy name or short name (family, type, protocol, flags, mode,
 resolve, port, addr, user_data, sqe_flags), values as in policies.
 The reference evaluator and the plan (run in the emulator) are compared;
-a disagreement is a compiler bug and is reported as such.
+a disagreement is a compiler bug and is reported as such. POLICY is a
+file, "-" for standard input, or profile:NAME.
 
 Exit status: 0 explained (whatever the decision), 1 the evaluator and the
 compiled plan disagree, or the policy cannot be compiled for that kernel,
-2 bad usage or input.
+2 bad usage or input.`,
+		setup: func(fs *flag.FlagSet) action {
+			sqe := fs.String("sqe", "", "the `REQUEST`, e.g. 'op=SOCKET family=AF_INET type=SOCK_STREAM'")
+			kernelFlag := fs.String("kernel", "", "target kernel `VERSION`: such as 7.2, or running (default: the oldest the policy needs)")
+			endian := fs.String("endian", "little", "byte `ORDER` of the target machine: little or big")
+			return func(e *env, args []string) error {
+				if len(args) != 1 {
+					return usagef("give one POLICY")
+				}
+				if *sqe == "" {
+					return usagef("give the request with --sqe")
+				}
+				p, _, name, err := e.loadPolicy(args[0])
+				if err != nil {
+					return err
+				}
+				req, err := policy.ParseRequest(*sqe)
+				if err != nil {
+					return usagef("--sqe: %v", err)
+				}
+				kernel, err := kernelArg(*kernelFlag, p)
+				if err != nil {
+					return usagef("--kernel: %v", err)
+				}
+				bo, err := endianArg(*endian)
+				if err != nil {
+					return usagef("--endian: %v", err)
+				}
+				plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo})
+				if err != nil {
+					return fail(exitDenied, err)
+				}
+				return explain(e, p, name, req, plan, kernel, bo)
+			}
+		},
+	}
+}
 
-Flags:
-`
-
-// cmdExplain is "ringfence explain".
-func cmdExplain(e *env, args []string) int {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	sqe := fs.String("sqe", "", "the request, e.g. 'op=SOCKET family=AF_INET type=SOCK_STREAM'")
-	kernelFlag := fs.String("kernel", "", "target kernel: a version such as 7.2, or running (default: the oldest the policy needs)")
-	endian := fs.String("endian", "little", "byte order of the target machine: little or big")
-	fs.Usage = func() { fmt.Fprint(e.stderr, explainHelp); fs.PrintDefaults() }
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) != 1 || *sqe == "" {
-		fs.Usage()
-		return exitUsage
-	}
-	data, name, err := readPolicyInput(e, pos[0])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence explain: %v\n", err)
-		return exitUsage
-	}
-	p, err := policy.Parse(data, name)
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
-	}
-	req, err := policy.ParseRequest(*sqe)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence explain: --sqe: %v\n", err)
-		return exitUsage
-	}
-	kernel, err := kernelArg(*kernelFlag, p)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence explain: %v\n", err)
-		return exitUsage
-	}
-	bo, err := endianArg(*endian)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence explain: %v\n", err)
-		return exitUsage
-	}
-	plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo})
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitDenied
-	}
-
+// explain prints how p and plan decide req.
+func explain(e *env, p *policy.Policy, name string, req policy.Request, plan *compile.Plan, kernel abi.Version, bo binary.ByteOrder) error {
 	w := e.stdout
 	d := p.Decide(req)
 	verdict := map[bool]string{true: "allow", false: "deny"}
@@ -105,7 +96,7 @@ func cmdExplain(e *env, args []string) int {
 	}
 	ctx := req.CtxFor(bo, kernel)
 	v := plan.Decide(ctx)
-	fmt.Fprintf(w, "\nplan for Linux %v (%s-endian): %s\n", kernel, *endian, verdict[v.Allow])
+	fmt.Fprintf(w, "\nplan for Linux %v (%s-endian): %s\n", kernel, endianName(bo), verdict[v.Allow])
 	if len(v.Runs) == 0 {
 		fmt.Fprintf(w, "  no filter is registered for %v: the kernel lets it run\n", req.Op)
 	}
@@ -120,11 +111,18 @@ func cmdExplain(e *env, args []string) int {
 		explainPath(w, plan, reg, run)
 	}
 	if v.Allow != d.Allow {
-		fmt.Fprintf(e.stderr, "ringfence explain: DISAGREEMENT: the reference evaluator says %s, the compiled plan says %s for %s; this is a compiler bug, please report it with the policy and this request\n",
-			verdict[d.Allow], verdict[v.Allow], req)
-		return exitDenied
+		return fail(exitDenied, fmt.Errorf("DISAGREEMENT: the reference evaluator says %s, the compiled plan says %s for %s; this is a compiler bug, please report it with the policy and this request",
+			verdict[d.Allow], verdict[v.Allow], req))
 	}
-	return exitOK
+	return nil
+}
+
+// endianName is "little" or "big".
+func endianName(bo binary.ByteOrder) string {
+	if bo == binary.BigEndian {
+		return "big"
+	}
+	return "little"
 }
 
 // explainPath prints the instructions a filter executed, with the way

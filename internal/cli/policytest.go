@@ -5,7 +5,6 @@ package cli
 
 import (
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,85 +15,74 @@ import (
 	"github.com/ringfence/ringfence/policy"
 )
 
-const testHelp = `usage: ringfence test [-v] [--kernel V] POLICY CASES.yaml
-
-Runs a policy's unit tests: each case of CASES.yaml is a request with the
+// testCommand is "ringfence test".
+func testCommand() *command {
+	return &command{
+		name:    "test",
+		args:    "POLICY CASES.yaml",
+		summary: "run a policy's test cases (requests with expected decisions)",
+		help: `Runs a policy's unit tests: each case of CASES.yaml is a request with the
 decision expected (and optionally the rule expected to make it). Each case
 is decided by the reference evaluator (the policy's meaning), which must
-give the expected decision, and by the plan compiled for kernel V run in
-the emulator, little- and big-endian, which must agree with it. A failing case prints what differed:
-expected, got, and the rule that decided. The cases format is in
-docs/policy.md. POLICY "-" reads the policy from standard input.
+give the expected decision, and by the plan compiled for kernel VERSION run
+in the emulator, little- and big-endian, which must agree with it. A
+failing case prints what differed: expected, got, and the rule that
+decided. The cases format is in docs/policy.md. POLICY is a file, "-" for
+standard input, or profile:NAME.
 
 Exit status: 0 every case passed, 1 a case failed, 2 bad usage or a file
-that does not parse.
+that does not parse.`,
+		setup: func(fs *flag.FlagSet) action {
+			verbose := fs.Bool("v", false, "print every case, not only failures")
+			kernelFlag := fs.String("kernel", "", "compile for this kernel `VERSION` (default: the oldest the policy needs, 7.0 or 7.2)")
+			refOnly := fs.Bool("reference-only", false, "decide with the reference evaluator only, not the compiled plan")
+			return func(e *env, args []string) error {
+				if len(args) != 2 {
+					return usagef("give a POLICY and a CASES file")
+				}
+				return runTests(e, args[0], args[1], *kernelFlag, *refOnly, *verbose)
+			}
+		},
+	}
+}
 
-Flags:
-`
-
-// cmdTest is "ringfence test".
-func cmdTest(e *env, args []string) int {
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	verbose := fs.Bool("v", false, "print every case, not only failures")
-	kernelFlag := fs.String("kernel", "", "compile for this kernel (default: the oldest the policy needs, 7.0 or 7.2)")
-	refOnly := fs.Bool("reference-only", false, "decide with the reference evaluator only, not the compiled plan")
-	fs.Usage = func() { fmt.Fprint(e.stderr, testHelp); fs.PrintDefaults() }
-	pos, err := parseArgs(fs, args)
+// runTests is "ringfence test" on a policy and its cases file.
+func runTests(e *env, policyArg, casesFile, kernelFlag string, refOnly, verbose bool) error {
+	p, _, _, err := e.loadPolicy(policyArg)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+		return err
 	}
-	if len(pos) != 2 {
-		fs.Usage()
-		return exitUsage
-	}
-	data, name, err := readPolicyInput(e, pos[0])
+	cases, err := policy.LoadCases(casesFile)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence test: %v\n", err)
-		return exitUsage
-	}
-	p, err := policy.Parse(data, name)
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
-	}
-	cases, err := policy.LoadCases(pos[1])
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
+		return err
 	}
 	kernel := p.Needs()
-	if *kernelFlag != "" {
-		if kernel, err = abi.ParseVersion(*kernelFlag); err != nil {
-			fmt.Fprintf(e.stderr, "ringfence test: %v\n", err)
-			return exitUsage
+	if kernelFlag != "" {
+		if kernel, err = abi.ParseVersion(kernelFlag); err != nil {
+			return usagef("--kernel: %v", err)
 		}
 	}
 	var plans []casePlan
-	if !*refOnly {
+	if !refOnly {
 		for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
 			plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo})
 			if err != nil {
-				fmt.Fprintf(e.stderr, "ringfence test: %v\n", err)
-				return exitUsage
+				return err
 			}
-			name := fmt.Sprintf("the compiled plan (Linux %v, %s)", kernel, strings.TrimSuffix(strings.ToLower(bo.String()), "endian")+"-endian")
+			name := fmt.Sprintf("the compiled plan (Linux %v, %s-endian)", kernel, endianName(bo))
 			plans = append(plans, casePlan{name, plan, bo, kernel})
 		}
 	}
-	failed := runCases(e.stdout, p, cases, plans, *verbose)
+	failed := runCases(e.stdout, p, cases, plans, verbose)
 	how := "reference evaluator only"
 	if len(plans) > 0 {
 		how = fmt.Sprintf("reference evaluator and compiled plan for Linux %v, both byte orders", kernel)
 	}
-	fmt.Fprintf(e.stdout, "%s: %d cases, %d passed, %d failed (%s)\n", pos[1], len(cases), len(cases)-failed, failed, how)
+	fmt.Fprintf(e.stdout, "%s: %d cases, %d passed, %d failed (%s)\n", casesFile, len(cases), len(cases)-failed, failed, how)
 	if failed > 0 {
-		return exitDenied
+		return exitStatus(exitDenied)
 	}
-	return exitOK
+	return nil
 }
 
 // casePlan is a compiled plan the cases also run through.

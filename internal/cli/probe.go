@@ -12,21 +12,6 @@ import (
 	"github.com/ringfence/ringfence/kernel"
 )
 
-const probeHelp = `usage: ringfence probe [--json]
-
-Reports what the running kernel supports for io_uring policies: BPF filters
-on rings and on tasks, task restrictions, each opcode's pdu_size (the bytes
-of per-opcode data filters see, read back from the kernel's EMSGSIZE
-answer), the opcodes the kernel supports (IORING_REGISTER_PROBE), whether
-no_new_privs is set, and whether this process is already under io_uring task
-filters or restrictions. Nothing is registered: probing changes nothing.
-
-Exit status: 0 when the kernel has io_uring BPF filters, 1 when it does not,
-2 for bad usage.
-
-flags:
-`
-
 // probeReport is what "ringfence probe" finds. Its JSON form is stable.
 type probeReport struct {
 	Release          string   `json:"release"`
@@ -54,36 +39,43 @@ type opName struct {
 	Name string `json:"name"`
 }
 
-// cmdProbe is "ringfence probe".
-func cmdProbe(e *env, args []string) int {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, probeHelp)
-		fs.PrintDefaults()
+// probeCommand is "ringfence probe".
+func probeCommand() *command {
+	return &command{
+		name:    "probe",
+		summary: "report what the running kernel supports for io_uring filters",
+		help: `Reports what the running kernel supports for io_uring policies: BPF filters
+on rings and on tasks, task restrictions, each opcode's pdu_size (the bytes
+of per-opcode data filters see, read back from the kernel's EMSGSIZE
+answer), the opcodes the kernel supports (IORING_REGISTER_PROBE), whether
+no_new_privs is set, and whether this process is already under io_uring task
+filters or restrictions. Nothing is registered: probing changes nothing.
+
+Exit status: 0 when the kernel has io_uring BPF filters, 1 when it does not,
+2 for bad usage.`,
+		setup: func(fs *flag.FlagSet) action {
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(e *env, args []string) error {
+				if len(args) != 0 {
+					return usagef("unexpected argument %q", args[0])
+				}
+				r := probeKernel()
+				if *asJSON {
+					b, err := json.MarshalIndent(r, "", "  ")
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "%s\n", b)
+				} else {
+					printProbe(e.stdout, r)
+				}
+				if !r.RingFilters {
+					return exitStatus(exitDenied)
+				}
+				return nil
+			}
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(e.stderr, "ringfence probe: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	r := probeKernel()
-	if *asJSON {
-		b, _ := json.MarshalIndent(r, "", "  ")
-		fmt.Fprintf(e.stdout, "%s\n", b)
-	} else {
-		printProbe(e.stdout, r)
-	}
-	if !r.RingFilters {
-		return exitDenied
-	}
-	return exitOK
 }
 
 // probeKernel asks the running kernel. It registers nothing.

@@ -19,11 +19,11 @@ func TestProfilesCommand(t *testing.T) {
 		{[]string{"show", "storage"}, exitOK, []string{"# storage:", "version: 1", "default: deny"}, ""},
 		{[]string{"show", "nope"}, exitUsage, nil, "unknown profile \"nope\""},
 		{[]string{"bogus"}, exitUsage, nil, "usage: ringfence profiles"},
-		{[]string{"-h"}, exitOK, nil, "usage: ringfence profiles"},
+		{[]string{"-h"}, exitOK, []string{"usage: ringfence profiles"}, ""},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
-		code := cmdProfiles(&env{stdout: &out, stderr: &errb}, c.args)
+		code := run(&env{stdout: &out, stderr: &errb}, append([]string{"profiles"}, c.args...))
 		if code != c.code {
 			t.Errorf("profiles %v: exit %d, want %d (stderr %q)", c.args, code, c.code, errb.String())
 		}
@@ -38,7 +38,7 @@ func TestProfilesCommand(t *testing.T) {
 	}
 	// "show" prints exactly the embedded text.
 	var out bytes.Buffer
-	cmdProfiles(&env{stdout: &out, stderr: &out}, []string{"show", "default"})
+	run(&env{stdout: &out, stderr: &out}, []string{"profiles", "show", "default"})
 	want, _ := profiles.Get("default")
 	if out.String() != string(want) {
 		t.Error("profiles show default differs from the embedded profile")

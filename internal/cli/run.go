@@ -22,92 +22,89 @@ const (
 	exitNotFound    = 127 // the program was not found
 )
 
-const runHelp = `usage: ringfence run [--policy FILE | --profile NAME] [--ring-fds=close|refuse] [--if-supported] -- CMD [ARGS...]
+// runCommand is "ringfence run".
+func runCommand() *command { return runCommandWith(ringfence.Host()) }
 
-Runs CMD with io_uring restricted by a policy: sets no_new_privs, compiles the
+// runCommandWith is "ringfence run" with the kernel interface as a
+// parameter, so tests can make each step fail.
+func runCommandWith(k ringfence.Kernel) *command {
+	return &command{
+		name:       "run",
+		args:       "[--] CMD [ARGS...]",
+		summary:    "run a program with io_uring restricted by a policy",
+		argsEnd:    true,
+		failStatus: exitRunFailed,
+		help: `Runs CMD with io_uring restricted by a policy: sets no_new_privs, compiles the
 policy for the running kernel, registers it on the task and execs CMD. CMD and
 every process it starts can then only submit io_uring requests the policy
 allows; the others complete with -EACCES. With neither --policy nor --profile,
 the built-in "default" profile applies ("ringfence profiles" lists them).
+Flags come before CMD; everything from CMD on is CMD's.
 
 Fails closed: if the kernel lacks io_uring BPF filters (before Linux 7.0), a
 filter is refused, or anything else goes wrong, CMD is not run.
 
 Exit status: CMD's own status when it ran; 125 when ringfence failed and CMD
-was not run (the message says why); 126 when CMD could not be executed; 127
-when CMD was not found; 2 for bad usage.
-
-flags:
-`
-
-// cmdRun is "ringfence run".
-func cmdRun(e *env, args []string) int {
-	return runWith(e, args, ringfence.Host())
+was not run (bad usage included; the message says why); 126 when CMD could
+not be executed; 127 when CMD was not found.`,
+		setup: func(fs *flag.FlagSet) action {
+			o := runOptions{}
+			fs.StringVar(&o.policyFile, "policy", "", "policy `FILE` (YAML or JSON)")
+			fs.StringVar(&o.profile, "profile", "", "built-in profile `NAME` (default \"default\")")
+			fs.StringVar(&o.ringFDs, "ring-fds", "close", "`MODE` for inherited io_uring descriptors: close (close them) or refuse (do not run CMD)")
+			fs.BoolVar(&o.ifSupported, "if-supported", false, "on kernels without io_uring filters, run CMD unfiltered (with a warning)")
+			return func(e *env, args []string) error {
+				return runUnder(e, args, o, k)
+			}
+		},
+	}
 }
 
-// runWith is Run with the kernel interface as a parameter, so tests can
-// make each step fail.
-func runWith(e *env, args []string, k ringfence.Kernel) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	policyFile := fs.String("policy", "", "policy `FILE` (YAML or JSON)")
-	profile := fs.String("profile", "", "built-in profile `NAME` (default \"default\")")
-	ringFDs := fs.String("ring-fds", "close", "inherited io_uring descriptors: close them, or refuse to run")
-	ifSupported := fs.Bool("if-supported", false, "on kernels without io_uring filters, run CMD unfiltered (with a warning)")
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, runHelp)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	argv := fs.Args()
+// runOptions are the flags of "ringfence run".
+type runOptions struct {
+	policyFile, profile, ringFDs string
+	ifSupported                  bool
+}
+
+// runUnder runs argv under the policy o names, through kernel k.
+func runUnder(e *env, argv []string, o runOptions, k ringfence.Kernel) error {
 	if len(argv) == 0 {
-		fmt.Fprintln(e.stderr, "ringfence run: no command given; usage: ringfence run [flags] -- CMD [ARGS...]")
-		return exitUsage
+		return usagef("no command given")
 	}
-	if *policyFile != "" && *profile != "" {
-		fmt.Fprintln(e.stderr, "ringfence run: give --policy or --profile, not both")
-		return exitUsage
+	if o.policyFile != "" && o.profile != "" {
+		return usagef("give --policy or --profile, not both")
 	}
-	mode, err := ringfence.ParseRingFDMode(*ringFDs)
+	mode, err := ringfence.ParseRingFDMode(o.ringFDs)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence run: --ring-fds: %v\n", err)
-		return exitUsage
+		return usagef("--ring-fds: %v", err)
 	}
 	var p *policy.Policy
 	switch {
-	case *policyFile != "":
-		p, err = ringfence.LoadPolicy(*policyFile)
-	case *profile != "":
-		p, err = ringfence.Profile(*profile)
+	case o.policyFile != "":
+		p, err = ringfence.LoadPolicy(o.policyFile)
+	case o.profile != "":
+		p, err = ringfence.Profile(o.profile)
 	default:
 		p, err = ringfence.Profile(profiles.DefaultName)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence run: %v\n", err)
-		return exitUsage
+		return fmt.Errorf("%v; %s was not run", err, argv[0])
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence run: %v; not run\n", err)
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, iofs.ErrNotExist) {
-			return exitNotFound
+			return fail(exitNotFound, fmt.Errorf("%v; not run", err))
 		}
-		return exitNotExecable
+		return fail(exitNotExecable, fmt.Errorf("%v; not run", err))
 	}
 	// ringfence execs itself first ("__exec-check"), and only that process,
 	// having checked that the task filters survived execve, execs CMD:
 	// Linux 7.0 drops them at execve (seen on 7.0.13).
 	self, selfArgs, err := selfArgv("__exec-check")
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
-		return exitRunFailed
+		return fmt.Errorf("%v; %s was not run", err, argv[0])
 	}
-	if *ifSupported {
+	if o.ifSupported {
 		selfArgs = append(selfArgs, "--if-supported")
 	}
 	selfArgs = append(append(selfArgs, "--", path), argv...)
@@ -118,42 +115,50 @@ func runWith(e *env, args []string, k ringfence.Kernel) int {
 		Name:        argv[0],
 		Env:         os.Environ(),
 		RingFDs:     mode,
-		IfSupported: *ifSupported,
+		IfSupported: o.ifSupported,
 		Warn:        func(msg string) { fmt.Fprintf(e.stderr, "ringfence run: warning: %s\n", msg) },
 	})
-	fmt.Fprintf(e.stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
+	err = fmt.Errorf("%w; %s was not run", err, argv[0])
 	var se *ringfence.StepError
 	if errors.As(err, &se) && se.Step == ringfence.StepExec {
-		return exitNotExecable
+		return fail(exitNotExecable, err)
 	}
-	return exitRunFailed
+	return err
 }
 
-// selfArgv returns the path of this executable and the argv that runs its
-// command cmd. Nothing from the environment changes it: a test binary that
-// plays ringfence's part dispatches the command names in its TestMain.
-func selfArgv(cmd string) (string, []string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", nil, fmt.Errorf("cannot find ringfence's own executable: %w", err)
+// execCheckCommand is the internal "__exec-check [--if-supported] --
+// PATH ARGV..." that "ringfence run" execs after registering the policy:
+// it checks that the io_uring task filters survived execve, then execs
+// PATH. If they did not, PATH is not run (unless --if-supported, with a
+// warning).
+func execCheckCommand() *command {
+	return &command{
+		name:       "__exec-check",
+		args:       "-- PATH ARGV0 [ARGS...]",
+		summary:    "the second stage of run",
+		hidden:     true,
+		speaksAs:   "run",
+		argsEnd:    true,
+		failStatus: exitRunFailed,
+		help: `The second stage of "ringfence run", which execs it: checks that the
+io_uring task filters survived execve, then execs PATH with ARGV0 ARGS.
+
+Exit status: 125 when the filters are gone (PATH is not run), 126 when PATH
+could not be executed.`,
+		setup: func(fs *flag.FlagSet) action {
+			ifSupported := fs.Bool("if-supported", false, "run PATH even without filters (with a warning)")
+			return func(e *env, args []string) error {
+				if len(args) < 2 {
+					return usagef("internal command of ringfence run: give PATH and ARGV0")
+				}
+				return execChecked(e, args[0], args[1:], *ifSupported)
+			}
+		},
 	}
-	return self, []string{self, cmd}, nil
 }
 
-// cmdExecCheck is the hidden "__exec-check [--if-supported] -- PATH ARGV..."
-// that "ringfence run" execs after registering the policy: it checks that
-// the io_uring task filters survived execve, then execs PATH. If they did
-// not, PATH is not run (unless --if-supported, with a warning).
-func cmdExecCheck(e *env, args []string) int {
-	ifSupported := false
-	if len(args) > 0 && args[0] == "--if-supported" {
-		ifSupported, args = true, args[1:]
-	}
-	if len(args) < 3 || args[0] != "--" {
-		fmt.Fprintln(e.stderr, "ringfence __exec-check: internal command of ringfence run; usage: __exec-check [--if-supported] -- PATH ARGV0 [ARGS...]")
-		return exitUsage
-	}
-	path, argv := args[1], args[2:]
+// execChecked execs path if this task still carries its io_uring filters.
+func execChecked(e *env, path string, argv []string, ifSupported bool) error {
 	restricted, err := kernel.TaskRestricted()
 	switch {
 	case err == nil && restricted:
@@ -163,14 +168,11 @@ func cmdExecCheck(e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "ringfence run: warning: running %s WITHOUT an io_uring policy: the io_uring task filters did not survive execve on this kernel\n", argv[0])
 		}
 	case err != nil:
-		fmt.Fprintf(e.stderr, "ringfence run: cannot check that the io_uring task filters survived execve: %v; %s was not run\n", err, argv[0])
-		return exitRunFailed
+		return fmt.Errorf("cannot check that the io_uring task filters survived execve: %v; %s was not run", err, argv[0])
 	default:
 		rel, _ := kernel.Release()
-		fmt.Fprintf(e.stderr, "ringfence run: this kernel (%s) dropped the io_uring task filters at execve, so %s would run unfiltered (Linux 7.0 does this; 7.1 and later keep them); %s was not run\n", rel, argv[0], argv[0])
-		return exitRunFailed
+		return fmt.Errorf("this kernel (%s) dropped the io_uring task filters at execve, so %s would run unfiltered (Linux 7.0 does this; 7.1 and later keep them); %s was not run", rel, argv[0], argv[0])
 	}
 	err = kernel.Exec(path, argv, os.Environ())
-	fmt.Fprintf(e.stderr, "ringfence run: %v; %s was not run\n", err, argv[0])
-	return exitNotExecable
+	return fail(exitNotExecable, fmt.Errorf("%v; %s was not run", err, argv[0]))
 }

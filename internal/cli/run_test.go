@@ -73,7 +73,7 @@ func TestRunFailsClosed(t *testing.T) {
 		k := &failKernel{fail: c.fail}
 		var out, errb bytes.Buffer
 		args := append(append([]string{}, c.args...), "--", os.Args[0])
-		code := runWith(&env{stdout: &out, stderr: &errb}, args, k)
+		code := runCommandWith(k).main(&env{stdout: &out, stderr: &errb}, args)
 		if k.execed {
 			t.Errorf("%s: the program ran", c.fail)
 		}
@@ -89,18 +89,22 @@ func TestRunUsage(t *testing.T) {
 		code  int
 		inErr string
 	}{
-		{[]string{}, exitUsage, "no command given"},
-		{[]string{"--policy", "x.yaml", "--profile", "default", "--", "prog"}, exitUsage, "not both"},
-		{[]string{"--ring-fds=keep", "--", "true"}, exitUsage, "want close or refuse"},
-		{[]string{"--profile", "nope", "--", "true"}, exitUsage, "unknown profile \"nope\""},
-		{[]string{"--policy", "/nonexistent.yaml", "--", "true"}, exitUsage, "nonexistent.yaml"},
+		// run's own failures, bad usage included, exit 125, which a
+		// caller can tell from the program's own statuses.
+		{[]string{}, exitRunFailed, "no command given"},
+		{[]string{"--policy", "x.yaml", "--profile", "default", "--", "prog"}, exitRunFailed, "not both"},
+		{[]string{"--ring-fds=keep", "--", "true"}, exitRunFailed, "want close or refuse"},
+		{[]string{"--profile", "nope", "--", "true"}, exitRunFailed, "unknown profile \"nope\""},
+		{[]string{"--policy", "/nonexistent.yaml", "--", "true"}, exitRunFailed, "nonexistent.yaml"},
+		{[]string{"--nope", "--", "true"}, exitRunFailed, "flag provided but not defined: -nope"},
+		{[]string{"--policy"}, exitRunFailed, "flag needs an argument"},
 		{[]string{"--", "/nonexistent/prog"}, exitNotFound, "not run"},
 		{[]string{"--", "no-such-program-ringfence"}, exitNotFound, "not run"},
 	}
 	for _, c := range cases {
 		k := &failKernel{}
 		var out, errb bytes.Buffer
-		code := runWith(&env{stdout: &out, stderr: &errb}, c.args, k)
+		code := runCommandWith(k).main(&env{stdout: &out, stderr: &errb}, c.args)
 		if k.execed || k.nreg > 0 {
 			t.Errorf("%v: ran or registered (execed %v, %d registrations)", c.args, k.execed, k.nreg)
 		}
@@ -115,7 +119,7 @@ func TestRunUsage(t *testing.T) {
 func TestRunDefaultProfile(t *testing.T) {
 	k := &failKernel{}
 	var out, errb bytes.Buffer
-	runWith(&env{stdout: &out, stderr: &errb}, []string{"--", os.Args[0]}, k)
+	runCommandWith(k).main(&env{stdout: &out, stderr: &errb}, []string{"--", os.Args[0]})
 	p, err := ringfence.Profile("default")
 	if err != nil {
 		t.Fatal(err)
@@ -127,4 +131,17 @@ func TestRunDefaultProfile(t *testing.T) {
 	if n := len(plan.Registrations); !k.execed || k.nreg != n {
 		t.Fatalf("execed %v after %d registrations; want the default profile's %d: %s", k.execed, k.nreg, n, errb.String())
 	}
+}
+
+// exitCodeOf is the exit status an action's error stands for (without
+// printing anything).
+func exitCodeOf(err error) int {
+	var xe *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &xe):
+		return xe.status
+	}
+	return exitUsage
 }

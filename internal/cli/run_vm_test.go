@@ -28,8 +28,8 @@ import (
 	"github.com/ringfence/ringfence/profiles"
 )
 
-// helperEnv marks a re-executed test binary that must act as a helper.
-const helperEnv = "RINGFENCE_TEST_HELPER"
+// helperMark marks a re-executed test binary that must act as a helper.
+const helperMark = "RINGFENCE_TEST_HELPER"
 
 // helperCmd returns a command that runs this test binary as a helper:
 // role is "main" (ringfence's CLI), "probe" or "ringfds".
@@ -40,14 +40,14 @@ func helperArgv(role string, args ...string) []string {
 func helperCmd(role string, args ...string) *exec.Cmd {
 	argv := helperArgv(role, args...)
 	c := exec.Command(argv[0], argv[1:]...)
-	c.Env = append(os.Environ(), helperEnv+"=1")
+	c.Env = append(os.Environ(), helperMark+"=1")
 	return c
 }
 
 // TestHelperProcess is not a test: it is the entry point of the helper
 // processes the VM tests start. Without RINGFENCE_TEST_HELPER it returns.
 func TestHelperProcess(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
+	if os.Getenv(helperMark) != "1" {
 		return
 	}
 	args := os.Args
@@ -72,10 +72,16 @@ type helperOutput struct {
 	Error   string              `json:"error,omitempty"`
 }
 
+// helperEnv is the environment of a helper playing ringfence: the
+// process's streams.
+func helperEnv() *env {
+	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+}
+
 func helper(role string, args []string) int {
 	switch role {
 	case "main":
-		return run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, args)
+		return run(helperEnv(), args)
 	case "probe":
 		// probe MODE DEPTH: probe, print, then start the next generation.
 		mode, _ := uringprobe.ParseMode(args[0])
@@ -111,7 +117,7 @@ func helper(role string, args []string) int {
 		// badreg N ARGS...: "ringfence run ARGS" on the real kernel, with
 		// registration N sent with a pdu_size the kernel refuses.
 		n, _ := strconv.Atoi(args[0])
-		return runWith(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, args[1:], &badRegKernel{Kernel: ringfence.Host(), bad: n})
+		return runCommandWith(&badRegKernel{Kernel: ringfence.Host(), bad: n}).main(helperEnv(), args[1:])
 	case "restricted":
 		// Prints whether this process carries io_uring task filters.
 		r, err := kernel.TaskRestricted()

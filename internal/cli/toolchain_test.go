@@ -114,8 +114,8 @@ func TestAsmCommandErrors(t *testing.T) {
 		t.Errorf("--no-check: exit %d, %q", code, out)
 	}
 	// -h prints help and succeeds.
-	if code, _, errs := runTool("", "asm", "-h"); code != exitOK || !strings.Contains(errs, "--format") {
-		t.Errorf("asm -h: %d %q", code, errs)
+	if code, out, errs := runTool("", "asm", "-h"); code != exitOK || !strings.Contains(out, "--format FORMAT") || errs != "" {
+		t.Errorf("asm -h: exit %d, stdout %q, stderr %q; want 0 and the help on stdout", code, out, errs)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"sort"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 
@@ -22,29 +21,7 @@ import (
 	"github.com/ringfence/ringfence/internal/uringprobe"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
-	"github.com/ringfence/ringfence/profiles"
 )
-
-const verifyHelp = `usage: ringfence verify [--vm VERSION] [--all] POLICY
-
-Checks a policy against the running kernel. In a child process it applies
-POLICY to the task and submits real io_uring requests built from the
-policy's own boundaries: each allowed and denied value, just inside and just
-outside each range and prefix, each opcode the policy names and others it
-does not. An unfiltered sibling child submits the same requests first, so a
-request that fails with EACCES on its own is not mistaken for a denial. For
-each request it compares the kernel's answer with ringfence's predictions:
-the reference evaluator (the policy's meaning) and the compiled plan.
-
-It prints a table (only the differences and a summary unless --all) and
-exits 1 on any difference, 0 when every answer matches, 2 for bad usage or
-a kernel without io_uring filters. POLICY may also be profile:NAME.
-
-With --vm VERSION (e.g. 7.2) the same runs inside that Debian kernel booted
-under QEMU by the harness of "ringfence vm".
-
-flags:
-`
 
 // verifyCase is one request verify submits.
 type verifyCase struct {
@@ -65,88 +42,79 @@ type verifyChildOutput struct {
 	Error string  `json:"error,omitempty"`
 }
 
-// cmdVerify is "ringfence verify".
-func cmdVerify(e *env, args []string) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	vmVersion := fs.String("vm", "", "run inside Debian kernel `VERSION` (7.0 ... 7.3) under QEMU")
-	all := fs.Bool("all", false, "print every request, not only the differences")
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, verifyHelp)
-		fs.PrintDefaults()
+// verifyCommand is "ringfence verify".
+func verifyCommand() *command {
+	return &command{
+		name:    "verify",
+		args:    "POLICY",
+		summary: "check a policy against the real kernel at its boundaries",
+		help: `Checks a policy against the running kernel. In a child process it applies
+POLICY to the task and submits real io_uring requests built from the
+policy's own boundaries: each allowed and denied value, just inside and just
+outside each range and prefix, each opcode the policy names and others it
+does not. An unfiltered sibling child submits the same requests first, so a
+request that fails with EACCES on its own is not mistaken for a denial. For
+each request it compares the kernel's answer with ringfence's predictions:
+the reference evaluator (the policy's meaning) and the compiled plan.
+POLICY is a file, "-" for standard input, or profile:NAME.
+
+It prints a table (only the differences and a summary unless --all).
+With --vm VERSION (e.g. 7.2) the same runs inside that Debian kernel booted
+under QEMU by the harness of "ringfence vm".
+
+Exit status: 1 on any difference, 0 when every answer matches, 2 for bad
+usage or a kernel without io_uring filters.`,
+		setup: func(fs *flag.FlagSet) action {
+			vmVersion := fs.String("vm", "", "run inside Debian kernel `VERSION` (7.0 ... 7.3) under QEMU")
+			all := fs.Bool("all", false, "print every request, not only the differences")
+			return func(e *env, args []string) error {
+				if len(args) != 1 {
+					return usagef("give one POLICY")
+				}
+				if *vmVersion != "" {
+					return verifyInVM(e, args[0], *vmVersion, *all)
+				}
+				return verify(e, args[0], *all)
+			}
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "ringfence verify: give one POLICY file")
-		return exitUsage
-	}
-	src := fs.Arg(0)
-	if *vmVersion != "" {
-		return verifyInVM(e, src, *vmVersion, *all)
-	}
-	data, p, err := loadPolicyOrProfile(src)
+}
+
+// verify checks the policy arg against the running kernel.
+func verify(e *env, arg string, all bool) error {
+	p, data, name, err := e.loadPolicy(arg)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
-		return exitUsage
+		return err
 	}
 	if err := kernel.Supported(); err != nil {
-		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
-		return exitUsage
+		return err
 	}
 	k, err := kernel.Version()
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
-		return exitUsage
+		return err
 	}
 	plan, err := ringfence.Compile(p, k)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
-		return exitUsage
+		return err
 	}
 	dir, err := os.MkdirTemp("", "ringfence-verify-")
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
-		return exitUsage
+		return err
 	}
 	defer os.RemoveAll(dir)
 	cases := verifyCases(p, dir)
-	base, err := verifyChild(verifyChildInput{Name: src, Cases: cases})
+	base, err := verifyChild(verifyChildInput{Name: name, Cases: cases})
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence verify: unfiltered baseline: %v\n", err)
-		return exitUsage
+		return fmt.Errorf("unfiltered baseline: %v", err)
 	}
 	os.RemoveAll(dir) // files the baseline created must not change the filtered run
 	os.MkdirAll(dir, 0o700)
-	got, err := verifyChild(verifyChildInput{Policy: data, Name: src, Cases: cases})
+	got, err := verifyChild(verifyChildInput{Policy: data, Name: name, Cases: cases})
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence verify: filtered run: %v\n", err)
-		return exitUsage
+		return fmt.Errorf("filtered run: %v", err)
 	}
 	rel, _ := kernel.Release()
-	return verifyReport(e.stdout, src, rel, k, p, plan, cases, base, got, *all)
-}
-
-// loadPolicyOrProfile reads a policy file, or "profile:NAME".
-func loadPolicyOrProfile(src string) ([]byte, *policy.Policy, error) {
-	if name, ok := strings.CutPrefix(src, "profile:"); ok {
-		data, err := profiles.Get(name)
-		if err != nil {
-			return nil, nil, err
-		}
-		p, err := ringfence.ParsePolicy(data, "profile "+name)
-		return data, p, err
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := ringfence.ParsePolicy(data, src)
-	return data, p, err
+	return verifyReport(e.stdout, arg, rel, k, p, plan, cases, base, got, all)
 }
 
 // verifyChild runs "ringfence __verify-child" (this same executable) with in
@@ -178,38 +146,66 @@ func verifyChild(in verifyChildInput) ([]int32, error) {
 	return o.Res, nil
 }
 
-// cmdVerifyChild is the hidden "__verify-child" command: apply the policy
-// from stdin (if any) to this task, submit the cases, print the results.
-func cmdVerifyChild(e *env, args []string) int {
-	var in verifyChildInput
-	fail := func(err error) int {
-		b, _ := json.Marshal(verifyChildOutput{Error: err.Error()})
-		fmt.Fprintf(e.stdout, "%s\n", b)
-		return exitDenied
+// verifyChildCommand is the internal "__verify-child" of verify: it
+// applies the policy from standard input (if any) to this task, submits
+// the cases, and prints the results.
+func verifyChildCommand() *command {
+	return &command{
+		name:     "__verify-child",
+		summary:  "the child process of verify",
+		hidden:   true,
+		speaksAs: "verify",
+		help: `The child process of "ringfence verify": reads the policy and requests as
+JSON on standard input, applies the policy (if any) to this task, submits
+the requests and prints their results as JSON.
+
+Exit status: 0 answered, 1 failed (the JSON says why).`,
+		setup: func(*flag.FlagSet) action {
+			return func(e *env, args []string) error {
+				if len(args) != 0 {
+					return usagef("internal command of ringfence verify: no arguments")
+				}
+				out, err := verifyChildRun(e)
+				if err != nil {
+					out = verifyChildOutput{Error: err.Error()}
+				}
+				b, _ := json.Marshal(out)
+				fmt.Fprintf(e.stdout, "%s\n", b)
+				if err != nil {
+					return exitStatus(exitDenied)
+				}
+				return nil
+			}
+		},
 	}
+}
+
+// verifyChildRun is the work of __verify-child.
+func verifyChildRun(e *env) (verifyChildOutput, error) {
+	var in verifyChildInput
 	if err := json.NewDecoder(e.stdin).Decode(&in); err != nil {
-		return fail(err)
+		return verifyChildOutput{}, err
 	}
 	if len(in.Policy) > 0 {
 		p, err := ringfence.ParsePolicy(in.Policy, in.Name)
 		if err != nil {
-			return fail(err)
+			return verifyChildOutput{}, err
 		}
 		k, err := kernel.Version()
 		if err != nil {
-			return fail(err)
+			return verifyChildOutput{}, err
 		}
 		plan, err := ringfence.Compile(p, k)
 		if err != nil {
-			return fail(err)
+			return verifyChildOutput{}, err
 		}
 		if err := ringfence.ApplyToTask(plan, ringfence.ApplyOptions{}); err != nil {
-			return fail(err)
+			return verifyChildOutput{}, err
 		}
 	}
 	ring, err := kernel.NewRing(kernel.Params{Entries: 4})
 	if err != nil {
-		return fail(err)
+		return verifyChildOutput{}, err
 	}
 	defer ring.Close()
 	out := verifyChildOutput{Res: make([]int32, len(in.Cases))}
@@ -217,16 +213,14 @@ func cmdVerifyChild(e *env, args []string) int {
 		sqe := uringprobe.SQE(c.Req)
 		cqe, err := uringprobe.Do(ring, []kernel.SQE{sqe}, sqe.UserData)
 		if err != nil {
-			return fail(fmt.Errorf("request %d (%s): %w", i, c.Why, err))
+			return verifyChildOutput{}, fmt.Errorf("request %d (%s): %w", i, c.Why, err)
 		}
 		if cqe.Res >= 0 && (c.Req.Op == abi.OpSocket || c.Req.Op == abi.OpOpenat || c.Req.Op == abi.OpOpenat2) {
 			kernel.CloseFD(int(cqe.Res))
 		}
 		out.Res[i] = cqe.Res
 	}
-	b, _ := json.Marshal(out)
-	fmt.Fprintf(e.stdout, "%s\n", b)
-	return exitOK
+	return out, nil
 }
 
 // verdict is how one request was judged.
@@ -264,7 +258,9 @@ func judge(p *policy.Policy, plan *compile.Plan, k abi.Version, c verifyCase, ba
 	return v
 }
 
-func verifyReport(w io.Writer, src, release string, k abi.Version, p *policy.Policy, plan *compile.Plan, cases []verifyCase, base, got []int32, all bool) int {
+// verifyReport prints the table of verify and returns exit status 1 when
+// anything differs.
+func verifyReport(w io.Writer, src, release string, k abi.Version, p *policy.Policy, plan *compile.Plan, cases []verifyCase, base, got []int32, all bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	header := false
 	diffs, na := 0, 0
@@ -293,9 +289,9 @@ func verifyReport(w io.Writer, src, release string, k abi.Version, p *policy.Pol
 	fmt.Fprintf(w, "%s on %s (%v): %d requests, %d differences, %d not decidable by the kernel (refused before filters or EACCES on their own)\n",
 		src, release, k, len(cases), diffs, na)
 	if diffs > 0 {
-		return exitDenied
+		return exitStatus(exitDenied)
 	}
-	return exitOK
+	return nil
 }
 
 func allowWord(b bool) string {

@@ -11,11 +11,10 @@ import (
 // under QEMU by the harness of "ringfence vm": a static ringfence built from
 // the source tree and the policy go into the initramfs, and the guest's
 // output and exit status become this command's.
-func verifyInVM(e *env, src, version string, all bool) int {
-	data, _, err := loadPolicyOrProfile(src)
+func verifyInVM(e *env, src, version string, all bool) error {
+	_, data, _, err := e.loadPolicy(src)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ringfence verify: %v\n", err)
-		return exitUsage
+		return err
 	}
 	const guestPolicy = "/ringfence/policy.yaml"
 	args := []string{"verify"}
@@ -27,12 +26,14 @@ func verifyInVM(e *env, src, version string, all bool) int {
 		arg = src
 	}
 	args = append(args, arg)
-	switch code := runInVM(e, "ringfence verify --vm "+version, version,
-		[]vm.File{{Path: guestPolicy, Data: data, Mode: 0o644}}, args); code {
-	case exitOK, exitDenied, exitUsage:
-		return code
-	default:
-		fmt.Fprintf(e.stderr, "ringfence verify --vm %s: verify in the guest exited %d\n", version, code)
-		return exitUsage
+	code, err := runInVM(e, version, []vm.File{{Path: guestPolicy, Data: data, Mode: 0o644}}, args)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--vm %s: %w", version, err)
+	case code == exitOK:
+		return nil
+	case code == exitDenied, code == exitUsage:
+		return exitStatus(code)
 	}
+	return fmt.Errorf("--vm %s: verify in the guest exited %d", version, code)
 }

@@ -17,8 +17,7 @@ import (
 // child re-executes the test binary as a helper too.
 func verifyCmdOutput(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	c := helperCmd("main", append([]string{"verify"}, args...)...)
-	return runHelper(t, c)
+	return runHelper(t, helperCmd("main", append([]string{"verify"}, args...)...))
 }
 
 // TestVerifyInVM runs "ringfence verify" on every example policy and every
@@ -57,7 +56,7 @@ func TestVerifyInVM(t *testing.T) {
 	}
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
-			_, p, err := loadPolicyOrProfile(tg.arg)
+			p, _, _, err := (&env{}).loadPolicy(tg.arg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +91,7 @@ func TestVerifyCatchesMismatch(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cases := verifyCases(p, dir)
-	t.Setenv(helperEnv, "1")
+	t.Setenv(helperMark, "1")
 	base, err := verifyChild(verifyChildInput{Name: "default", Cases: cases})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +102,7 @@ func TestVerifyCatchesMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sb strings.Builder
-	code := verifyReport(&sb, "default (applied: deny-all)", "", k, p, plan, cases, base, got, false)
+	code := exitCodeOf(verifyReport(&sb, "default (applied: deny-all)", "", k, p, plan, cases, base, got, false))
 	if code != exitDenied || !strings.Contains(sb.String(), "DIFFERS") {
 		t.Fatalf("verify did not catch deny-all applied for default: exit %d\n%s", code, sb.String())
 	}

@@ -12,7 +12,7 @@ import (
 
 func runVM(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = cmdVM(&env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}, args)
+	code = run(&env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}, append([]string{"vm"}, args...))
 	return code, out.String(), errb.String()
 }
 
@@ -22,20 +22,22 @@ func TestVMUsage(t *testing.T) {
 		code int
 		want string // in stdout+stderr
 	}{
-		{nil, exitUsage, "usage: ringfence vm test"},
-		{[]string{"help"}, exitOK, "needs the ringfence source tree"},
-		{[]string{"bogus"}, exitUsage, `unknown subcommand "bogus"`},
+		{nil, exitUsage, "usage: ringfence vm COMMAND"},
+		{[]string{"help"}, exitOK, "  test "},
+		{[]string{"help", "test"}, exitOK, "needs the ringfence source tree"},
+		{[]string{"bogus"}, exitUsage, `unknown command "bogus"`},
+		{[]string{"tset"}, exitUsage, `did you mean test?`},
 		{[]string{"test", "--run", "("}, exitUsage, "--run: error parsing regexp"},
 		{[]string{"test", "extra"}, exitUsage, `unexpected argument "extra"`},
 		{[]string{"test", "--kernels", ","}, exitUsage, "empty kernel list"},
-		{[]string{"test", "-h"}, exitOK, "-kernels"},
+		{[]string{"test", "-h"}, exitOK, "--kernels KERNELS"},
 		{[]string{"kernels", "--nope"}, exitUsage, "flag provided but not defined"},
 		{[]string{"run"}, exitUsage, "no command"},
 		{[]string{"run", "--"}, exitUsage, "no command"},
 		{[]string{"run", "--timeout", "0s", "--", "true"}, exitUsage, "--timeout must be at least 1s"},
-		{[]string{"run", "-h"}, exitOK, "-no-userland"},
+		{[]string{"run", "-h"}, exitOK, "--no-userland"},
 		{[]string{"image", "extra"}, exitUsage, `unexpected argument "extra"`},
-		{[]string{"image", "-h"}, exitOK, "-packages"},
+		{[]string{"image", "-h"}, exitOK, "--packages"},
 	} {
 		code, out, errs := runVM(c.args...)
 		if code != c.code || !strings.Contains(out+errs, c.want) {
