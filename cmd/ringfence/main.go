@@ -2,7 +2,8 @@
 // policies to the kernel's classic-BPF filters, assembles, disassembles,
 // checks and emulates those filters, and runs programs under a policy.
 //
-// Run "ringfence help" for the list of commands.
+// Run "ringfence help" for the list of commands. Called as
+// ringfence-runtime (a link), it is the OCI runtime shim.
 package main
 
 import (
@@ -12,5 +13,5 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main(os.Stdin, os.Stdout, os.Stderr, os.Args[1:]))
+	os.Exit(cli.MainArgv0(os.Args[0], os.Stdin, os.Stdout, os.Stderr, os.Args[1:]))
 }

@@ -60,7 +60,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
+
+	"github.com/ringfence/ringfence/internal/ocishim"
 )
 
 // Exit statuses shared by every command.
@@ -96,6 +99,9 @@ func commands() []*command {
 		profilesCommand(),
 		probeCommand(),
 		verifyCommand(),
+		// -- containers
+		ociRuntimeCommand(),
+		nriCommand(),
 		// -- the kernel-matrix harness
 		vmCommand(),
 		// -- about ringfence
@@ -110,6 +116,16 @@ func commands() []*command {
 // exit status.
 func Main(stdin io.Reader, stdout, stderr io.Writer, args []string) int {
 	return run(&env{stdin: stdin, stdout: stdout, stderr: stderr}, args)
+}
+
+// MainArgv0 is Main for a program called as argv0: under the name
+// ringfence-runtime (a link to the ringfence binary) it is the OCI
+// runtime shim, "ringfence oci-runtime args...".
+func MainArgv0(argv0 string, stdin io.Reader, stdout, stderr io.Writer, args []string) int {
+	if filepath.Base(argv0) == ocishim.Name {
+		return ocishim.Main(args, stderr)
+	}
+	return Main(stdin, stdout, stderr, args)
 }
 
 // topHelp is the help of "ringfence" itself.
@@ -127,6 +143,12 @@ func run(e *env, args []string) int {
 			return help(e, top, args[1:])
 		case "--version", "-version":
 			return run(e, append([]string{"version"}, args[1:]...))
+		case "oci-runtime":
+			// runc's command line, global flags first: not ours to parse.
+			if len(args) == 2 && (args[1] == "-h" || args[1] == "--help") {
+				return help(e, top, args[:1])
+			}
+			return ocishim.Main(args[1:], e.stderr)
 		}
 	}
 	return top.main(e, args)

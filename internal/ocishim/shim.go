@@ -73,10 +73,10 @@ type Shim struct {
 // Main runs ringfence-runtime with args (without the program name) and
 // returns the exit status; on success it does not return, having
 // executed the real runtime.
-func Main(args []string) int {
+func Main(args []string, stderr io.Writer) int {
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: cannot find its own executable: %v\n", Name, err)
+		fmt.Fprintf(stderr, "%s: cannot find its own executable: %v\n", Name, err)
 		return 1
 	}
 	s := &Shim{
@@ -85,7 +85,7 @@ func Main(args []string) int {
 		Environ:    os.Environ(),
 		Kernel:     ringfence.Host(),
 		Self:       self,
-		Stderr:     os.Stderr,
+		Stderr:     stderr,
 		Exec:       syscall.Exec,
 	}
 	return s.Run(args)

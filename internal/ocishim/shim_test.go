@@ -500,7 +500,7 @@ func TestExecStateFails(t *testing.T) {
 // TestRealExec.
 func TestMain(m *testing.M) {
 	if os.Getenv("RINGFENCE_OCISHIM_TEST_MAIN") == "1" {
-		os.Exit(Main(os.Args[1:]))
+		os.Exit(Main(os.Args[1:], os.Stderr))
 	}
 	os.Exit(m.Run())
 }
