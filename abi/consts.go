@@ -68,7 +68,7 @@ func Consts() []Const {
 		{"O_ASYNC", GroupOpen, 0o20000}, {"O_DIRECT", GroupOpen, 0o40000}, {"O_LARGEFILE", GroupOpen, 0o100000},
 		{"O_DIRECTORY", GroupOpen, 0o200000}, {"O_NOFOLLOW", GroupOpen, 0o400000}, {"O_NOATIME", GroupOpen, 0o1000000},
 		{"O_CLOEXEC", GroupOpen, 0o2000000}, {"O_SYNC", GroupOpen, 0o4010000}, {"O_PATH", GroupOpen, 0o10000000},
-		{"O_TMPFILE", GroupOpen, 0o20200000},
+		{"O_TMPFILE", GroupOpen, 0o20200000}, {"__O_TMPFILE", GroupOpen, 0o20000000},
 
 		{"S_IRWXU", GroupMode, 0o700}, {"S_IRUSR", GroupMode, 0o400}, {"S_IWUSR", GroupMode, 0o200},
 		{"S_IXUSR", GroupMode, 0o100}, {"S_IRWXG", GroupMode, 0o70}, {"S_IRGRP", GroupMode, 0o40},
