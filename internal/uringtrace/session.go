@@ -293,3 +293,34 @@ func appendFile(path, line string) error {
 	}
 	return cerr
 }
+
+// Run reads the session's trace through t and calls fn for every event of
+// the followed processes, until stop is closed. It then writes the end
+// marker and reads on to it, so that every event recorded before stop was
+// closed is delivered. It returns an error only if the trace ends without
+// the marker.
+func (s *Session) Run(t *Tracker, stop <-chan struct{}, fn func(Event)) error {
+	stopping := false
+	for {
+		select {
+		case l, ok := <-s.lines:
+			if !ok {
+				return fmt.Errorf("the trace ended before its end marker")
+			}
+			if stopping && s.IsEnd(l) {
+				return nil
+			}
+			if ev, ok := t.Feed(l); ok {
+				fn(ev)
+			}
+		case <-stop:
+			if !stopping {
+				stopping = true
+				if err := s.Stop(); err != nil {
+					return fmt.Errorf("writing the end marker: %w", err)
+				}
+			}
+			stop = nil
+		}
+	}
+}

@@ -165,28 +165,20 @@ func traceHelper(t *testing.T, m Mode, role string) ([]Event, *Tracker) {
 	if err := c.Wait(); err != nil {
 		t.Fatalf("helper %s: %v", role, err)
 	}
-	if err := s.Stop(); err != nil {
-		t.Fatal(err)
-	}
 	var evs []Event
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-s.Lines():
-			if !ok {
-				t.Fatal("trace ended before the end marker")
-			}
-			if s.IsEnd(l) {
-				return evs, tr
-			}
-			t.Log("trace:", l)
-			if ev, ok := tr.Feed(l); ok {
-				evs = append(evs, ev)
-			}
-		case <-timeout:
-			t.Fatal("no end marker in 30 s")
+	stop := make(chan struct{})
+	close(stop)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(tr, stop, func(ev Event) { evs = append(evs, ev) }) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
 		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no end marker in 30 s")
 	}
+	return evs, tr
 }
 
 func TestRecordSession(t *testing.T) {
