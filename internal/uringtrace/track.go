@@ -3,6 +3,8 @@ package uringtrace
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/ringfence/ringfence/abi"
@@ -90,6 +92,72 @@ func (e Event) PolicyRequest(k abi.Version) policy.Request {
 type Follower struct {
 	all bool
 	ids map[int]bool
+	// match, when set, decides for a thread group not seen before (and
+	// the answer is kept): the cgroup follower.
+	match func(tgid int) bool
+	known map[int]bool
+}
+
+// FollowCgroup returns a Follower of the processes in the cgroup v2 dir
+// (a path as /proc/PID/cgroup shows it, "/system.slice/x.service") or
+// below it, as read from proc ("/proc") when a process is first seen.
+func FollowCgroup(proc, dir string) *Follower {
+	dir = strings.TrimSuffix(dir, "/")
+	return &Follower{ids: map[int]bool{}, known: map[int]bool{}, match: func(tgid int) bool {
+		b, err := os.ReadFile(fmt.Sprintf("%s/%d/cgroup", proc, tgid))
+		if err != nil {
+			return false
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if p, ok := strings.CutPrefix(line, "0::"); ok {
+				return p == dir || strings.HasPrefix(p, dir+"/") || dir == ""
+			}
+		}
+		return false
+	}}
+}
+
+// FollowTree returns a Follower of pid and its descendants, those running
+// now (found in proc, "/proc") and those it starts later.
+func FollowTree(proc string, pid int) *Follower {
+	f := Follow(pid)
+	children := map[int][]int{}
+	ents, _ := os.ReadDir(proc)
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", proc, p))
+		if err != nil {
+			continue
+		}
+		// "PID (COMM) STATE PPID ...": COMM may hold spaces and ")".
+		s := string(b)
+		i := strings.LastIndex(s, ")")
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(s[i+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		if pp, err := strconv.Atoi(fields[1]); err == nil {
+			children[pp] = append(children[pp], p)
+		}
+	}
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			if !f.ids[c] {
+				f.ids[c] = true
+				queue = append(queue, c)
+			}
+		}
+	}
+	return f
 }
 
 // FollowAll returns a Follower that matches every thread.
@@ -114,12 +182,38 @@ func (f *Follower) Add(pid int) {
 // Has reports whether thread pid of thread group tgid is followed: the
 // thread itself or its process.
 func (f *Follower) Has(pid, tgid int) bool {
-	return f.all || f.ids[pid] || (tgid != 0 && f.ids[tgid])
+	if f.all || f.ids[pid] || (tgid != 0 && f.ids[tgid]) {
+		return true
+	}
+	if f.match == nil {
+		return false
+	}
+	g := tgid
+	if g == 0 {
+		g = pid
+	}
+	// Only positive answers are kept: a process can join the cgroup after
+	// it was first seen (runtimes move a container's first process in
+	// before it execs the workload).
+	if f.known[g] {
+		return true
+	}
+	if f.match(g) {
+		f.known[g] = true
+		return true
+	}
+	return false
+}
+
+// hasKnown is Has without asking match: for fork events, which every
+// process on the machine makes.
+func (f *Follower) hasKnown(pid, tgid int) bool {
+	return f.all || f.ids[pid] || (tgid != 0 && (f.ids[tgid] || f.known[tgid]))
 }
 
 // fork follows child when its parent is followed.
 func (f *Follower) fork(parent, parentTGID, child int) {
-	if f.Has(parent, parentTGID) {
+	if f.hasKnown(parent, parentTGID) {
 		f.Add(child)
 	}
 }
@@ -179,11 +273,9 @@ func (t *Tracker) Feed(s string) (Event, bool) {
 		}
 		return Event{}, false
 	}
-	if !t.follow.Has(l.PID, l.TGID) {
-		return Event{}, false
-	}
 	f := Fields(l.Rest)
-	ev := Event{Time: l.Time, PID: l.PID, TGID: l.TGID, Comm: l.Comm}
+	// Probe events are kept per thread for the event that follows, before
+	// asking whether the thread is followed: that is asked once, there.
 	switch l.Event {
 	case probeSocket, probeOpenat, probeOpenat2, probeConnect:
 		p, err := parsePrep(l.Event, f)
@@ -191,11 +283,25 @@ func (t *Tracker) Feed(s string) (Event, bool) {
 			t.Bad++
 			return Event{}, false
 		}
+		if len(t.pending) > maxPending {
+			clear(t.pending)
+		}
 		t.pending[l.PID] = p
 		return Event{}, false
 	case probeFilter:
+		if len(t.filter) > maxPending {
+			clear(t.filter)
+		}
 		t.filter[l.PID] = f["ret"] == "-13"
 		return Event{}, false
+	}
+	if !t.follow.Has(l.PID, l.TGID) {
+		delete(t.pending, l.PID)
+		delete(t.filter, l.PID)
+		return Event{}, false
+	}
+	ev := Event{Time: l.Time, PID: l.PID, TGID: l.TGID, Comm: l.Comm}
+	switch l.Event {
 	case "io_uring_submit_req":
 		ev.Kind = Submitted
 		ev.SQThread = f["sq_thread"] == "1"
@@ -257,6 +363,11 @@ func (t *Tracker) Feed(s string) (Event, bool) {
 	}
 	return ev, true
 }
+
+// maxPending bounds the per-thread state a long watch keeps for threads
+// that are not followed (their probe events are kept until their next
+// event, which may never come).
+const maxPending = 1 << 16
 
 // registerUseRegisteredRing is IORING_REGISTER_USE_REGISTERED_RING, a flag
 // in io_uring_register's opcode argument.
