@@ -99,6 +99,7 @@ func commands() []*command {
 		profilesCommand(),
 		probeCommand(),
 		verifyCommand(),
+		monitorCommand(),
 		// -- containers
 		ociRuntimeCommand(),
 		nriCommand(),
@@ -109,6 +110,7 @@ func commands() []*command {
 		// -- internal: run by ringfence itself
 		verifyChildCommand(),
 		execCheckCommand(),
+		denialLogCommand(),
 	}
 }
 

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"os"
 	"os/exec"
+	"time"
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/kernel"
@@ -44,6 +46,11 @@ Flags come before CMD; everything from CMD on is CMD's.
 Fails closed: if the kernel lacks io_uring BPF filters (before Linux 7.0), a
 filter is refused, or anything else goes wrong, CMD is not run.
 
+With --log-denials, a process started before CMD writes one line per
+io_uring request the policy denies (which rule or the default, the request's
+fields, the process), until CMD exits; it needs what "ringfence monitor"
+needs (root, tracefs), and CMD is not run when the log cannot start.
+
 Exit status: CMD's own status when it ran; 125 when ringfence failed and CMD
 was not run (bad usage included; the message says why); 126 when CMD could
 not be executed; 127 when CMD was not found.`,
@@ -53,6 +60,8 @@ not be executed; 127 when CMD was not found.`,
 			fs.StringVar(&o.profile, "profile", "", "built-in profile `NAME` (default \"default\")")
 			fs.StringVar(&o.ringFDs, "ring-fds", "close", "`MODE` for inherited io_uring descriptors: close (close them) or refuse (do not run CMD)")
 			fs.BoolVar(&o.ifSupported, "if-supported", false, "on kernels without io_uring filters, run CMD unfiltered (with a warning)")
+			fs.Var(&o.logDenials, "log-denials", "log every io_uring request the policy denies, to standard error or (--log-denials=`FILE`) appended to FILE (needs root and tracefs: see \"ringfence help monitor\")")
+			fs.StringVar(&o.logFormat, "log-format", "text", "denial log `FORMAT`: text or json (one JSON object per line)")
 			return func(e *env, args []string) error {
 				return runUnder(e, args, o, k)
 			}
@@ -64,6 +73,33 @@ not be executed; 127 when CMD was not found.`,
 type runOptions struct {
 	policyFile, profile, ringFDs string
 	ifSupported                  bool
+	logDenials                   optionalFile
+	logFormat                    string
+}
+
+// optionalFile is a flag that may be given alone (--log-denials: standard
+// error) or with a file (--log-denials=FILE).
+type optionalFile struct {
+	set  bool
+	path string
+}
+
+func (f *optionalFile) String() string { return f.path }
+
+// IsBoolFlag lets the flag stand alone.
+func (f *optionalFile) IsBoolFlag() bool { return true }
+
+func (f *optionalFile) Set(s string) error {
+	f.set = true
+	switch s {
+	case "true":
+		f.path = ""
+	case "false":
+		f.set = false
+	default:
+		f.path = s
+	}
+	return nil
 }
 
 // runUnder runs argv under the policy o names, through kernel k.
@@ -96,6 +132,15 @@ func runUnder(e *env, argv []string, o runOptions, k ringfence.Kernel) error {
 			return fail(exitNotFound, fmt.Errorf("%v; not run", err))
 		}
 		return fail(exitNotExecable, fmt.Errorf("%v; not run", err))
+	}
+	if o.logDenials.set {
+		if o.logFormat != "text" && o.logFormat != "json" {
+			return usagef("--log-format %q: want text or json", o.logFormat)
+		}
+		w := watchOptions{policyArg: policyArgOf(o, profiles.DefaultName), format: o.logFormat, out: o.logDenials.path, pid: os.Getpid()}
+		if err := startDenialLog(e, w); err != nil {
+			return fmt.Errorf("--log-denials: %v; %s was not run", err, argv[0])
+		}
 	}
 	// ringfence execs itself first ("__exec-check"), and only that process,
 	// having checked that the task filters survived execve, execs CMD:
@@ -175,4 +220,47 @@ func execChecked(e *env, path string, argv []string, ifSupported bool) error {
 	}
 	err = kernel.Exec(path, argv, os.Environ())
 	return fail(exitNotExecable, fmt.Errorf("%v; %s was not run", err, argv[0]))
+}
+
+// startDenialLog starts "__denial-log" for the run process (which becomes
+// the program at exec, keeping its pid) and waits until its trace is set
+// up, so that no denial of the program goes unlogged.
+func startDenialLog(e *env, o watchOptions) error {
+	self, args, err := selfArgv("__denial-log")
+	if err != nil {
+		return err
+	}
+	c := exec.Command(self, append(args[1:], o.args()...)...)
+	c.Stderr = e.stderr
+	out, err := c.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	ready := make(chan error, 1)
+	go func() {
+		b := make([]byte, 6)
+		n, err := io.ReadFull(out, b)
+		if err == nil && string(b[:n]) != "ready\n" {
+			err = fmt.Errorf("unexpected %q", b[:n])
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			c.Process.Kill()
+			c.Wait()
+			return fmt.Errorf("the denial log did not start (see above)")
+		}
+	case <-time.After(30 * time.Second):
+		c.Process.Kill()
+		c.Wait()
+		return fmt.Errorf("the denial log did not start within 30 s")
+	}
+	out.Close()
+	// The log process outlives this one: it exits when the program does.
+	return c.Process.Release()
 }

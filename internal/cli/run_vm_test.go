@@ -104,6 +104,8 @@ func helper(role string, args []string) int {
 			}
 		}
 		return 0
+	case "submit":
+		return submitHelper(args)
 	case "ringfds":
 		fds, err := ringfence.RingFDs()
 		if err != nil {

@@ -1,0 +1,272 @@
+package cli
+
+// Kernel tests of "ringfence record", "run --log-denials" and "monitor",
+// inside the VM harness: record a workload, run it under the recorded
+// policy (it works, nothing is logged), run a variant that does one thing
+// more (that request is denied and the log names it and the rule), merge
+// two runs. The workload is this test binary's "submit" helper.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/denylog"
+	"github.com/ringfence/ringfence/internal/vm/vmtest"
+	"github.com/ringfence/ringfence/kernel"
+)
+
+// submitResult is one line the submit helper prints.
+type submitResult struct {
+	Spec string `json:"spec"`
+	Res  int32  `json:"res"`
+}
+
+// parseSpec reads a request spec of the submit helper:
+// "socket,FAMILY,TYPE,PROTO", "openat,PATH,FLAGS,MODE",
+// "openat2,PATH,FLAGS,MODE,RESOLVE", "connect,ADDR,PORT", "nop", "read".
+func parseSpec(spec string, ud uint64) (kernel.Request, error) {
+	f := strings.Split(spec, ",")
+	n := func(i int) uint64 {
+		v, _ := strconv.ParseUint(f[i], 0, 64)
+		return v
+	}
+	q := kernel.Request{UserData: ud}
+	switch {
+	case f[0] == "socket" && len(f) == 4:
+		q.Op, q.Socket = abi.OpSocket, kernel.SocketArgs{Domain: uint32(n(1)), Type: uint32(n(2)), Protocol: uint32(n(3))}
+	case f[0] == "openat" && len(f) == 4:
+		q.Op, q.Open = abi.OpOpenat, kernel.OpenArgs{Dir: -100, Path: f[1], Flags: n(2), Mode: n(3)}
+	case f[0] == "openat2" && len(f) == 5:
+		q.Op, q.Open = abi.OpOpenat2, kernel.OpenArgs{Dir: -100, Path: f[1], Flags: n(2), Mode: n(3), Resolve: n(4)}
+	case f[0] == "connect" && len(f) == 3:
+		a, err := netip.ParseAddr(f[1])
+		if err != nil {
+			return q, err
+		}
+		q.Op = abi.OpConnect
+		if a.Is4() {
+			q.Connect = kernel.ConnectArgs{FD: -1, Addr: kernel.SockaddrInet4(uint16(n(2)), a.As4()), AddrLen: 16}
+		} else {
+			q.Connect = kernel.ConnectArgs{FD: -1, Addr: kernel.SockaddrInet6(uint16(n(2)), a.As16()), AddrLen: 28}
+		}
+	case spec == "nop":
+		q.Op = abi.OpNop
+	default:
+		return q, fmt.Errorf("bad spec %q", spec)
+	}
+	return q, nil
+}
+
+// submitHelper is "submit [sqpoll:]SPEC... [probe]": each spec on a plain
+// ring, or on a SQPOLL ring with the sqpoll: prefix; "probe" calls
+// io_uring_register(IORING_REGISTER_PROBE). It prints one JSON line per
+// request with its result and closes descriptors it got.
+func submitHelper(args []string) int {
+	rings := map[bool]*kernel.Ring{}
+	ring := func(sq bool) (*kernel.Ring, error) {
+		if r := rings[sq]; r != nil {
+			return r, nil
+		}
+		p := kernel.Params{}
+		if sq {
+			p.Flags, p.SQThreadIdle = kernel.SetupSQPoll, 10
+		}
+		r, err := kernel.NewRing(p)
+		rings[sq] = r
+		return r, err
+	}
+	for i, spec := range args {
+		sq := false
+		s := spec
+		if rest, ok := strings.CutPrefix(spec, "sqpoll:"); ok {
+			sq, s = true, rest
+		}
+		r, err := ring(sq)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "submit:", err)
+			return 1
+		}
+		if s == "probe" {
+			_, err := r.ProbeOpcodes()
+			res := int32(0)
+			if err != nil {
+				res = -1
+			}
+			b, _ := json.Marshal(submitResult{Spec: spec, Res: res})
+			fmt.Printf("%s\n", b)
+			continue
+		}
+		q, err := parseSpec(s, uint64(i+1))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "submit:", err)
+			return 1
+		}
+		c, err := r.Do(q.SQE())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "submit:", err)
+			return 1
+		}
+		if c.Res >= 0 && q.Op != abi.OpNop {
+			kernel.CloseFD(int(c.Res))
+		}
+		b, _ := json.Marshal(submitResult{Spec: spec, Res: c.Res})
+		fmt.Printf("%s\n", b)
+	}
+	for _, r := range rings {
+		r.Close()
+	}
+	return 0
+}
+
+// submitResults parses the helper's output.
+func submitResults(out string) (map[string]int32, error) {
+	res := map[string]int32{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var r submitResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("%q: %v", line, err)
+		}
+		res[r.Spec] = r.Res
+	}
+	return res, nil
+}
+
+// needRunKernel skips unless "ringfence run" works here: Linux 7.1 or
+// later (7.0 drops task filters at execve, so run refuses; tested by the
+// run tests), inside the VM.
+func needRunKernel(t *testing.T) abi.Version {
+	t.Helper()
+	vmtest.Require(t)
+	k, err := kernel.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kernel.Supported() != nil || k.Less(abi.Version{Major: 7, Minor: 1}) {
+		t.Skipf("ringfence run needs Linux 7.1+ with filters (this is %v); its refusal is tested by the run tests", k)
+	}
+	return k
+}
+
+// waitDenialLogs waits until no "__denial-log" process is left: each
+// exits after draining its trace once the program it watched is gone.
+func waitDenialLogs(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		left := 0
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err == nil && strings.Contains(string(b), "__denial-log") {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("a __denial-log process still runs 20 s after its program exited")
+}
+
+// runSubmit runs "ringfence ARGS... -- <submit helper> SPECS..." and
+// returns the helper's results.
+func runSubmit(t *testing.T, args []string, specs ...string) map[string]int32 {
+	t.Helper()
+	argv := append(append(append([]string{}, args...), "--"), helperArgv("submit", specs...)...)
+	c := helperCmd("main", argv...)
+	var out, errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		t.Fatalf("ringfence %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	res, err := submitResults(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(specs) {
+		t.Fatalf("%d results for %d requests:\n%s\n%s", len(res), len(specs), out.String(), errb.String())
+	}
+	return res
+}
+
+// readLog reads a JSON-lines denial log.
+func readLog(t *testing.T, path string) []denylog.Entry {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []denylog.Entry
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		var e denylog.Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+const logPolicy = `version: 1
+default: deny
+rules:
+  - name: ring
+    ops: [NOP]
+    action: allow
+  - name: tcp
+    ops: [SOCKET]
+    action: allow
+    when:
+      socket.family: AF_INET
+      socket.type: SOCK_STREAM
+`
+
+func TestRunLogDenials(t *testing.T) {
+	needRunKernel(t)
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(pol, []byte(logPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf := filepath.Join(dir, "denials.jsonl")
+	res := runSubmit(t, []string{"run", "--policy", pol, "--log-denials=" + logf, "--log-format", "json"},
+		"nop", "socket,2,1,6", "socket,2,2,17", "sqpoll:socket,10,2,17", "sqpoll:nop")
+	waitDenialLogs(t)
+	for spec, want := range map[string]bool{"nop": true, "socket,2,1,6": true, "socket,2,2,17": false, "sqpoll:socket,10,2,17": false, "sqpoll:nop": true} {
+		if got := res[spec] != -13; got != want {
+			t.Errorf("%s: result %d, want allowed=%v", spec, res[spec], want)
+		}
+	}
+	log := readLog(t, logf)
+	if len(log) != 2 {
+		t.Fatalf("%d log entries, want the 2 denials: %+v", len(log), log)
+	}
+	for i, want := range []struct {
+		req    string
+		sqpoll bool
+	}{
+		{"op=SOCKET socket.family=AF_INET socket.type=SOCK_DGRAM socket.protocol=IPPROTO_UDP", false},
+		{"op=SOCKET socket.family=AF_INET6 socket.type=SOCK_DGRAM socket.protocol=IPPROTO_UDP", true},
+	} {
+		e := log[i]
+		if !strings.HasSuffix(e.Request, strings.TrimPrefix(want.req, "op=SOCKET")) || !strings.HasPrefix(e.Request, "op=SOCKET ") || e.SQPoll != want.sqpoll || e.By != "filter" ||
+			e.Rule != "the default (deny)" || e.Policy != pol || e.Op != "SOCKET" || e.PID == 0 || e.Comm == "" {
+			t.Errorf("entry %d: %+v; want request %q (sqpoll %v) denied by the default of %s", i, e, want.req, want.sqpoll, pol)
+		}
+	}
+}
