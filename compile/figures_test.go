@@ -11,6 +11,7 @@ import (
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
 	"github.com/ringfence/ringfence/examples"
+	"github.com/ringfence/ringfence/internal/policygen"
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -112,11 +113,11 @@ func exampleInputs(t testing.TB) (names []string, pols []*policy.Policy, reqs []
 				rs = append(rs, c.Request)
 			}
 		}
-		g := gen{rand.New(rand.NewPCG(7, 8))}
+		g := policygen.New(7, 8)
 		ops := p.Ops()
 		for range 5000 {
-			q := g.request(p)
-			q.Op = ops[g.pick(len(ops))]
+			q := g.Request(p, nil)
+			q.Op = ops[g.Pick(len(ops))]
 			rs = append(rs, q)
 		}
 		names = append(names, strings.TrimSuffix(file, ".yaml"))

@@ -4,13 +4,13 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"io/fs"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
 	"github.com/ringfence/ringfence/examples"
+	"github.com/ringfence/ringfence/internal/policygen"
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -41,9 +41,9 @@ func FuzzCompile(f *testing.F) {
 		}
 		h := fnv.New64a()
 		h.Write(data)
-		g := gen{rand.New(rand.NewPCG(h.Sum64(), 1))}
+		g := policygen.New(h.Sum64(), 1)
 		for range 200 {
-			r := g.request(p)
+			r := g.Request(p, nil)
 			w := cbpf.WordsOf(r.CtxFor(binary.LittleEndian, k).Encode(binary.LittleEndian), binary.LittleEndian)
 			if got, want := plan.Allows(&w), p.Decide(r).Allow; got != want {
 				t.Fatalf("%v: plan %v, evaluator %v", r, got, want)

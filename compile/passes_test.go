@@ -2,12 +2,12 @@ package compile
 
 import (
 	"encoding/binary"
-	"math/rand/v2"
 	"reflect"
 	"testing"
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/internal/policygen"
 )
 
 // mustProg lays out and checks a symbolic program.
@@ -32,13 +32,13 @@ func mustProg(t *testing.T, p sprog) *cbpf.Program {
 func TestPassesAlone(t *testing.T) {
 	for _, ps := range passes() {
 		t.Run(ps.name, func(t *testing.T) {
-			g := gen{rand.New(rand.NewPCG(3, 4))}
+			g := policygen.New(3, 4)
 			fired := 0
 			for range 80 {
-				p := g.policy(true)
+				p := g.Policy(policygen.Options{})
 				bo := binary.LittleEndian
 				c := &compiler{pol: p, opt: Options{Kernel: abi.Version{Major: 7, Minor: 2}, ByteOrder: bo}}
-				for _, op := range testOps {
+				for _, op := range policygen.TestOps() {
 					sp, err := c.render(op, false)
 					if err != nil {
 						t.Fatal(err)
@@ -64,7 +64,7 @@ func TestPassesAlone(t *testing.T) {
 						}
 						after := mustProg(t, q)
 						for range 100 {
-							r := g.request(p)
+							r := g.Request(p, nil)
 							r.Op = op
 							w := cbpf.WordsOf(r.Ctx(bo).Encode(bo), bo)
 							if a, b := before.Run(&w) != 0, after.Run(&w) != 0; a != b {
