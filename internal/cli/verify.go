@@ -11,13 +11,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"sort"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/compile"
+	"github.com/ringfence/ringfence/internal/policygen"
 	"github.com/ringfence/ringfence/internal/uringprobe"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
@@ -456,80 +456,25 @@ type fieldValue struct {
 	addr netip.Addr
 }
 
-// boundaryValues returns the values at the edges of condition c: each
-// listed value and its neighbours, both ends of each range and one past
-// them, each bit of a bit set alone, all of them and none, and the first,
-// last, one-before and one-after addresses of each prefix.
+// boundaryValues returns the values at the edges of condition c
+// (policygen.Boundaries, policygen.AddrBoundaries), leaving out values with
+// bits normalisation ignores: the kernel shows them or not depending on
+// the release, and the evaluator ignores them anyway.
 func boundaryValues(c policy.Cond) []fieldValue {
 	spec, _ := policy.LookupField(c.Field)
+	var out []fieldValue
 	if spec.IsAddr() {
-		var out []fieldValue
-		for _, n := range c.Nets {
-			first := n.Masked().Addr()
-			last := lastAddr(n)
-			out = append(out, fieldValue{addr: first}, fieldValue{addr: last})
-			if prev := first.Prev(); prev.IsValid() {
-				out = append(out, fieldValue{addr: prev})
-			}
-			if next := last.Next(); next.IsValid() {
-				out = append(out, fieldValue{addr: next})
-			}
+		for _, a := range policygen.AddrBoundaries(c) {
+			out = append(out, fieldValue{addr: a})
 		}
 		return out
 	}
-	max := spec.Max()
-	set := map[uint64]bool{}
-	near := func(v uint64) {
-		set[v] = true
-		if v > 0 {
-			set[v-1] = true
+	for _, v := range policygen.Boundaries(c) {
+		if v&spec.Ignore == 0 {
+			out = append(out, fieldValue{n: v})
 		}
-		if v < max {
-			set[v+1] = true
-		}
-	}
-	switch c.Op {
-	case policy.Masked, policy.HasAll, policy.HasAny, policy.HasNone:
-		bits := c.Values[0]
-		set[0] = true
-		set[bits&max] = true
-		if c.Op == policy.Masked && len(c.Values) > 1 {
-			set[c.Values[1]] = true
-			set[c.Values[1]^bits] = true
-		}
-		for b := uint(0); b < 64; b++ {
-			if bits&(1<<b) != 0 {
-				set[1<<b] = true
-				set[bits&^(1<<b)] = true
-			}
-		}
-	default:
-		for _, v := range c.Values {
-			near(v)
-		}
-	}
-	var vals []uint64
-	for v := range set {
-		if v <= max && v&spec.Ignore == 0 {
-			vals = append(vals, v)
-		}
-	}
-	sort.Slice(vals, func(i, j int) bool { return vals[i] < vals[j] })
-	out := make([]fieldValue, len(vals))
-	for i, v := range vals {
-		out[i] = fieldValue{n: v}
 	}
 	return out
-}
-
-// lastAddr is the highest address of prefix n.
-func lastAddr(n netip.Prefix) netip.Addr {
-	b := n.Masked().Addr().AsSlice()
-	for i := n.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
 
 // planAllows is how the kernel would judge ctx under plan.

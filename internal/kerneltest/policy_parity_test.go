@@ -17,6 +17,7 @@ import (
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/compile"
+	"github.com/ringfence/ringfence/internal/policygen"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
 )
@@ -80,7 +81,8 @@ func ppFieldOps(field string) []policy.CmpOp {
 // to the policy's boundaries (values, their neighbours, range ends, masked
 // values with one bit changed, first/last addresses of prefixes and beyond).
 type ppGen struct {
-	r      *rand.Rand
+	pg     *policygen.Gen // policies and boundary values
+	r      *rand.Rand     // pg's source, for the requests
 	k      abi.Version // kernel: CONNECT conditions only from 7.2
 	dir    int32
 	udpFD  int32
@@ -152,168 +154,33 @@ func (g *ppGen) constant(field string) uint64 {
 	return 0
 }
 
-func (g *ppGen) prefix() netip.Prefix {
-	if g.pick(2) == 0 {
-		a := netip.AddrFrom4([4]byte{byte(pickOf(g, 127, 10, 192, 0)), byte(g.pick(3)), byte(g.pick(256)), byte(g.pick(3))})
-		return netip.PrefixFrom(a, pickOf(g, 0, 1, 8, 16, 24, 25, 31, 32)).Masked()
-	}
-	var b [16]byte
-	switch g.pick(4) {
-	case 0:
-		b[15] = 1 // ::1
-	case 1:
-		b = [16]byte{10: 0xff, 11: 0xff, 12: 127, 15: byte(g.pick(3))} // ::ffff:127.0.0.x
-	default:
-		b[0], b[1], b[5], b[15] = byte(pickOf(g, 0xfd, 0x20, 0xfe)), byte(g.pick(256)), byte(g.pick(3)), byte(g.pick(3))
-	}
-	return netip.PrefixFrom(netip.AddrFrom16(b), pickOf(g, 0, 8, 16, 31, 32, 33, 64, 96, 104, 127, 128)).Masked()
+// seed makes g draw from seed and stream.
+func (g *ppGen) seed(seed, stream uint64) {
+	g.pg = policygen.New(seed, stream)
+	g.r = g.pg.Rand()
 }
 
-// cond returns a random condition on field.
-func (g *ppGen) cond(field string, op policy.CmpOp) policy.Cond {
-	f, _ := policy.LookupField(field)
-	c := policy.Cond{Field: field, Op: op}
-	val := func() uint64 { return g.constant(field) & f.Max() }
-	// Sets, masks and bit tests never name the bits normalisation
-	// ignores (Validate refuses them); ordering operators may.
-	clean := func(v uint64) uint64 { return v &^ f.Ignore }
-	switch op {
-	case policy.CIDR, policy.NotCIDR:
-		for range 1 + g.pick(3) {
-			c.Nets = append(c.Nets, g.prefix())
-		}
-	case policy.In, policy.NotIn:
-		n := 1 + g.pick(5)
-		if g.pick(10) == 0 {
-			n = 10 + g.pick(40)
-		}
-		base := val()
-		for range n {
-			v := val()
-			if g.pick(2) == 0 {
-				v = (base + uint64(g.pick(20))) & f.Max()
-			}
-			c.Values = append(c.Values, clean(v))
-		}
-	case policy.Range, policy.NotRange:
-		a, b := val(), val()
-		if a > b && g.pick(6) != 0 {
-			a, b = b, a
-		}
-		c.Values = []uint64{a, b}
-	case policy.Masked:
-		m := clean(val() | val())
-		if m == 0 {
-			m = 3
-		}
-		v := val() & m
-		c.Values = []uint64{m, v}
-	case policy.HasAll, policy.HasAny, policy.HasNone:
-		b := clean(val())
-		if b == 0 || g.pick(3) == 0 {
-			b = clean(uint64(1) << g.pick(f.Bits))
-		}
-		c.Values = []uint64{b}
-	case policy.Eq, policy.Ne:
-		c.Values = []uint64{clean(val())}
-		if op == policy.Ne {
-			c.Values = []uint64{val()}
-		}
-	default:
-		c.Values = []uint64{val()}
-	}
-	return c
-}
-
-// policy returns a random valid policy over the five opcodes.
+// policy returns a random valid policy over the five opcodes
+// (policygen.Policy with this test's opcodes, operators and values).
 func (g *ppGen) policy() *policy.Policy {
-	p := &policy.Policy{Version: policy.Version, Default: policy.Action(g.pick(2)), File: "random.yaml"}
-	for range 1 + g.pick(6) {
-		r := policy.Rule{Action: policy.Action(g.pick(2))}
-		// A rule with per-opcode fields names one view's opcodes; other
-		// rules may name any opcodes and test only the common fields.
-		var fields []string
-		switch first := pickOf(g, ppOps()...); {
-		case g.pick(4) == 0:
-			seen := map[abi.Opcode]bool{}
-			for range 1 + g.pick(3) {
-				if op := pickOf(g, ppOps()...); !seen[op] {
-					seen[op] = true
-					r.Ops = append(r.Ops, op)
-				}
-			}
-		case first == abi.OpOpenat || first == abi.OpOpenat2:
-			r.Ops = []abi.Opcode{first}
-			if g.pick(2) == 0 {
-				r.Ops = []abi.Opcode{abi.OpOpenat, abi.OpOpenat2}
-			}
-			fields = []string{"open.flags", "open.flags", "open.mode", "open.resolve"}
-		case first == abi.OpSocket:
-			r.Ops = []abi.Opcode{first}
-			fields = []string{"socket.family", "socket.type", "socket.protocol"}
-		case first == abi.OpConnect:
-			r.Ops = []abi.Opcode{first}
-			if !g.k.Less(abi.Version{Major: 7, Minor: 2}) {
-				fields = []string{"connect.family", "connect.port", "connect.addr", "connect.addr"}
-			}
-		default:
-			r.Ops = []abi.Opcode{first}
-		}
-		fields = append(fields, "user_data", "sqe_flags")
-		used := map[string]bool{}
-		for range g.pick(4) {
-			field := pickOf(g, fields...)
-			op := pickOf(g, ppFieldOps(field)...)
-			// One operator per field at most once (a YAML map).
-			if key := field + " " + op.String(); !used[key] {
-				used[key] = true
-				r.Conds = append(r.Conds, g.cond(field, op))
-			}
-		}
-		p.Rules = append(p.Rules, r)
-	}
-	return p
+	return g.pg.Policy(policygen.Options{
+		Ops:       ppOps(),
+		Kernel:    g.k,
+		MaxRules:  6,
+		MaxConds:  3,
+		Operators: ppFieldOps,
+		Value:     func(f policy.FieldSpec) uint64 { return g.constant(f.Name) },
+	})
 }
 
-// condBoundaries returns values of c's field on both sides of c's edges:
-// set members and neighbours, range ends and beyond, masked values with
-// one bit of the mask changed, bit sets with one bit missing, and for
-// 64-bit fields the value with its other half changed.
-func condBoundaries(c policy.Cond) []uint64 {
-	f, _ := policy.LookupField(c.Field)
-	var out []uint64
-	add := func(vs ...uint64) {
-		for _, v := range vs {
-			out = append(out, v&f.Max())
-		}
-	}
-	switch c.Op {
-	case policy.CIDR, policy.NotCIDR:
-	case policy.Masked:
-		m, v := c.Values[0], c.Values[1]
-		low := m & -m
-		add(v, v^low, v|^m&f.Max(), v^(m&^low))
-	case policy.HasAll, policy.HasAny, policy.HasNone:
-		b := c.Values[0]
-		add(b, b&(b-1), b&-b, 0, b|1<<(f.Bits-1))
-	default:
-		for _, v := range c.Values {
-			add(v-1, v, v, v+1)
-			if f.Bits == 64 {
-				add(v^1<<32, v&0xffffffff)
-			}
-		}
-	}
-	return out
-}
-
-// boundaries returns condBoundaries of every condition of p on field.
+// boundaries returns the boundary values of every condition of p on field
+// (policygen.Boundaries).
 func boundaries(p *policy.Policy, field string) []uint64 {
 	var out []uint64
 	for _, r := range p.Rules {
 		for _, c := range r.Conds {
 			if c.Field == field {
-				out = append(out, condBoundaries(c)...)
+				out = append(out, policygen.Boundaries(c)...)
 			}
 		}
 	}
@@ -446,7 +313,7 @@ func (g *ppGen) withBoundary(q kernel.Request, c policy.Cond) kernel.Request {
 		}
 		return q
 	}
-	b := condBoundaries(c)
+	b := policygen.Boundaries(c)
 	if len(b) == 0 {
 		return q
 	}
@@ -546,67 +413,14 @@ func (g *ppGen) baseRequest(p *policy.Policy, op abi.Opcode) kernel.Request {
 	return q
 }
 
-// policyYAML writes p as a policy file (ringfence check/explain read it).
+// policyYAML writes p as a policy file, for messages (and for
+// TestPolicyParityGenerator, which reads it back).
 func policyYAML(p *policy.Policy) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "version: 1\ndefault: %v\nrules:\n", p.Default)
-	if len(p.Rules) == 0 {
-		b.WriteString("  []\n")
+	y, err := p.YAML()
+	if err != nil {
+		return fmt.Sprintf("(cannot write the policy: %v) %+v", err, p.Rules)
 	}
-	for _, r := range p.Rules {
-		ops := make([]string, len(r.Ops))
-		for i, op := range r.Ops {
-			ops[i] = op.String()
-		}
-		fmt.Fprintf(&b, "  - ops: [%s]\n    action: %v\n", strings.Join(ops, ", "), r.Action)
-		// Group operators by field, fields in order of first appearance.
-		var fields []string
-		byField := map[string][]string{}
-		for _, c := range r.Conds {
-			if _, ok := byField[c.Field]; !ok {
-				fields = append(fields, c.Field)
-			}
-			byField[c.Field] = append(byField[c.Field], c.Op.String()+": "+operand(c))
-		}
-		if len(fields) > 0 {
-			b.WriteString("    when:\n")
-		}
-		for _, f := range fields {
-			fmt.Fprintf(&b, "      %s: {%s}\n", f, strings.Join(byField[f], ", "))
-		}
-	}
-	return b.String()
-}
-
-// operand writes a condition's operand in YAML (numbers in hex, ports in
-// decimal, prefixes quoted).
-func operand(c policy.Cond) string {
-	num := func(v uint64) string {
-		if c.Field == "connect.port" {
-			return fmt.Sprint(v)
-		}
-		return fmt.Sprintf("%#x", v)
-	}
-	list := func(vs []uint64) string {
-		s := make([]string, len(vs))
-		for i, v := range vs {
-			s[i] = num(v)
-		}
-		return "[" + strings.Join(s, ", ") + "]"
-	}
-	switch c.Op {
-	case policy.CIDR, policy.NotCIDR:
-		s := make([]string, len(c.Nets))
-		for i, n := range c.Nets {
-			s[i] = `"` + n.String() + `"`
-		}
-		return "[" + strings.Join(s, ", ") + "]"
-	case policy.In, policy.NotIn, policy.Range, policy.NotRange:
-		return list(c.Values)
-	case policy.Masked:
-		return fmt.Sprintf("{mask: %s, value: %s}", num(c.Values[0]), num(c.Values[1]))
-	}
-	return num(c.Values[0])
+	return string(y)
 }
 
 // ppSetup makes what requests need: a directory with a file "f" and a
@@ -649,7 +463,8 @@ func TestPolicyParityGenerator(t *testing.T) {
 	if inVM() {
 		n = 40
 	}
-	g := &ppGen{r: rand.New(rand.NewPCG(1, 2)), dir: unix.AT_FDCWD, udpFD: -1, udp6FD: -1}
+	g := &ppGen{dir: unix.AT_FDCWD, udpFD: -1, udp6FD: -1}
+	g.seed(1, 2)
 	conds, bigSets, reqs, byRule, allowed := 0, 0, 0, 0, 0
 	for _, k := range []abi.Version{{Major: 7, Minor: 0}, {Major: 7, Minor: 3}} {
 		g.k = k
@@ -755,7 +570,7 @@ func TestPolicyParity(t *testing.T) {
 	perOp := map[string]int{}
 	start := time.Now()
 	for i := 0; i < npol; i++ {
-		g.r = rand.New(rand.NewPCG(s, 0x9011c7<<32|uint64(i)))
+		g.seed(s, 0x9011c7<<32|uint64(i))
 		p := g.policy()
 		if err := p.Validate(); err != nil {
 			t.Fatalf("seed=%d policy=%d: the generator made an invalid policy: %v\n%s", s, i, err, policyYAML(p))
