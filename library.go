@@ -28,8 +28,9 @@ func ParsePolicy(data []byte, name string) (*policy.Policy, error) {
 	return policy.Parse(data, name)
 }
 
-// Profile returns the built-in profile name ("default", "deny-all",
-// "network-server", "storage"; see package profiles), parsed.
+// Profile returns the built-in profile name ("base", "default",
+// "deny-all", "network-server", "storage"; see package profiles), parsed
+// and flattened (the profiles extend "base").
 func Profile(name string) (*policy.Policy, error) {
 	data, err := profiles.Get(name)
 	if err != nil {

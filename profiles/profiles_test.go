@@ -6,7 +6,7 @@ import (
 )
 
 func TestListHasRequiredProfiles(t *testing.T) {
-	want := []string{"default", "deny-all", "network-server", "storage"}
+	want := []string{"base", "default", "deny-all", "network-server", "storage"}
 	got := Names()
 	have := map[string]bool{}
 	for _, n := range got {
