@@ -99,6 +99,7 @@ func commands() []*command {
 		profilesCommand(),
 		probeCommand(),
 		verifyCommand(),
+		recordCommand(),
 		monitorCommand(),
 		// -- containers
 		ociRuntimeCommand(),

@@ -21,6 +21,7 @@ import (
 	"github.com/ringfence/ringfence/internal/denylog"
 	"github.com/ringfence/ringfence/internal/vm/vmtest"
 	"github.com/ringfence/ringfence/kernel"
+	"github.com/ringfence/ringfence/policy"
 )
 
 // submitResult is one line the submit helper prints.
@@ -268,5 +269,122 @@ func TestRunLogDenials(t *testing.T) {
 			e.Rule != "the default (deny)" || e.Policy != pol || e.Op != "SOCKET" || e.PID == 0 || e.Comm == "" {
 			t.Errorf("entry %d: %+v; want request %q (sqpoll %v) denied by the default of %s", i, e, want.req, want.sqpoll, pol)
 		}
+	}
+}
+
+// recordSubmit runs "ringfence record ARGS... -- <submit helper> SPECS..."
+// and returns the helper's results and record's standard error.
+func recordSubmit(t *testing.T, args []string, specs ...string) (map[string]int32, string) {
+	t.Helper()
+	argv := append(append(append([]string{"record"}, args...), "--"), helperArgv("submit", specs...)...)
+	c := helperCmd("main", argv...)
+	var out, errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		t.Fatalf("ringfence record: %v\n%s", err, errb.String())
+	}
+	res, err := submitResults(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, errb.String()
+}
+
+func TestRecordThenEnforce(t *testing.T) {
+	k := needRunKernel(t)
+	dir := t.TempDir()
+	created := filepath.Join(dir, "created")
+	workload := []string{
+		"nop", "socket,2,1,6", "openat,/proc/self/status,0o2000000,0", "connect,127.0.0.1,9", "probe",
+		"sqpoll:socket,10,2,17", "sqpoll:openat2," + created + ",0o101,0o600,0", "sqpoll:nop",
+	}
+	pol := filepath.Join(dir, "recorded.yaml")
+	recorded, msg := recordSubmit(t, []string{"-o", pol}, workload...)
+	t.Logf("record said:\n%s", msg)
+	data, err := os.ReadFile(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded policy:\n%s", data)
+	p, err := policy.Parse(data, pol)
+	if err != nil {
+		t.Fatalf("the recorded policy does not parse: %v", err)
+	}
+	if p.Default != policy.Deny || p.Register == nil || len(p.Register.Allow) != 1 || p.Register.Allow[0] != abi.RegOpProbe {
+		t.Errorf("default %v, register %+v; want deny and exactly REGISTER_PROBE", p.Default, p.Register)
+	}
+	// What only the SQPOLL thread submitted is in the policy.
+	sq := policy.Request{Op: abi.OpSocket, Socket: abi.SocketData{Family: 10, Type: 2, Protocol: 17}}
+	if d := p.Decide(sq); !d.Allow {
+		t.Errorf("the SQPOLL thread's AF_INET6 UDP socket is denied by %s", p.Describe(d))
+	}
+
+	// The same workload under the recorded policy: same results, no
+	// denial logged.
+	logf := filepath.Join(dir, "same.jsonl")
+	os.Remove(created)
+	res := runSubmit(t, []string{"run", "--policy", pol, "--log-denials=" + logf, "--log-format", "json"}, workload...)
+	waitDenialLogs(t)
+	for _, s := range workload {
+		if res[s] != recorded[s] {
+			t.Errorf("%s: %d under the recorded policy, %d when recorded", s, res[s], recorded[s])
+		}
+	}
+	if log := readLog(t, logf); len(log) != 0 {
+		t.Errorf("denials logged for the recorded workload: %+v", log)
+	}
+
+	// One thing more: that request is denied, and only it is logged.
+	more := []string{"socket,2,2,17"}
+	if !k.Less(abi.Version{Major: 7, Minor: 2}) {
+		more = append(more, "connect,127.0.0.1,10") // a port never seen (7.2+ filters see it)
+	}
+	for _, extra := range more {
+		logf := filepath.Join(dir, "more.jsonl")
+		os.Remove(logf)
+		os.Remove(created)
+		res := runSubmit(t, []string{"run", "--policy", pol, "--log-denials=" + logf, "--log-format", "json"}, append(workload, extra)...)
+		waitDenialLogs(t)
+		if res[extra] != -13 {
+			t.Errorf("%s under the recorded policy: %d, want -13 (EACCES)", extra, res[extra])
+		}
+		for _, s := range workload {
+			if res[s] != recorded[s] {
+				t.Errorf("with %s: %s: %d, want %d", extra, s, res[s], recorded[s])
+			}
+		}
+		log := readLog(t, logf)
+		op := strings.ToUpper(strings.Split(extra, ",")[0])
+		if len(log) != 1 || log[0].Op != op || log[0].Rule != "the default (deny)" || log[0].By != "filter" {
+			t.Errorf("with %s: log %+v; want one %s entry denied by the default", extra, log, op)
+		} else {
+			t.Logf("logged: %+v", log[0])
+		}
+	}
+}
+
+func TestRecordMerge(t *testing.T) {
+	needRunKernel(t)
+	dir := t.TempDir()
+	a, b := []string{"nop", "socket,2,1,6"}, []string{"nop", "socket,1,1,0", "sqpoll:socket,1,2,0"}
+	pa, pab := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "ab.yaml")
+	recordSubmit(t, []string{"-o", pa}, a...)
+	recordSubmit(t, []string{"-o", pab, "--merge", pa}, b...)
+	// a's policy denies b's Unix sockets; the merged one allows both runs.
+	res := runSubmit(t, []string{"run", "--policy", pa}, b...)
+	if res["socket,1,1,0"] != -13 || res["sqpoll:socket,1,2,0"] != -13 {
+		t.Errorf("a's policy allowed b's sockets: %v", res)
+	}
+	for _, w := range [][]string{a, b} {
+		res := runSubmit(t, []string{"run", "--policy", pab}, w...)
+		for s, r := range res {
+			if r == -13 {
+				t.Errorf("merged policy denied %s", s)
+			}
+		}
+	}
+	// And denies what neither did.
+	if res := runSubmit(t, []string{"run", "--policy", pab}, "socket,2,2,17"); res["socket,2,2,17"] != -13 {
+		t.Errorf("merged policy allowed a UDP socket neither run made: %v", res)
 	}
 }

@@ -535,7 +535,7 @@ func (rec *Recording) connectRules(k abi.Version, o Options) []policy.Rule {
 			Name:    "connecting to " + strings.Join(names, ", "),
 			Ops:     []abi.Opcode{abi.OpConnect},
 			Action:  policy.Allow,
-			Comment: fmt.Sprintf("seen %s, ports %s", times(n), strings.Join(ps, ", ")),
+			Comment: fmt.Sprintf("seen %s, %s %s", times(n), map[bool]string{true: "port", false: "ports"}[len(ps) == 1], strings.Join(ps, ", ")),
 			Conds: []policy.Cond{
 				{Field: "connect.addr", Op: policy.CIDR, Nets: nets},
 				portCond,

@@ -184,9 +184,17 @@ func TestGeneralisation(t *testing.T) {
 					t.Errorf("%s allowed by %s, want denied", s, p.Describe(d))
 				}
 			}
-			// Reading the policy back for --merge gives a recording
-			// whose policy decides the same.
-			back, err := FromPolicy(p)
+			// Written as YAML and parsed, then read back for --merge,
+			// it gives a recording whose policy decides the same.
+			y, err := p.YAML()
+			if err != nil {
+				t.Fatalf("YAML: %v", err)
+			}
+			parsed, err := policy.Parse(y, "recorded.yaml")
+			if err != nil {
+				t.Fatalf("the written policy does not parse: %v\n%s", err, y)
+			}
+			back, err := FromPolicy(parsed)
 			if err != nil {
 				t.Fatalf("FromPolicy: %v", err)
 			}
