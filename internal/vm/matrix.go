@@ -28,7 +28,7 @@ func DefaultKernels() []string { return []string{"6.19", "7.0", "7.1", "7.2", "7
 // VMs. A package joins the matrix by being listed here; its tests should
 // skip themselves on the host (see package vm/vmtest).
 func TestPackages() []string {
-	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace", "./internal/apptest"}
+	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace", "./internal/apptest", "./internal/ocishim"}
 }
 
 // UserlandPackages returns the package patterns among TestPackages whose
@@ -36,7 +36,7 @@ func TestPackages() []string {
 // applications and OCI runtimes. A matrix run that includes one of them
 // builds the image (once, cached) and boots every kernel with it.
 func UserlandPackages() []string {
-	return []string{"./internal/apptest"}
+	return []string{"./internal/apptest", "./internal/ocishim"}
 }
 
 // Options configure a test matrix run.
@@ -125,10 +125,11 @@ func ListTestPackages(ctx context.Context, srcDir string, patterns []string) ([]
 	return pkgs, nil
 }
 
-// examplesDir is the module's directory that the guest holds, besides
+// moduleDirs are the module's directories that the guest holds, besides
 // each package's testdata, at the same place relative to the packages:
-// the example policies, which the tests of the commands read.
-const examplesDir = "examples"
+// the example policies, which the tests of the commands read, and the
+// real seccomp profiles the OCI runtime tests put into bundles.
+func moduleDirs() []string { return []string{"examples", "testdata/seccomp"} }
 
 // copyDir appends to files every regular file under hostDir, at the same
 // path relative to hostBase under guestBase.
@@ -146,16 +147,19 @@ func copyDir(files []File, hostBase, hostDir, guestBase string) ([]File, error) 
 
 // BuildTests compiles each package's tests statically into dir and
 // returns the files and steps to put in the guest. Each package's
-// testdata directory is copied too, and the module's examples directory,
+// testdata directory is copied too, and the module's directories of
+// moduleDirs,
 // and the test runs in its package's directory in the guest (under
 // /src, laid out as the source tree), as go test does on the host.
 // timeout bounds each package's run.
 func BuildTests(ctx context.Context, srcDir, dir string, pkgs []Package, run string, timeout time.Duration) ([]File, []vminit.Step, error) {
 	var files []File
 	var steps []vminit.Step
-	files, err := copyDir(files, srcDir, filepath.Join(srcDir, examplesDir), "/src")
-	if err != nil {
-		return nil, nil, err
+	for _, d := range moduleDirs() {
+		var err error
+		if files, err = copyDir(files, srcDir, filepath.Join(srcDir, d), "/src"); err != nil {
+			return nil, nil, err
+		}
 	}
 	for i, p := range pkgs {
 		bin := filepath.Join(dir, fmt.Sprintf("t%d.test", i))
