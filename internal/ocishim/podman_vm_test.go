@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/ocifence"
 	"github.com/ringfence/ringfence/internal/vm/vmtest"
+	rkernel "github.com/ringfence/ringfence/kernel"
 )
 
 // TestPodman runs containers with the real Podman (its own
@@ -34,9 +36,20 @@ func TestPodman(t *testing.T) {
 		t.Fatal(err)
 	}
 	rootfs := filepath.Join(r.bundle(t, "probe", nil), "rootfs")
+	// On 6.19 pivot_root out of the guest's initramfs root fails with
+	// EINVAL (not on 7.x): tell Podman not to pivot there.
+	var env []string
+	if v, _ := rkernel.Version(); v.Less(abi.Version{Major: 7}) {
+		conf := filepath.Join(t.TempDir(), "nopivot.conf")
+		if err := os.WriteFile(conf, []byte("[engine]\nno_pivot_root = true\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, "CONTAINERS_CONF_OVERRIDE="+conf)
+	}
 	pod := func(args ...string) (string, string, int) {
 		t.Helper()
 		cmd := exec.Command(podman, args...)
+		cmd.Env = append(os.Environ(), env...)
 		var o, e strings.Builder
 		cmd.Stdout, cmd.Stderr = &o, &e
 		err := cmd.Run()
