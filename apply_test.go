@@ -20,7 +20,6 @@ type fakeKernel struct {
 	// that fails (-1 for none).
 	failSupport, failVersion, failNNP, failScan, failClose, failExec, keepRings bool
 	failReg                                                                     int
-	unsupported                                                                 bool
 
 	calls  []string
 	execed bool

@@ -42,11 +42,9 @@ func tcmp(op uint16, k uint32, t, f *tnode) *tnode {
 	return &tnode{leaf: -1, op: op, k: k, t: t, f: f}
 }
 
-// depth returns the number of comparisons on the tree's worst path.
-func (n *tnode) depth() int { return n.costDepth(nil) }
-
-// costDepth is depth when reaching leaf l costs cost[l] more comparisons
-// (missing entries cost 0).
+// costDepth returns the number of comparisons on the tree's worst path
+// when reaching leaf l costs cost[l] more comparisons (missing entries
+// cost 0).
 func (n *tnode) costDepth(cost []int) int {
 	memo := map[*tnode]int{}
 	var d func(*tnode) int

@@ -266,14 +266,14 @@ func (c Cond) Eval(r Request) bool {
 	return ok && c.Holds(v)
 }
 
-// Matches reports whether rule names r's opcode and all its conditions
-// hold for r.
-func (rule Rule) Matches(r Request) bool {
-	if !rule.Names(r.Op) {
+// Matches reports whether the rule names q's opcode and all its conditions
+// hold for q.
+func (r Rule) Matches(q Request) bool {
+	if !r.Names(q.Op) {
 		return false
 	}
-	for _, c := range rule.Conds {
-		if !c.Eval(r) {
+	for _, c := range r.Conds {
+		if !c.Eval(q) {
 			return false
 		}
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,11 +105,6 @@ func TestVerifyCatchesMismatch(t *testing.T) {
 	if code != exitDenied || !strings.Contains(sb.String(), "DIFFERS") {
 		t.Fatalf("verify did not catch deny-all applied for default: exit %d\n%s", code, sb.String())
 	}
-}
-
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 func lastLine(s string) string {

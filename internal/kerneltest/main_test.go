@@ -172,16 +172,6 @@ func checkAllowed(r *kernel.Ring, req kernel.Request, allowed bool, what string)
 func allowAll() []cbpf.Instruction { return []cbpf.Instruction{cbpf.Ret(1)} }
 func denyAll() []cbpf.Instruction  { return []cbpf.Instruction{cbpf.Ret(0)} }
 
-// wordEquals returns a program allowing only when context word w equals v.
-func wordEquals(w int, v uint32) []cbpf.Instruction {
-	return []cbpf.Instruction{
-		cbpf.LoadAbs(uint32(4 * w)),
-		cbpf.JumpIf(cbpf.JmpJEQ, v, 0, 1),
-		cbpf.Ret(1),
-		cbpf.Ret(0),
-	}
-}
-
 // retUserDataLow returns a program that returns the low word of
 // user_data: the request runs unless user_data's low 32 bits are 0.
 func retUserDataLow() []cbpf.Instruction {

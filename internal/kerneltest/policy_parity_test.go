@@ -83,7 +83,7 @@ func ppFieldOps(field string) []policy.CmpOp {
 type ppGen struct {
 	pg     *policygen.Gen // policies and boundary values
 	r      *rand.Rand     // pg's source, for the requests
-	k      abi.Version // kernel: CONNECT conditions only from 7.2
+	k      abi.Version    // kernel: CONNECT conditions only from 7.2
 	dir    int32
 	udpFD  int32
 	udp6FD int32

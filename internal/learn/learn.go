@@ -438,12 +438,6 @@ func sameConds(a, b []policy.Cond) bool {
 	return true
 }
 
-// destination is one CONNECT destination as a rule names it.
-type destination struct {
-	net  netip.Prefix
-	port uint16
-}
-
 func (rec *Recording) connectRules(k abi.Version, o Options) []policy.Rule {
 	if rec.Ops[abi.OpConnect] == 0 {
 		return nil

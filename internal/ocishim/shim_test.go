@@ -34,7 +34,7 @@ func (k kernel) Version() (abi.Version, error) { return k.version, nil }
 var (
 	k73  = kernel{version: abi.Version{Major: 7, Minor: 3}}
 	k70  = kernel{version: abi.Version{Major: 7, Minor: 0}}
-	k619 = kernel{supported: errors.New("Linux 6.19.14 has no io_uring BPF filters"), version: abi.Version{Major: 6, Minor: 19}}
+	k619 = kernel{supported: errors.New("this kernel (6.19.14) has no io_uring BPF filters"), version: abi.Version{Major: 6, Minor: 19}}
 )
 
 // fakeRuntime writes a shell script named name into dir that answers
@@ -284,7 +284,7 @@ func TestCreateFailsClosed(t *testing.T) {
 		cfg  string
 		err  string
 	}{
-		{"no filters", map[string]string{ocifence.PolicyKey: "profile:storage"}, k619, "", "not starting the container: this kernel cannot fence the container: Linux 6.19.14 has no io_uring BPF filters"},
+		{"no filters", map[string]string{ocifence.PolicyKey: "profile:storage"}, k619, "", "not starting the container: this kernel cannot fence the container: this kernel (6.19.14) has no io_uring BPF filters"},
 		{"7.0 sheds filters at exec", map[string]string{ocifence.PolicyKey: "profile:storage"}, k70, "", "can drop io_uring task filters at execve"},
 		{"bad inline policy", map[string]string{ocifence.PolicyKey: "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"}, k73, "", "annotation org.ringfence.policy:7:22: unknown"},
 		{"missing policy file", map[string]string{ocifence.PolicyKey: "policies/db.yaml"}, k73, "", `names "policies/db.yaml"`},

@@ -123,7 +123,7 @@ func (f *Fetcher) prepare(suite string) error {
 		}
 	}
 	if _, err := os.Stat(Keyring); err != nil {
-		return fmt.Errorf("Debian archive keyring missing (%v): install the debian-archive-keyring package", err)
+		return fmt.Errorf("the Debian archive keyring is missing (%v): install the debian-archive-keyring package", err)
 	}
 	src := fmt.Sprintf("deb [signed-by=%s] %s %s main\n", Keyring, Mirror, suite)
 	if err := os.WriteFile(filepath.Join(d, "sources.list"), []byte(src), 0o644); err != nil {
