@@ -28,7 +28,7 @@ func DefaultKernels() []string { return []string{"6.19", "7.0", "7.1", "7.2", "7
 // VMs. A package joins the matrix by being listed here; its tests should
 // skip themselves on the host (see package vm/vmtest).
 func TestPackages() []string {
-	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace", "./internal/apptest", "./internal/ocishim"}
+	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace", "./internal/apptest", "./internal/ocishim", "./internal/seccomptest"}
 }
 
 // UserlandPackages returns the package patterns among TestPackages whose
@@ -36,7 +36,7 @@ func TestPackages() []string {
 // applications and OCI runtimes. A matrix run that includes one of them
 // builds the image (once, cached) and boots every kernel with it.
 func UserlandPackages() []string {
-	return []string{"./internal/apptest", "./internal/ocishim"}
+	return []string{"./internal/apptest", "./internal/ocishim", "./internal/seccomptest"}
 }
 
 // Options configure a test matrix run.
@@ -128,7 +128,8 @@ func ListTestPackages(ctx context.Context, srcDir string, patterns []string) ([]
 // moduleDirs are the module's directories that the guest holds, besides
 // each package's testdata, at the same place relative to the packages:
 // the example policies, which the tests of the commands read, and the
-// real seccomp profiles the OCI runtime tests put into bundles.
+// real seccomp profiles the OCI runtime tests put into bundles and the
+// from-seccomp tests derive policies from.
 func moduleDirs() []string { return []string{"examples", "testdata/seccomp"} }
 
 // copyDir appends to files every regular file under hostDir, at the same
