@@ -1,8 +1,9 @@
 // Package profiles holds ringfence's built-in io_uring policies, embedded in
-// the binary: "base", "default", "deny-all", "network-server" and
-// "storage". "default", "network-server" and "storage" extend "base" (the
-// event loop), as docs/policy.md describes; their compiled plans are those
-// of the flat files they replaced (testdata/flat, checked by a test).
+// the binary: "base", "default", "deny-all", "network-server",
+// "postgresql" and "storage". "default", "network-server" and "storage"
+// extend "base" (the event loop), as docs/policy.md describes; their
+// compiled plans are those of the flat files they replaced (testdata/flat,
+// checked by a test).
 //
 // Each profile is a policy file in the format of docs/policy.md. Its first
 // line is a comment "# NAME: SUMMARY", and the comments that follow say

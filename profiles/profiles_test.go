@@ -6,7 +6,7 @@ import (
 )
 
 func TestListHasRequiredProfiles(t *testing.T) {
-	want := []string{"base", "default", "deny-all", "network-server", "storage"}
+	want := []string{"base", "default", "deny-all", "network-server", "postgresql", "storage"}
 	got := Names()
 	have := map[string]bool{}
 	for _, n := range got {
