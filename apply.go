@@ -10,6 +10,7 @@ import (
 	"github.com/ringfence/ringfence/cbpf"
 	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/seccomp"
 )
 
 // Kernel is what applying a plan needs from the operating system. Host
@@ -25,6 +26,16 @@ type Kernel interface {
 	Version() (abi.Version, error)
 	// SetNoNewPrivs sets no_new_privs on the calling thread.
 	SetNoNewPrivs() error
+	// ExecKeepsFilters returns nil if the kernel keeps a task's io_uring
+	// filters across execve after the task used io_uring, an error
+	// wrapping ErrExecDropsFilters if it drops them, and another error if
+	// it cannot tell (see the function ExecKeepsFilters).
+	ExecKeepsFilters() error
+	// RegisterTaskRestrictions registers the io_uring task restriction
+	// set rs on the calling thread.
+	RegisterTaskRestrictions(rs []abi.Restriction) error
+	// InstallSeccomp installs a seccomp filter on the calling thread.
+	InstallSeccomp(prog []cbpf.Instruction) error
 	// RegisterTaskFilter registers one filter on the calling thread.
 	RegisterTaskFilter(op abi.Opcode, prog []cbpf.Instruction, flags uint32, pduSize uint8) error
 	// RegisterRingFilter registers one filter on the ring fd.
@@ -44,10 +55,13 @@ type Step string
 // The steps of ExecUnder, in the order they run.
 const (
 	StepSupport    Step = "check kernel support"
+	StepExecDrop   Step = "check that io_uring filters survive execve"
 	StepVersion    Step = "read kernel version"
 	StepCompile    Step = "compile policy"
 	StepNoNewPrivs Step = "set no_new_privs"
+	StepRestrict   Step = "register io_uring task restrictions"
 	StepRegister   Step = "register filter"
+	StepSeccomp    Step = "install the companion seccomp filter"
 	StepRingFDs    Step = "handle inherited io_uring descriptors"
 	StepExec       Step = "exec"
 )
@@ -121,6 +135,11 @@ type ExecSpec struct {
 	// io_uring BPF filters, after calling Warn. Without it such kernels
 	// are an error.
 	IfSupported bool
+	// AllowExecDrop runs the program, after calling Warn, on a kernel
+	// that drops task filters at execve once a thread used io_uring
+	// (ErrExecDropsFilters): the program can then escape the policy.
+	// Without it such kernels are an error (StepExecDrop).
+	AllowExecDrop bool
 	// Warn receives warnings; nil drops them.
 	Warn func(msg string)
 }
@@ -130,11 +149,16 @@ type ExecSpec struct {
 // policy says. The steps, each of which fails closed:
 //
 //  1. check that the kernel has task filters (StepSupport);
-//  2. read its version and compile the policy for it (StepVersion, StepCompile);
-//  3. set no_new_privs (StepNoNewPrivs);
-//  4. register the plan's filters in order (StepRegister);
-//  5. close or refuse inherited io_uring descriptors (StepRingFDs);
-//  6. execve (StepExec).
+//  2. check, by behaviour, that they survive execve (StepExecDrop; see
+//     ExecKeepsFilters and AllowExecDrop);
+//  3. read its version and compile the policy for it (StepVersion, StepCompile);
+//  4. set no_new_privs (StepNoNewPrivs);
+//  5. register the plan's task restrictions (StepRestrict), then its
+//     filters in order (StepRegister);
+//  6. install the companion seccomp filter (StepSeccomp; see package
+//     seccomp);
+//  7. close or refuse inherited io_uring descriptors (StepRingFDs);
+//  8. execve (StepExec).
 //
 // It returns only on failure, with a *StepError; then the program has not
 // been executed, and the calling thread may carry part of the policy (it
@@ -161,6 +185,9 @@ func ExecUnder(k Kernel, spec ExecSpec) error {
 		}
 	}
 	if filtered {
+		if err := checkExecDrop(k, spec.AllowExecDrop, spec.Warn); err != nil {
+			return err
+		}
 		v, err := k.Version()
 		if err != nil {
 			return &StepError{Step: StepVersion, Err: err}
@@ -169,7 +196,7 @@ func ExecUnder(k Kernel, spec ExecSpec) error {
 		if err != nil {
 			return &StepError{Step: StepCompile, Err: err}
 		}
-		if err := applyToTask(k, plan, true); err != nil {
+		if err := applyToTask(k, plan, true, true); err != nil {
 			return err
 		}
 	}
@@ -182,12 +209,36 @@ func ExecUnder(k Kernel, spec ExecSpec) error {
 	return &StepError{Step: StepExec, Err: errors.New("exec returned without an error")}
 }
 
-// applyToTask sets no_new_privs (if nnp) and registers every filter of plan
-// on the calling thread, in order.
-func applyToTask(k Kernel, plan *compile.Plan, nnp bool) error {
+// checkExecDrop refuses (StepExecDrop) a kernel that drops task filters at
+// execve, unless allow, which only warns. A kernel where the check itself
+// fails is refused either way: it cannot be shown safe.
+func checkExecDrop(k Kernel, allow bool, warn func(string)) error {
+	err := k.ExecKeepsFilters()
+	switch {
+	case err == nil:
+		return nil
+	case allow && errors.Is(err, ErrExecDropsFilters):
+		if warn != nil {
+			warn(fmt.Sprintf("UNSAFE: %v; running anyway because it was asked for: the program can escape its io_uring policy", err))
+		}
+		return nil
+	}
+	return &StepError{Step: StepExecDrop, Err: err}
+}
+
+// applyToTask sets no_new_privs (if nnp), registers plan's task
+// restrictions and every filter on the calling thread, in order, and
+// installs the companion seccomp filter (if companion).
+func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool) error {
 	if nnp {
 		if err := k.SetNoNewPrivs(); err != nil {
 			return &StepError{Step: StepNoNewPrivs, Err: err}
+		}
+	}
+	// Restrictions first: the kernel refuses them after any task filter.
+	if plan.Restrictions != nil {
+		if err := k.RegisterTaskRestrictions(plan.Restrictions.Encode()); err != nil {
+			return &StepError{Step: StepRestrict, Err: err}
 		}
 	}
 	n := len(plan.Registrations)
@@ -196,7 +247,28 @@ func applyToTask(k Kernel, plan *compile.Plan, nnp bool) error {
 			return &StepError{Step: StepRegister, Index: i, Count: n, Op: r.Op, Err: err}
 		}
 	}
+	if companion {
+		prog, err := CompanionSeccomp(plan)
+		if err == nil {
+			err = k.InstallSeccomp(prog)
+		}
+		if err != nil {
+			return &StepError{Step: StepSeccomp, Err: err}
+		}
+	}
 	return nil
+}
+
+// CompanionSeccomp returns the seccomp filter that ExecUnder and ApplyToTask
+// install with plan (see package seccomp): it refuses pidfd_getfd, and
+// io_uring_register(-1, IORING_REGISTER_SEND_MSG_RING) unless the plan's
+// policy allows that register operation (Linux 7.0 to 7.2 do not check
+// the blind form against task restrictions). A runtime that installs its
+// own seccomp profile can merge these rules into it instead.
+func CompanionSeccomp(plan *compile.Plan) ([]cbpf.Instruction, error) {
+	return seccomp.Build(runtime.GOARCH, seccomp.Options{
+		DenyBlindSendMsgRing: !plan.Restrictions.AllowsRegister(abi.RegOpSendMsgRing),
+	})
 }
 
 // handleRingFDs closes or refuses the process's io_uring descriptors.

@@ -20,6 +20,7 @@ type fakeKernel struct {
 	// that fails (-1 for none).
 	failSupport, failVersion, failNNP, failScan, failClose, failExec, keepRings bool
 	failReg                                                                     int
+	execDrops, execDropUnknown, failRestrict, failSeccomp, restricted, filtered bool
 
 	calls  []string
 	execed bool
@@ -48,6 +49,42 @@ func (k *fakeKernel) Version() (abi.Version, error) {
 	return k.version, nil
 }
 
+func (k *fakeKernel) ExecKeepsFilters() error {
+	k.calls = append(k.calls, "execdrop")
+	switch {
+	case k.execDrops:
+		return fmt.Errorf("Linux 7.0.13 (fake): %w", ErrExecDropsFilters)
+	case k.execDropUnknown:
+		return fmt.Errorf("check that io_uring filters survive execve: %w", errInjected)
+	}
+	return nil
+}
+
+func (k *fakeKernel) RegisterTaskRestrictions(rs []abi.Restriction) error {
+	k.calls = append(k.calls, fmt.Sprintf("restrict %d", len(rs)))
+	switch {
+	case !k.nnp:
+		return errors.New("EACCES: no_new_privs not set")
+	case k.restricted || k.filtered:
+		return errors.New("EPERM: already restricted, or filtered")
+	case k.failRestrict:
+		return errInjected
+	}
+	k.restricted = true
+	return nil
+}
+
+func (k *fakeKernel) InstallSeccomp(prog []cbpf.Instruction) error {
+	k.calls = append(k.calls, "seccomp")
+	if !k.nnp {
+		return errors.New("EACCES: no_new_privs not set")
+	}
+	if k.failSeccomp {
+		return errInjected
+	}
+	return cbpf.CheckClassic(prog)
+}
+
 func (k *fakeKernel) SetNoNewPrivs() error {
 	k.calls = append(k.calls, "nnp")
 	if k.failNNP {
@@ -74,6 +111,7 @@ func (k *fakeKernel) RegisterTaskFilter(op abi.Opcode, prog []cbpf.Instruction, 
 	if n == k.failReg {
 		return errInjected
 	}
+	k.filtered = true
 	return nil
 }
 
@@ -159,7 +197,13 @@ func TestExecUnderFailsClosed(t *testing.T) {
 		{"version unreadable", func(k *fakeKernel, s *ExecSpec) { k.failVersion = true }, StepVersion},
 		{"policy needs a newer kernel", func(k *fakeKernel, s *ExecSpec) { s.Policy = p72 }, StepCompile},
 		{"no policy", func(k *fakeKernel, s *ExecSpec) { s.Policy = nil }, StepCompile},
+		{"kernel drops filters at exec", func(k *fakeKernel, s *ExecSpec) { k.execDrops = true }, StepExecDrop},
+		{"exec-drop check fails", func(k *fakeKernel, s *ExecSpec) { k.execDropUnknown = true }, StepExecDrop},
+		{"exec-drop check fails, drop allowed", func(k *fakeKernel, s *ExecSpec) { k.execDropUnknown = true; s.AllowExecDrop = true }, StepExecDrop},
 		{"no_new_privs refused", func(k *fakeKernel, s *ExecSpec) { k.failNNP = true }, StepNoNewPrivs},
+		{"restrictions refused", func(k *fakeKernel, s *ExecSpec) { k.failRestrict = true }, StepRestrict},
+		{"task already filtered", func(k *fakeKernel, s *ExecSpec) { k.filtered = true }, StepRestrict},
+		{"seccomp refused", func(k *fakeKernel, s *ExecSpec) { k.failSeccomp = true }, StepSeccomp},
 		{"fd scan fails", func(k *fakeKernel, s *ExecSpec) { k.failScan = true }, StepRingFDs},
 		{"close fails", func(k *fakeKernel, s *ExecSpec) { k.rings = []int{5}; k.failClose = true }, StepRingFDs},
 		{"ring survives close", func(k *fakeKernel, s *ExecSpec) { k.rings = []int{5}; k.keepRings = true }, StepRingFDs},
@@ -214,11 +258,14 @@ func TestExecUnderOrder(t *testing.T) {
 	if err := ExecUnder(k, spec(p)); !errors.Is(err, errExecuted) {
 		t.Fatal(err)
 	}
-	want := []string{"support", "version", "nnp"}
+	if plan.Restrictions == nil {
+		t.Fatal("the default profile has no register section")
+	}
+	want := []string{"support", "execdrop", "version", "nnp", fmt.Sprintf("restrict %d", len(plan.Restrictions.Encode()))}
 	for _, r := range plan.Registrations {
 		want = append(want, fmt.Sprintf("reg %v", r.Op))
 	}
-	want = append(want, "scan", "close 4", "close 9", "scan", "exec /bin/true")
+	want = append(want, "seccomp", "scan", "close 4", "close 9", "scan", "exec /bin/true")
 	if got := strings.Join(k.calls, ","); got != strings.Join(want, ",") {
 		t.Fatalf("calls:\n got %v\nwant %v", k.calls, want)
 	}
@@ -274,7 +321,7 @@ func TestApplyToTaskWith(t *testing.T) {
 	if err := ApplyToTaskWith(k, plan, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if k.calls[0] != "nnp" || len(k.calls) != 1+nreg {
+	if k.calls[0] != "execdrop" || k.calls[1] != "nnp" || len(k.calls) != 4+nreg || k.calls[len(k.calls)-1] != "seccomp" {
 		t.Fatalf("calls %v", k.calls)
 	}
 	// Without no_new_privs the (fake) kernel refuses, like the real one
@@ -282,7 +329,7 @@ func TestApplyToTaskWith(t *testing.T) {
 	k = newFake()
 	err = ApplyToTaskWith(k, plan, ApplyOptions{SkipNoNewPrivs: true})
 	var se *StepError
-	if !errors.As(err, &se) || se.Step != StepRegister || se.Index != 0 || !strings.Contains(err.Error(), "EACCES") {
+	if !errors.As(err, &se) || se.Step != StepRestrict || !strings.Contains(err.Error(), "EACCES") {
 		t.Fatalf("SkipNoNewPrivs: %v", err)
 	}
 }

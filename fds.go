@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/ringfence/ringfence/kernel"
 )
 
 // ringTarget is what readlink(2) shows for an io_uring descriptor in
@@ -14,7 +16,16 @@ const ringTarget = "anon_inode:[io_uring]"
 
 // RingFDs returns the open file descriptors of the calling process that are
 // io_uring instances, found by reading /proc/self/fd, in increasing order.
-func RingFDs() ([]int, error) { return ringFDsIn("/proc/self/fd") }
+// It first checks that /proc/self/fd is procfs and shows this process's
+// descriptors (kernel.VerifyProcFD), and fails otherwise: a fake /proc
+// would hide rings.
+func RingFDs() ([]int, error) {
+	const dir = "/proc/self/fd"
+	if err := kernel.VerifyProcFD(dir); err != nil {
+		return nil, fmt.Errorf("list open descriptors: %w", err)
+	}
+	return ringFDsIn(dir)
+}
 
 // ringFDsIn lists the io_uring descriptors in a /proc/PID/fd directory.
 // Descriptors that close while it reads (such as its own directory handle)

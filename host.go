@@ -28,7 +28,12 @@ func (hostKernel) Supported() error {
 }
 
 func (hostKernel) Version() (abi.Version, error) { return kernel.Version() }
-func (hostKernel) SetNoNewPrivs() error          { return kernel.SetNoNewPrivs() }
+func (hostKernel) ExecKeepsFilters() error       { return ExecKeepsFilters() }
+func (hostKernel) RegisterTaskRestrictions(rs []abi.Restriction) error {
+	return kernel.RegisterTaskRestrictions(rs)
+}
+func (hostKernel) InstallSeccomp(prog []cbpf.Instruction) error { return kernel.InstallSeccomp(prog) }
+func (hostKernel) SetNoNewPrivs() error                         { return kernel.SetNoNewPrivs() }
 func (hostKernel) RegisterTaskFilter(op abi.Opcode, prog []cbpf.Instruction, flags uint32, pdu uint8) error {
 	return kernel.RegisterTaskFilter(op, prog, flags, pdu)
 }

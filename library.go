@@ -52,6 +52,15 @@ type ApplyOptions struct {
 	// the filters only from a caller with CAP_SYS_ADMIN (in its user
 	// namespace); without it the first registration fails with EACCES.
 	SkipNoNewPrivs bool
+	// AllowExecDrop applies the plan even on a kernel that drops task
+	// filters at execve (ErrExecDropsFilters), where the workload can
+	// escape the policy. Without it such kernels are refused.
+	AllowExecDrop bool
+	// SkipSeccomp does not install the companion seccomp filter
+	// (CompanionSeccomp), for a runtime that merges its rules into its
+	// own seccomp profile. Without them the workload can steal the
+	// io_uring descriptors of same-user processes it may ptrace.
+	SkipSeccomp bool
 }
 
 // ApplyToTask registers plan on the calling thread: every ring the thread
@@ -62,10 +71,16 @@ type ApplyOptions struct {
 // exec or fork that starts the workload must come from the same goroutine.
 // On error the thread may carry part of the plan; do not run the workload.
 //
-// Linux 7.0 drops the filters at execve if the thread has used io_uring
-// (created a ring, even a closed one; seen on 7.0.13, fixed in 7.1): do not
-// create rings on this thread before the exec. Host().Supported probes on
-// a throwaway thread for that reason.
+// It registers the plan's task restrictions, then its filters, then
+// installs the companion seccomp filter (unless opts.SkipSeccomp).
+//
+// Some kernels (Debian's 7.0.13; fixed in 7.1) drop the filters at execve
+// if the thread has used io_uring (created a ring, even a closed one): the
+// workload could then shed them by creating a ring and executing any
+// program. ApplyToTask first checks for that by behaviour
+// (ExecKeepsFilters, in a throwaway child) and refuses such a kernel with
+// an error wrapping ErrExecDropsFilters (StepExecDrop) unless
+// opts.AllowExecDrop. Do not create rings on this thread before the exec.
 func ApplyToTask(plan *compile.Plan, opts ApplyOptions) error {
 	return ApplyToTaskWith(Host(), plan, opts)
 }
@@ -73,7 +88,10 @@ func ApplyToTask(plan *compile.Plan, opts ApplyOptions) error {
 // ApplyToTaskWith is ApplyToTask through the kernel interface k.
 func ApplyToTaskWith(k Kernel, plan *compile.Plan, opts ApplyOptions) error {
 	runtime.LockOSThread()
-	return applyToTask(k, plan, !opts.SkipNoNewPrivs)
+	if err := checkExecDrop(k, opts.AllowExecDrop, nil); err != nil {
+		return err
+	}
+	return applyToTask(k, plan, !opts.SkipNoNewPrivs, !opts.SkipSeccomp)
 }
 
 // ApplyToRing registers plan on the io_uring instance fd only. Ring filters

@@ -180,15 +180,26 @@ func RegisterTaskRestrictions(rs []abi.Restriction) error {
 // task restrictions or task filters. It asks the kernel with an
 // intentionally incomplete task-restriction registration, which changes
 // nothing: the kernel answers EPERM when the task is already restricted
-// before it looks at the argument. Linux exposes no other way to see it
-// (nothing in /proc). On kernels without task restrictions it returns
-// false and an error wrapping ErrNoFilters.
+// before it looks at the argument, or, on Linux 7.3, EACCES when the
+// task's restriction set does not allow REGISTER_RESTRICTIONS (counted as
+// restricted when no_new_privs is set, which rules out the other cause of
+// EACCES). Linux exposes no other way to see it (nothing in /proc). On
+// kernels without task restrictions it returns false and an error wrapping
+// ErrNoFilters.
 func TaskRestricted() (bool, error) {
 	switch errno := register(-1, abi.RegisterRestrictions, nil, 0); errno {
 	case unix.EPERM:
 		return true, nil
 	case unix.EACCES:
-		return false, nil // checked after EPERM: not restricted, no no_new_privs
+		// Either not restricted and without no_new_privs (or
+		// CAP_SYS_ADMIN), or (Linux 7.3) restricted by a set whose
+		// register allow list lacks REGISTER_RESTRICTIONS: 7.3 checks
+		// the list first. With no_new_privs set only the second can
+		// be. (ringfence's own sets always list the operation.)
+		if nnp, err := NoNewPrivs(); err == nil && nnp {
+			return true, nil
+		}
+		return false, nil
 	case unix.EINVAL:
 		// nr_args 0 is refused after both checks on Linux 7.x; 6.x refuses
 		// the blind opcode with EINVAL too, so tell them apart.

@@ -221,3 +221,17 @@ func TestRingSQPollSkipSuccessLink(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyProcFD accepts this process's /proc/self/fd and refuses a
+// directory on another file system and another process's fd directory.
+func TestVerifyProcFD(t *testing.T) {
+	if err := VerifyProcFD("/proc/self/fd"); err != nil {
+		t.Fatalf("/proc/self/fd: %v", err)
+	}
+	if err := VerifyProcFD(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not on procfs") {
+		t.Errorf("a temporary directory: %v, want not on procfs", err)
+	}
+	if err := VerifyProcFD("/proc/1/fd"); err == nil {
+		t.Error("pid 1's fd directory accepted")
+	}
+}

@@ -58,7 +58,7 @@ func TestProbeInVM(t *testing.T) {
 	}
 	t.Logf("%v: %d opcodes supported, not supported: %v", k, len(r.Supported), r.Unsupported)
 	// Under ringfence run, the program is filtered and has no_new_privs.
-	out, errs, code = runHelper(t, helperCmd("main", append([]string{"run", "--profile", "default", "--"}, helperArgv("main", "probe", "--json")...)...))
+	out, errs, code = runHelper(t, helperCmd("main", append(runArgs("--profile", "default", "--"), helperArgv("main", "probe", "--json")...)...))
 	r = probeReport{}
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != exitOK {
 		t.Fatalf("probe under run: exit %d, %v\n%s\n%s", code, err, out, errs)

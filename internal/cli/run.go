@@ -37,14 +37,27 @@ func runCommandWith(k ringfence.Kernel) *command {
 		argsEnd:    true,
 		failStatus: exitRunFailed,
 		help: `Runs CMD with io_uring restricted by a policy: sets no_new_privs, compiles the
-policy for the running kernel, registers it on the task and execs CMD. CMD and
-every process it starts can then only submit io_uring requests the policy
-allows; the others complete with -EACCES. With neither --policy nor --profile,
-the built-in "default" profile applies ("ringfence profiles" lists them).
-Flags come before CMD; everything from CMD on is CMD's.
+policy for the running kernel, registers its io_uring task restrictions (the
+register section) and filters on the task, installs a small companion
+seccomp filter (pidfd_getfd; the ring-less IORING_REGISTER_SEND_MSG_RING
+unless the policy allows it) and execs CMD. CMD and every process it starts
+can then only submit io_uring requests the policy allows; the others
+complete with -EACCES. With neither --policy nor --profile, the built-in
+"default" profile applies ("ringfence profiles" lists them). Flags come
+before CMD; everything from CMD on is CMD's.
 
 Fails closed: if the kernel lacks io_uring BPF filters (before Linux 7.0), a
-filter is refused, or anything else goes wrong, CMD is not run.
+filter is refused, or anything else goes wrong, CMD is not run. A kernel
+that drops task filters at execve once a thread used io_uring (Debian's
+7.0.13; the fix "io_uring: preserve task restrictions across exec" is in
+7.1) is refused too: CMD could shed its policy. run finds that out by
+behaviour, in a throwaway child. --allow-exec-drop runs anyway, with a
+warning: only for programs you trust not to try.
+
+What run cannot stop (docs/runtime-guide.md, "Threat model"): CMD taking
+over a process that it may ptrace (same user with
+kernel.yama.ptrace_scope 0, or root) and using that process's io_uring;
+run warns then.
 
 With --log-denials, a process started before CMD writes one line per
 io_uring request the policy denies (which rule or the default, the request's
@@ -62,6 +75,7 @@ not be executed; 127 when CMD was not found.`,
 			fs.BoolVar(&o.ifSupported, "if-supported", false, "on kernels without io_uring filters, run CMD unfiltered (with a warning)")
 			fs.Var(&o.logDenials, "log-denials", "log every io_uring request the policy denies, to standard error or (--log-denials=`FILE`) appended to FILE (needs root and tracefs: see \"ringfence help monitor\")")
 			fs.StringVar(&o.logFormat, "log-format", "text", "denial log `FORMAT`: text or json (one JSON object per line)")
+			fs.BoolVar(&o.allowExecDrop, "allow-exec-drop", false, "UNSAFE: run even on a kernel that drops io_uring task filters at execve (Linux 7.0 without the fix), where CMD can escape the policy (with a warning)")
 			return func(e *env, args []string) error {
 				return runUnder(e, args, o, k)
 			}
@@ -72,7 +86,7 @@ not be executed; 127 when CMD was not found.`,
 // runOptions are the flags of "ringfence run".
 type runOptions struct {
 	policyFile, profile, ringFDs string
-	ifSupported                  bool
+	ifSupported, allowExecDrop   bool
 	logDenials                   optionalFile
 	logFormat                    string
 }
@@ -152,16 +166,25 @@ func runUnder(e *env, argv []string, o runOptions, k ringfence.Kernel) error {
 	if o.ifSupported {
 		selfArgs = append(selfArgs, "--if-supported")
 	}
+	if v, err := k.Version(); err == nil {
+		if plan, err := ringfence.Compile(p, v); err == nil && plan.Empty() {
+			selfArgs = append(selfArgs, "--nothing-registered")
+		}
+	}
 	selfArgs = append(append(selfArgs, "--", path), argv...)
+	if w := kernel.PtraceWarning(); w != "" {
+		fmt.Fprintf(e.stderr, "ringfence run: warning: %s\n", w)
+	}
 	err = ringfence.ExecUnder(k, ringfence.ExecSpec{
-		Policy:      p,
-		Path:        self,
-		Args:        selfArgs,
-		Name:        argv[0],
-		Env:         os.Environ(),
-		RingFDs:     mode,
-		IfSupported: o.ifSupported,
-		Warn:        func(msg string) { fmt.Fprintf(e.stderr, "ringfence run: warning: %s\n", msg) },
+		Policy:        p,
+		Path:          self,
+		Args:          selfArgs,
+		Name:          argv[0],
+		Env:           os.Environ(),
+		RingFDs:       mode,
+		IfSupported:   o.ifSupported,
+		AllowExecDrop: o.allowExecDrop,
+		Warn:          func(msg string) { fmt.Fprintf(e.stderr, "ringfence run: warning: %s\n", msg) },
 	})
 	err = fmt.Errorf("%w; %s was not run", err, argv[0])
 	var se *ringfence.StepError
@@ -191,32 +214,35 @@ io_uring task filters survived execve, then execs PATH with ARGV0 ARGS.
 Exit status: 125 when the filters are gone (PATH is not run), 126 when PATH
 could not be executed.`,
 		setup: func(fs *flag.FlagSet) action {
-			ifSupported := fs.Bool("if-supported", false, "run PATH even without filters (with a warning)")
+			ifSupported := fs.Bool("if-supported", false, "run PATH even without filters, on a kernel that has none (the first stage warned)")
+			nothing := fs.Bool("nothing-registered", false, "the policy registers nothing: there is nothing to check")
 			return func(e *env, args []string) error {
 				if len(args) < 2 {
 					return usagef("internal command of ringfence run: give PATH and ARGV0")
 				}
-				return execChecked(e, args[0], args[1:], *ifSupported)
+				return execChecked(e, args[0], args[1:], *ifSupported, *nothing)
 			}
 		},
 	}
 }
 
-// execChecked execs path if this task still carries its io_uring filters.
-func execChecked(e *env, path string, argv []string, ifSupported bool) error {
+// execChecked execs path if this task still carries its io_uring filters
+// (or nothing was registered, or the kernel has no filters and
+// ifSupported).
+func execChecked(e *env, path string, argv []string, ifSupported, nothing bool) error {
 	restricted, err := kernel.TaskRestricted()
 	switch {
 	case err == nil && restricted:
-	case ifSupported:
-		// The first stage warned already when the kernel has no filters.
-		if kernel.Supported() == nil {
-			fmt.Fprintf(e.stderr, "ringfence run: warning: running %s WITHOUT an io_uring policy: the io_uring task filters did not survive execve on this kernel\n", argv[0])
-		}
+	case nothing && err == nil:
+		// The policy registers nothing (default allow, no rules, no
+		// register section): there is nothing to lose at execve.
+	case ifSupported && kernel.Supported() != nil:
+		// No filters at all: the first stage warned already.
 	case err != nil:
 		return fmt.Errorf("cannot check that the io_uring task filters survived execve: %v; %s was not run", err, argv[0])
 	default:
 		rel, _ := kernel.Release()
-		return fmt.Errorf("this kernel (%s) dropped the io_uring task filters at execve, so %s would run unfiltered (Linux 7.0 does this; 7.1 and later keep them); %s was not run", rel, argv[0], argv[0])
+		return fmt.Errorf("this kernel (%s) dropped the io_uring task filters at execve, so %s would run unfiltered (the kernel lacks the fix %q); %s was not run", rel, argv[0], ringfence.KernelFixExecDrop, argv[0])
 	}
 	err = kernel.Exec(path, argv, os.Environ())
 	return fail(exitNotExecable, fmt.Errorf("%v; %s was not run", err, argv[0]))

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -32,6 +33,14 @@ func (k *failKernel) Version() (abi.Version, error) {
 	return abi.Version{Major: 7, Minor: 0}, k.err("version")
 }
 func (k *failKernel) SetNoNewPrivs() error { return k.err("nnp") }
+func (k *failKernel) ExecKeepsFilters() error {
+	if k.fail == "execdrop" {
+		return fmt.Errorf("Linux 7.0.13 (fake): %w", ringfence.ErrExecDropsFilters)
+	}
+	return nil
+}
+func (k *failKernel) RegisterTaskRestrictions([]abi.Restriction) error { return k.err("restrict") }
+func (k *failKernel) InstallSeccomp([]cbpf.Instruction) error          { return k.err("seccomp") }
 func (k *failKernel) RegisterTaskFilter(abi.Opcode, []cbpf.Instruction, uint32, uint8) error {
 	k.nreg++
 	return k.err("register")
@@ -63,7 +72,10 @@ func TestRunFailsClosed(t *testing.T) {
 	}{
 		{"support", nil, exitRunFailed, "check kernel support: injected failure; "},
 		{"version", nil, exitRunFailed, "read kernel version"},
+		{"execdrop", nil, exitRunFailed, "io_uring: preserve task restrictions across exec"},
 		{"nnp", nil, exitRunFailed, "set no_new_privs"},
+		{"restrict", nil, exitRunFailed, "register io_uring task restrictions"},
+		{"seccomp", nil, exitRunFailed, "install the companion seccomp filter"},
 		{"register", nil, exitRunFailed, "register filter 1 of"},
 		{"scan", nil, exitRunFailed, "inherited io_uring descriptors"},
 		{"rings", []string{"--ring-fds=refuse"}, exitRunFailed, "descriptors 7 are open"},
@@ -144,4 +156,15 @@ func exitCodeOf(err error) int {
 		return xe.status
 	}
 	return exitUsage
+}
+
+// TestRunAllowExecDrop runs on a kernel that drops filters at execve only
+// with --allow-exec-drop, with a loud warning.
+func TestRunAllowExecDrop(t *testing.T) {
+	k := &failKernel{fail: "execdrop"}
+	var out, errb bytes.Buffer
+	runCommandWith(k).main(&env{stdout: &out, stderr: &errb}, []string{"--allow-exec-drop", "--", os.Args[0]})
+	if !k.execed || !strings.Contains(errb.String(), "warning: UNSAFE") {
+		t.Fatalf("execed %v, stderr %q", k.execed, errb.String())
+	}
 }
