@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +38,15 @@ type kernel struct {
 
 func (k kernel) Supported() error              { return k.supported }
 func (k kernel) Version() (abi.Version, error) { return k.version, nil }
+
+// ExecKeepsFilters answers as Debian's kernels did: 7.0 drops task filters
+// at execve once a thread used io_uring, 7.1 and later keep them.
+func (k kernel) ExecKeepsFilters() error {
+	if k.version.Less(abi.Version{Major: 7, Minor: 1}) {
+		return fmt.Errorf("Linux %v (fake): %w", k.version, ringfence.ErrExecDropsFilters)
+	}
+	return nil
+}
 
 // synced wraps the plugin to tell the test when NRI synchronised it.
 type synced struct {

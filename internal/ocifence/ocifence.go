@@ -22,7 +22,6 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ringfence/ringfence"
-	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -151,14 +150,11 @@ func Check(k ringfence.Kernel, p *policy.Policy) error {
 	if _, err := ringfence.Compile(p, v); err != nil {
 		return fmt.Errorf("policy does not compile for Linux %s: %w", v, err)
 	}
-	// The kernel keeps task filters across execve? On Linux 7.0 a thread
-	// that used io_uring loses them there. The check inside the container
-	// ("ringfence run" re-executes itself and checks that its filters
-	// survived) refuses to start the program on such a kernel; a
-	// behavioural check here, at create time, is the place to call the
-	// library's exec-drop detection.
-	if v.Less(abi.Version{Major: 7, Minor: 1}) {
-		return fmt.Errorf("%w: Linux %s can drop io_uring task filters at execve (fixed in 7.1), so the container's program could run unfiltered", ErrCannotFence, v)
+	// Does the kernel keep task filters across execve after a thread used
+	// io_uring? Debian's 7.0.13 does not: the container's program could
+	// shed its policy. Found by behaviour, in a throwaway child.
+	if err := k.ExecKeepsFilters(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCannotFence, err)
 	}
 	return nil
 }

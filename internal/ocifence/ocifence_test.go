@@ -220,6 +220,15 @@ type kernel struct {
 func (k kernel) Supported() error              { return k.supported }
 func (k kernel) Version() (abi.Version, error) { return k.version, nil }
 
+// ExecKeepsFilters answers as Debian's kernels did: 7.0 drops task filters
+// at execve once a thread used io_uring, 7.1 and later keep them.
+func (k kernel) ExecKeepsFilters() error {
+	if k.version.Less(abi.Version{Major: 7, Minor: 1}) {
+		return fmt.Errorf("Linux %v (fake): %w", k.version, ringfence.ErrExecDropsFilters)
+	}
+	return nil
+}
+
 func TestCheck(t *testing.T) {
 	storage, err := ringfence.Profile("storage")
 	if err != nil {

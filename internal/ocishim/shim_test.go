@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,15 @@ type kernel struct {
 
 func (k kernel) Supported() error              { return k.supported }
 func (k kernel) Version() (abi.Version, error) { return k.version, nil }
+
+// ExecKeepsFilters answers as Debian's kernels did: 7.0 drops task filters
+// at execve once a thread used io_uring, 7.1 and later keep them.
+func (k kernel) ExecKeepsFilters() error {
+	if k.version.Less(abi.Version{Major: 7, Minor: 1}) {
+		return fmt.Errorf("Linux %v (fake): %w", k.version, ringfence.ErrExecDropsFilters)
+	}
+	return nil
+}
 
 var (
 	k73  = kernel{version: abi.Version{Major: 7, Minor: 3}}
@@ -285,7 +295,7 @@ func TestCreateFailsClosed(t *testing.T) {
 		err  string
 	}{
 		{"no filters", map[string]string{ocifence.PolicyKey: "profile:storage"}, k619, "", "not starting the container: this kernel cannot fence the container: this kernel (6.19.14) has no io_uring BPF filters"},
-		{"7.0 sheds filters at exec", map[string]string{ocifence.PolicyKey: "profile:storage"}, k70, "", "can drop io_uring task filters at execve"},
+		{"7.0 sheds filters at exec", map[string]string{ocifence.PolicyKey: "profile:storage"}, k70, "", "io_uring: preserve task restrictions across exec"},
 		{"bad inline policy", map[string]string{ocifence.PolicyKey: "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"}, k73, "", "annotation org.ringfence.policy:7:22: unknown"},
 		{"missing policy file", map[string]string{ocifence.PolicyKey: "policies/db.yaml"}, k73, "", `names "policies/db.yaml"`},
 		{"unknown profile", map[string]string{ocifence.PolicyKey: "profile:nope"}, k73, "", "unknown profile"},
