@@ -70,7 +70,7 @@ func ExecKeepsFilters() error {
 		return nil
 	case code == execProbeDropped:
 		rel, _ := kernel.Release()
-		return fmt.Errorf("Linux %s: %w", rel, ErrExecDropsFilters)
+		return fmt.Errorf("kernel %s: %w", rel, ErrExecDropsFilters)
 	}
 	msg := strings.TrimSpace(stderr.String())
 	if msg == "" {
