@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/cbpf"
 	"github.com/ringfence/ringfence/internal/denylog"
 	"github.com/ringfence/ringfence/internal/vm/vmtest"
 	"github.com/ringfence/ringfence/kernel"
@@ -70,7 +72,15 @@ func parseSpec(spec string, ud uint64) (kernel.Request, error) {
 // ring, or on a SQPOLL ring with the sqpoll: prefix; "probe" calls
 // io_uring_register(IORING_REGISTER_PROBE). It prints one JSON line per
 // request with its result and closes descriptors it got.
-func submitHelper(args []string) int {
+func submitHelper(args []string) int { return submitHelperWith(args, nil) }
+
+// denySocket registers a filter that denies every SOCKET on a ring.
+func denySocket(r *kernel.Ring) error {
+	return r.RegisterFilter(abi.OpSocket, []cbpf.Instruction{{Op: 0x06, K: 0}}, 0, 0)
+}
+
+// submitHelperWith is submitHelper with setup run on each ring it makes.
+func submitHelperWith(args []string, setup func(*kernel.Ring) error) int {
 	rings := map[bool]*kernel.Ring{}
 	ring := func(sq bool) (*kernel.Ring, error) {
 		if r := rings[sq]; r != nil {
@@ -81,6 +91,9 @@ func submitHelper(args []string) int {
 			p.Flags, p.SQThreadIdle = kernel.SetupSQPoll, 10
 		}
 		r, err := kernel.NewRing(p)
+		if err == nil && setup != nil {
+			err = setup(r)
+		}
 		rings[sq] = r
 		return r, err
 	}
@@ -386,5 +399,60 @@ func TestRecordMerge(t *testing.T) {
 	// And denies what neither did.
 	if res := runSubmit(t, []string{"run", "--policy", pab}, "socket,2,2,17"); res["socket,2,2,17"] != -13 {
 		t.Errorf("merged policy allowed a UDP socket neither run made: %v", res)
+	}
+}
+
+// TestMonitorCgroup watches a cgroup: a process that joins it and has a
+// request denied is logged, with the cgroup; the same denial outside the
+// cgroup is not.
+func TestMonitorCgroup(t *testing.T) {
+	vmtest.Require(t)
+	if kernel.Supported() != nil {
+		t.Skip("needs io_uring filters to deny anything")
+	}
+	cg := "/sys/fs/cgroup/ringfence-monitor-test"
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(cg)
+	logf := filepath.Join(t.TempDir(), "monitor.jsonl")
+	mon := helperCmd("main", "monitor", "--cgroup", "/ringfence-monitor-test", "--format", "json", "-o", logf)
+	var monErr strings.Builder
+	mon.Stderr = &monErr
+	if err := mon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The monitor is ready when its tracefs instance has its events on.
+	ready := fmt.Sprintf("/sys/kernel/tracing/instances/ringfence-%d/events/io_uring/io_uring_req_failed/enable", mon.Process.Pid)
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(ready); err == nil && strings.TrimSpace(string(b)) == "1" {
+			break
+		}
+		if time.Now().After(end) {
+			mon.Process.Kill()
+			mon.Wait()
+			t.Fatalf("monitor not ready after 20 s: %s", monErr.String())
+		}
+	}
+	for _, dir := range []string{cg, ""} {
+		c := helperCmd("cgroup-submit", dir, "socket,2,1,6", "sqpoll:socket,10,2,0", "nop")
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("helper in %q: %v\n%s", dir, err, out)
+		}
+	}
+	// Let the trace catch up, then stop the monitor as a person would.
+	time.Sleep(500 * time.Millisecond)
+	mon.Process.Signal(syscall.SIGINT)
+	if err := mon.Wait(); err != nil {
+		t.Fatalf("monitor: %v\n%s", err, monErr.String())
+	}
+	log := readLog(t, logf)
+	if len(log) != 2 {
+		t.Fatalf("%d entries, want the 2 denials inside the cgroup: %+v", len(log), log)
+	}
+	for i, e := range log {
+		if e.Op != "SOCKET" || e.Cgroup != "/ringfence-monitor-test" || e.SQPoll != (i == 1) || e.By != "filter" || e.Rule != "" {
+			t.Errorf("entry %d: %+v; want a SOCKET in /ringfence-monitor-test (no policy given: no rule)", i, e)
+		}
 	}
 }

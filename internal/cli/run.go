@@ -140,6 +140,9 @@ func runUnder(e *env, argv []string, o runOptions, k ringfence.Kernel) error {
 	if err != nil {
 		return fmt.Errorf("%v; %s was not run", err, argv[0])
 	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return usagef("--log-format %q: want text or json", o.logFormat)
+	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, iofs.ErrNotExist) {
@@ -148,9 +151,6 @@ func runUnder(e *env, argv []string, o runOptions, k ringfence.Kernel) error {
 		return fail(exitNotExecable, fmt.Errorf("%v; not run", err))
 	}
 	if o.logDenials.set {
-		if o.logFormat != "text" && o.logFormat != "json" {
-			return usagef("--log-format %q: want text or json", o.logFormat)
-		}
 		w := watchOptions{policyArg: policyArgOf(o, profiles.DefaultName), format: o.logFormat, out: o.logDenials.path, pid: os.Getpid()}
 		if err := startDenialLog(e, w); err != nil {
 			return fmt.Errorf("--log-denials: %v; %s was not run", err, argv[0])

@@ -119,6 +119,16 @@ func helper(role string, args []string) int {
 		return 0
 	case "submit":
 		return submitHelper(args)
+	case "cgroup-submit":
+		// cgroup-submit DIR SPECS...: join cgroup DIR (if not ""), then
+		// submit on rings whose filter denies every SOCKET.
+		if args[0] != "" {
+			if err := os.WriteFile(args[0]+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+		return submitHelperWith(args[1:], denySocket)
 	case "ringfds":
 		fds, err := ringfence.RingFDs()
 		if err != nil {

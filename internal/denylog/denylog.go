@@ -101,7 +101,11 @@ func (a *Attributor) Entry(ev uringtrace.Event) Entry {
 			e.Request += " sqe_flags=" + policy.FormatValue(f, uint64(r.SQEFlags))
 		}
 	}
-	e.Cgroup, e.Container = a.cgroup(e.PID)
+	if ev.Cgroup != "" {
+		e.Cgroup, e.Container = CgroupV2("0::" + ev.Cgroup)
+	} else {
+		e.Cgroup, e.Container = a.cgroup(e.PID)
+	}
 	if !ev.Filter {
 		e.By = "restrictions"
 		e.Note = "the ring's own restrictions (IORING_REGISTER_RESTRICTIONS, set by the program) refused it, not a filter"

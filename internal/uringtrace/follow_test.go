@@ -64,4 +64,12 @@ func TestFollowCgroup(t *testing.T) {
 	if !f.Has(50, 50) {
 		t.Error("a child of a process in the cgroup is not followed")
 	}
+	// The cgroup is known after the process is gone.
+	os.RemoveAll(filepath.Join(proc, "6"))
+	if got := f.Cgroup(6); got != "/system.slice/db.service/sub" {
+		t.Errorf("Cgroup(6) = %q after exit", got)
+	}
+	if got := f.Cgroup(50); got != "/system.slice/db.service" {
+		t.Errorf("Cgroup(50) = %q, want the parent's", got)
+	}
 }

@@ -67,6 +67,9 @@ type Event struct {
 	// and descriptor of a Registered event.
 	RegisterOp uint32
 	RegisterFD int
+	// Cgroup is the process's cgroup when a cgroup Follower matched it
+	// (read when it was first seen), else "".
+	Cgroup string
 }
 
 // PolicyRequest returns what the filters of kernel k see for e's request,
@@ -94,26 +97,30 @@ type Follower struct {
 	ids map[int]bool
 	// match, when set, decides for a thread group not seen before (and
 	// the answer is kept): the cgroup follower.
-	match func(tgid int) bool
-	known map[int]bool
+	match func(tgid int) (string, bool)
+	known map[int]string
 }
+
+// Cgroup returns the cgroup a cgroup Follower matched process tgid in,
+// read when the process was first seen (it may have exited since), or "".
+func (f *Follower) Cgroup(tgid int) string { return f.known[tgid] }
 
 // FollowCgroup returns a Follower of the processes in the cgroup v2 dir
 // (a path as /proc/PID/cgroup shows it, "/system.slice/x.service") or
 // below it, as read from proc ("/proc") when a process is first seen.
 func FollowCgroup(proc, dir string) *Follower {
 	dir = strings.TrimSuffix(dir, "/")
-	return &Follower{ids: map[int]bool{}, known: map[int]bool{}, match: func(tgid int) bool {
+	return &Follower{ids: map[int]bool{}, known: map[int]string{}, match: func(tgid int) (string, bool) {
 		b, err := os.ReadFile(fmt.Sprintf("%s/%d/cgroup", proc, tgid))
 		if err != nil {
-			return false
+			return "", false
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			if p, ok := strings.CutPrefix(line, "0::"); ok {
-				return p == dir || strings.HasPrefix(p, dir+"/") || dir == ""
+				return p, p == dir || strings.HasPrefix(p, dir+"/") || dir == ""
 			}
 		}
-		return false
+		return "", false
 	}}
 }
 
@@ -195,11 +202,11 @@ func (f *Follower) Has(pid, tgid int) bool {
 	// Only positive answers are kept: a process can join the cgroup after
 	// it was first seen (runtimes move a container's first process in
 	// before it execs the workload).
-	if f.known[g] {
+	if _, ok := f.known[g]; ok {
 		return true
 	}
-	if f.match(g) {
-		f.known[g] = true
+	if cg, ok := f.match(g); ok {
+		f.known[g] = cg
 		return true
 	}
 	return false
@@ -208,13 +215,20 @@ func (f *Follower) Has(pid, tgid int) bool {
 // hasKnown is Has without asking match: for fork events, which every
 // process on the machine makes.
 func (f *Follower) hasKnown(pid, tgid int) bool {
-	return f.all || f.ids[pid] || (tgid != 0 && (f.ids[tgid] || f.known[tgid]))
+	if f.all || f.ids[pid] || (tgid != 0 && f.ids[tgid]) {
+		return true
+	}
+	_, ok := f.known[tgid]
+	return tgid != 0 && ok
 }
 
 // fork follows child when its parent is followed.
 func (f *Follower) fork(parent, parentTGID, child int) {
 	if f.hasKnown(parent, parentTGID) {
 		f.Add(child)
+		if cg, ok := f.known[parentTGID]; ok {
+			f.known[child] = cg
+		}
 	}
 }
 
@@ -300,7 +314,7 @@ func (t *Tracker) Feed(s string) (Event, bool) {
 		delete(t.filter, l.PID)
 		return Event{}, false
 	}
-	ev := Event{Time: l.Time, PID: l.PID, TGID: l.TGID, Comm: l.Comm}
+	ev := Event{Time: l.Time, PID: l.PID, TGID: l.TGID, Comm: l.Comm, Cgroup: t.follow.Cgroup(l.TGID)}
 	switch l.Event {
 	case "io_uring_submit_req":
 		ev.Kind = Submitted
