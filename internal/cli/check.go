@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/seccompprofile"
 )
 
 // checkCommand is "ringfence check".
@@ -21,16 +23,35 @@ sockets, creating files anywhere, default allow), sqe_flags equality tests,
 conditions that need Linux 7.2. POLICY is a file, "-" for standard input,
 or profile:NAME.
 
-Exit status: 0 valid (warnings allowed unless --strict), 1 invalid or, with
---strict, any warning, 2 bad usage or unreadable file.`,
+With --seccomp PROFILE.json, it also reports every request the policy
+allows that the container's seccomp profile would deny as a system call
+(a bypass through the ring), with the policy rule and the profile entry
+on each side and an example request (docs/seccomp.md). --runtime, --caps,
+--arch and --kernel describe the container the profile is evaluated for.
+
+Exit status: 0 valid (warnings allowed unless --strict) and no bypass,
+1 invalid, a bypass, or with --strict any warning, 2 bad usage or an
+unreadable file.`,
 		setup: func(fs *flag.FlagSet) action {
 			strict := fs.Bool("strict", false, "exit 1 when there are warnings")
 			asJSON := fs.Bool("json", false, "print the result as JSON")
+			seccomp := fs.String("seccomp", "", "check the policy against the seccomp profile `PROFILE` (a JSON file)")
+			opts := seccompFlags(fs)
 			return func(e *env, args []string) error {
 				if len(args) != 1 {
 					return usagef("give one POLICY")
 				}
-				return runCheck(e, args[0], *strict, *asJSON)
+				o, err := opts()
+				if err != nil {
+					return usagef("%v", err)
+				}
+				var prof *seccompprofile.Profile
+				if *seccomp != "" {
+					if prof, err = loadProfile(e, *seccomp); err != nil {
+						return err
+					}
+				}
+				return runCheck(e, args[0], *strict, *asJSON, prof, o)
 			}
 		},
 	}
@@ -45,6 +66,21 @@ type checkJSON struct {
 	Rules    int             `json:"rules"`
 	Default  string          `json:"default,omitempty"`
 	Needs    string          `json:"needs_kernel,omitempty"`
+	// Seccomp and Bypasses are set with --seccomp.
+	Seccomp  string       `json:"seccomp,omitempty"`
+	Bypasses []bypassJSON `json:"bypasses,omitempty"`
+}
+
+// bypassJSON is one bypass in the --json output of "ringfence check
+// --seccomp".
+type bypassJSON struct {
+	Request     string `json:"request"`
+	Rule        *int   `json:"rule"` // 1-based; null for the policy's default
+	PolicyRule  string `json:"policy_rule"`
+	Syscall     string `json:"syscall"`
+	Verdict     string `json:"verdict"` // "denied" or "unknown"
+	ProfileRule string `json:"profile_rule"`
+	ProfilePos  string `json:"profile_pos,omitempty"`
 }
 
 type checkJSONItem struct {
@@ -57,7 +93,7 @@ type checkJSONItem struct {
 }
 
 // runCheck checks the policy arg and prints the result.
-func runCheck(e *env, arg string, strict, asJSON bool) error {
+func runCheck(e *env, arg string, strict, asJSON bool, prof *seccompprofile.Profile, o seccompprofile.Options) error {
 	data, name, err := e.readPolicy(arg)
 	if err != nil {
 		return err
@@ -88,6 +124,29 @@ func runCheck(e *env, arg string, strict, asJSON bool) error {
 			out.Warnings = append(out.Warnings, it)
 		}
 	}
+	var bypasses []seccompprofile.Bypass
+	if prof != nil {
+		out.Seccomp = prof.File
+		if p != nil {
+			bypasses, err = seccompprofile.Check(prof, p, o)
+			if err != nil {
+				return fail(exitUsage, err)
+			}
+		}
+		out.Bypasses = []bypassJSON{}
+		for _, b := range bypasses {
+			j := bypassJSON{Request: b.Request.String(), PolicyRule: b.PolicyRule, Syscall: b.Syscall,
+				Verdict: b.Verdict.String(), ProfileRule: b.ProfileRule}
+			if b.Rule >= 0 {
+				n := b.Rule + 1
+				j.Rule = &n
+			}
+			if b.Entry != nil {
+				j.ProfilePos = b.Entry.Pos.String()
+			}
+			out.Bypasses = append(out.Bypasses, j)
+		}
+	}
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -101,23 +160,32 @@ func runCheck(e *env, arg string, strict, asJSON bool) error {
 		for _, d := range diags {
 			fmt.Fprintln(e.stdout, d)
 		}
+		for _, b := range bypasses {
+			fmt.Fprintf(e.stdout, "%s: bypass: %s\n", name, b)
+		}
 		if out.Valid {
 			fmt.Fprintf(e.stdout, "%s: valid: %s, default %s, needs Linux %s; %s\n",
 				name, plural(out.Rules, "rule"), out.Default, out.Needs, plural(len(diags), "warning"))
+			if prof != nil {
+				fmt.Fprintf(e.stdout, "%s: %s of the seccomp profile %s\n", name, plural(len(bypasses), "bypass"), prof.File)
+			}
 		} else {
 			fmt.Fprintf(e.stdout, "%s: invalid: %s\n", name, plural(len(out.Errors), "error"))
 		}
 	}
-	if !out.Valid || strict && len(diags) > 0 {
+	if !out.Valid || strict && len(diags) > 0 || len(bypasses) > 0 {
 		return exitStatus(exitDenied)
 	}
 	return nil
 }
 
-// plural returns "1 rule" or "3 rules".
+// plural returns "1 rule" or "3 rules" ("2 bypasses").
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return fmt.Sprintf("%d %ses", n, noun)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -62,7 +62,7 @@ func TestCheckCommand(t *testing.T) {
 		{"missing file", "", []string{"check", "/nonexistent/p.yaml"}, exitUsage, nil, "no such file"},
 		{"no args", "", []string{"check"}, exitUsage, nil, "usage: ringfence check"},
 		{"two args", "", []string{"check", "a", "b"}, exitUsage, nil, "usage: ringfence check"},
-		{"help", "", []string{"check", "-h"}, exitOK, []string{"usage: ringfence check [--json] [--strict] POLICY"}, ""},
+		{"help", "", []string{"check", "-h"}, exitOK, []string{"usage: ringfence check [--arch ARCH] [--caps CAPS] [--json] [--kernel VERSION]"}, ""},
 		{"bad flag", "", []string{"check", "--nope", risky}, exitUsage, nil, "flag provided but not defined"},
 	}
 	for _, tt := range tests {

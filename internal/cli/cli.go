@@ -94,6 +94,8 @@ func commands() []*command {
 		testCommand(),
 		compileCommand(),
 		explainCommand(),
+		showCommand(),
+		fromSeccompCommand(),
 		// -- running programs
 		runCommand(),
 		profilesCommand(),

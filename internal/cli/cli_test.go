@@ -110,7 +110,7 @@ func TestUsageOnError(t *testing.T) {
 	}{
 		{nil, []string{"ringfence: no command given", "usage: ringfence COMMAND [ARGS...]"}},
 		{[]string{"chek"}, []string{`ringfence: unknown command "chek"; did you mean check?`}},
-		{[]string{"check"}, []string{"ringfence check: give one POLICY", "usage: ringfence check [--json] [--strict] POLICY", `Run "ringfence help check"`}},
+		{[]string{"check"}, []string{"ringfence check: give one POLICY", "usage: ringfence check [--arch ARCH] [--caps CAPS] [--json] [--kernel VERSION]", `Run "ringfence help check"`}},
 		{[]string{"check", "--nope", "x"}, []string{"ringfence check: flag provided but not defined: -nope", "usage: ringfence check"}},
 		{[]string{"compile", "--kernel", "seven", "-"}, []string{"ringfence compile: --kernel: ", "usage: ringfence compile"}},
 		{[]string{"emu"}, []string{"ringfence emu: give one PROG", "usage: ringfence emu"}},
