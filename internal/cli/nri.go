@@ -24,6 +24,7 @@ func nriCommand() *command {
 			fs.StringVar(&o.Socket, "socket", "/var/run/nri/nri.sock", "the runtime's NRI socket (`PATH`)")
 			fs.StringVar(&o.Name, "name", "ringfence", "plugin `NAME`")
 			fs.StringVar(&o.Idx, "idx", "50", "plugin index: the order among NRI plugins (`NN`)")
+			fs.StringVar(&o.SeccompCheck, "seccomp-check", "refuse", "`MODE` when a policy lets io_uring do what the container's seccomp profile forbids: refuse, warn or off")
 			fs.BoolVar(&o.IfSupported, "if-supported", false, "start containers unfenced on kernels that cannot fence them (with a log line)")
 			return func(e *env, args []string) error {
 				if len(args) > 0 {

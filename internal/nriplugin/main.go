@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/nri/pkg/stub"
 
 	"github.com/ringfence/ringfence"
+	"github.com/ringfence/ringfence/internal/ocifence"
 )
 
 // Help is the help text of "ringfence nri", after its usage line.
@@ -43,6 +44,8 @@ type Options struct {
 	Socket      string // the runtime's NRI socket
 	Name, Idx   string // plugin name and index
 	IfSupported bool   // start containers unfenced where the kernel cannot fence
+	// SeccompCheck is refuse, warn or off (see Config).
+	SeccompCheck string
 }
 
 // Serve runs the plugin until ctx is done or the runtime closes the
@@ -53,7 +56,11 @@ func Serve(ctx context.Context, o Options, log io.Writer) error {
 			return fmt.Errorf("install: %w", err)
 		}
 	}
-	p, err := New(Config{Binary: o.Binary, PolicyDir: o.PolicyDir, IfSupported: o.IfSupported, Kernel: ringfence.Host(), Log: log})
+	mode, err := ocifence.ParseSeccompCheck(o.SeccompCheck)
+	if err != nil {
+		return err
+	}
+	p, err := New(Config{Binary: o.Binary, PolicyDir: o.PolicyDir, IfSupported: o.IfSupported, SeccompCheck: mode, Kernel: ringfence.Host(), Log: log})
 	if err != nil {
 		return err
 	}

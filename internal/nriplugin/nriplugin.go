@@ -36,6 +36,7 @@ import (
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/internal/ocifence"
+	"github.com/ringfence/ringfence/policy"
 )
 
 // Config configures the plugin.
@@ -52,6 +53,9 @@ type Config struct {
 	IfSupported bool
 	// Kernel is the node's kernel.
 	Kernel ringfence.Kernel
+	// SeccompCheck says what to do when the policy lets io_uring do what
+	// the container's seccomp profile forbids (the zero value refuses).
+	SeccompCheck ocifence.SeccompCheck
 	// Log receives one line per decision; nil drops them.
 	Log io.Writer
 }
@@ -132,7 +136,7 @@ func (p *Plugin) adjust(pod *api.PodSandbox, ctr *api.Container) (*api.Container
 		adj.AddMount(&api.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options})
 	}
 	adj.AddAnnotation(ocifence.FencedKey, "true")
-	if err := p.adjustSeccomp(adj, ctr); err != nil {
+	if err := p.adjustSeccomp(adj, ctr, pol); err != nil {
 		return nil, err
 	}
 	p.logf("ringfence: pod %s/%s container %s fenced by %s", pod.GetNamespace(), pod.GetName(), ctr.GetName(), choice.Key)
@@ -141,7 +145,7 @@ func (p *Plugin) adjust(pod *api.PodSandbox, ctr *api.Container) (*api.Container
 
 // adjustSeccomp opens the container's seccomp policy for the three
 // io_uring system calls.
-func (p *Plugin) adjustSeccomp(adj *api.ContainerAdjustment, ctr *api.Container) error {
+func (p *Plugin) adjustSeccomp(adj *api.ContainerAdjustment, ctr *api.Container, pol *policy.Policy) error {
 	lc := ctr.GetLinux()
 	sp := lc.GetSeccompPolicy()
 	if sp == nil {
@@ -165,6 +169,22 @@ func (p *Plugin) adjustSeccomp(adj *api.ContainerAdjustment, ctr *api.Container)
 	}
 	for _, f := range sp.Flags {
 		s.Flags = append(s.Flags, specs.LinuxSeccompFlag(f))
+	}
+	if p.cfg.SeccompCheck != ocifence.SeccompOff {
+		v, err := p.cfg.Kernel.Version()
+		if err != nil {
+			return err
+		}
+		bs, err := ocifence.Bypasses(s, pol, v)
+		if err != nil {
+			return fmt.Errorf("seccomp check: %w", err)
+		}
+		if len(bs) > 0 {
+			if p.cfg.SeccompCheck != ocifence.SeccompWarn {
+				return fmt.Errorf("not starting the container: %w", ocifence.BypassError(bs))
+			}
+			p.logf("ringfence: warning: container %s: %v", ctr.GetName(), ocifence.BypassError(bs))
+		}
 	}
 	opened, changes := ocifence.OpenSeccomp(s)
 	if len(changes) == 0 {

@@ -23,9 +23,9 @@ import (
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
-	"github.com/ringfence/ringfence/internal/mobyseccomp"
 	"github.com/ringfence/ringfence/internal/ocifence"
 	"github.com/ringfence/ringfence/profiles"
+	"github.com/ringfence/ringfence/seccompprofile"
 )
 
 // kernel is a ringfence.Kernel with fixed support and version: all the
@@ -105,15 +105,11 @@ func runtime(t *testing.T, p *Plugin, v *validator.DefaultValidatorConfig) *nri.
 
 func mobySeccomp(t *testing.T) *specs.LinuxSeccomp {
 	t.Helper()
-	data, err := os.ReadFile("../../testdata/seccomp/moby-default.json")
+	prof, err := seccompprofile.Load("../../testdata/seccomp/moby-default.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := mobyseccomp.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := p.OCI(mobyseccomp.Target{Arch: specs.ArchX86_64, Caps: mobyseccomp.DockerDefaultCaps(), Kernel: [2]int{7, 3}})
+	s, err := ocifence.SeccompFromProfile(prof, seccompprofile.Options{Runtime: seccompprofile.Docker, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,4 +309,30 @@ func TestValidatorRejectsSeccomp(t *testing.T) {
 		t.Fatalf("creation: %v; want a validation error about seccomp", err)
 	}
 	t.Logf("NRI says: %v", err)
+}
+
+// TestSeccompCheck: by default a policy that lets io_uring do what the
+// container's seccomp profile denies (AF_VSOCK sockets) fails the
+// creation; with warn it is fenced anyway.
+func TestSeccompCheck(t *testing.T) {
+	vsock := map[string]string{ocifence.PolicyKey: "version: 1\ndefault: deny\nrules:\n  - name: sockets\n    ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: [AF_UNIX, AF_VSOCK]\n"}
+	for _, mode := range []ocifence.SeccompCheck{"", ocifence.SeccompWarn} {
+		var log strings.Builder
+		p, err := New(Config{Binary: "/b", PolicyDir: t.TempDir(), Kernel: k73, SeccompCheck: mode, Log: &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := runtime(t, p, nil)
+		spec, ctr := container(t, "db", mobySeccomp(t))
+		err = create(t, r, pod(vsock), spec, ctr)
+		if mode == "" {
+			if err == nil || !strings.Contains(err.Error(), "the policy lets io_uring do what the container's seccomp profile forbids") {
+				t.Errorf("refuse: %v", err)
+			}
+			continue
+		}
+		if err != nil || !ocifence.IsWrapped(spec.Process.Args) || !strings.Contains(log.String(), "warning") {
+			t.Errorf("warn: %v, args %q, log %q", err, spec.Process.Args, log.String())
+		}
+	}
 }

@@ -3,7 +3,6 @@ package ocifence
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -12,8 +11,8 @@ import (
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
-	"github.com/ringfence/ringfence/internal/mobyseccomp"
 	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/seccompprofile"
 )
 
 func TestChoose(t *testing.T) {
@@ -92,15 +91,11 @@ func TestMounts(t *testing.T) {
 // container's config.json on x86-64 with the default capabilities.
 func mobyDefault(t *testing.T) *specs.LinuxSeccomp {
 	t.Helper()
-	data, err := os.ReadFile("../../testdata/seccomp/moby-default.json")
+	prof, err := seccompprofile.Load("../../testdata/seccomp/moby-default.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := mobyseccomp.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := p.OCI(mobyseccomp.Target{Arch: specs.ArchX86_64, Caps: mobyseccomp.DockerDefaultCaps(), Kernel: [2]int{7, 3}})
+	s, err := SeccompFromProfile(prof, seccompprofile.Options{Runtime: seccompprofile.Docker, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,5 +258,87 @@ func TestCheck(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.err) || errors.Is(err, ErrCannotFence) != c.cannot {
 			t.Errorf("%s: Check = %v; want an error with %q, ErrCannotFence %v", c.name, err, c.err, c.cannot)
 		}
+	}
+}
+
+// podmanDefault returns Podman's default profile (containers-common) as
+// Podman puts it into config.json on x86-64.
+func podmanDefault(t *testing.T) *specs.LinuxSeccomp {
+	t.Helper()
+	prof, err := seccompprofile.Load("../../testdata/seccomp/podman-seccomp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := SeccompFromProfile(prof, seccompprofile.Options{Runtime: seccompprofile.Podman, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// VSOCKPolicy allows AF_VSOCK sockets, which both real profiles deny.
+const vsockPolicy = "version: 1\ndefault: deny\nrules:\n  - name: sockets\n    ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: [AF_UNIX, AF_VSOCK]\n"
+
+func TestBypasses(t *testing.T) {
+	vsock, err := ringfence.ParsePolicy([]byte(vsockPolicy), "vsock.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage, _ := ringfence.Profile("storage")
+	k := abi.Version{Major: 7, Minor: 3}
+	cases := []struct {
+		name    string
+		s       *specs.LinuxSeccomp
+		p       *policy.Policy
+		bypass  bool
+		message string
+	}{
+		{"storage under Docker's profile", mobyDefault(t), storage, false, ""},
+		{"storage under Podman's profile", podmanDefault(t), storage, false, ""},
+		{"AF_VSOCK under Docker's profile", mobyDefault(t), vsock, true, "socket"},
+		{"AF_VSOCK under Podman's profile", podmanDefault(t), vsock, true, "socket"},
+		{"unconfined", nil, vsock, false, ""},
+	}
+	for _, c := range cases {
+		bs, err := Bypasses(c.s, c.p, k)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if (len(bs) > 0) != c.bypass {
+			t.Errorf("%s: %d bypasses %v, want bypass=%v", c.name, len(bs), bs, c.bypass)
+			continue
+		}
+		if c.bypass {
+			msg := BypassError(bs).Error()
+			if !strings.Contains(msg, c.message) || !strings.Contains(msg, `rule 1 ("sockets")`) {
+				t.Errorf("%s: message %q", c.name, msg)
+			}
+		}
+	}
+}
+
+func TestParseSeccompCheck(t *testing.T) {
+	for in, want := range map[string]SeccompCheck{"": SeccompRefuse, "refuse": SeccompRefuse, "warn": SeccompWarn, "off": SeccompOff} {
+		if got, err := ParseSeccompCheck(in); err != nil || got != want {
+			t.Errorf("%q: %v %v", in, got, err)
+		}
+	}
+	if _, err := ParseSeccompCheck("no"); err == nil {
+		t.Error("accepted no")
+	}
+}
+
+// TestOpenPodmanSeccomp: Podman's real profile answers io_uring with
+// ENOSYS by its default action; opened, exactly the three are allowed.
+func TestOpenPodmanSeccomp(t *testing.T) {
+	s := podmanDefault(t)
+	if s.DefaultErrnoRet == nil || *s.DefaultErrnoRet != 38 {
+		t.Fatalf("Podman's profile: default errno %v, the test expects ENOSYS", s.DefaultErrnoRet)
+	}
+	before := rulesFor(s)
+	out, changes := OpenSeccomp(s)
+	if len(changes) != 3 || fmt.Sprint(rulesFor(out)) != fmt.Sprint(before) || *out.DefaultErrnoRet != 38 {
+		t.Errorf("changes %q; other rules kept %v", changes, fmt.Sprint(rulesFor(out)) == fmt.Sprint(before))
 	}
 }

@@ -23,7 +23,7 @@ const RuntimeEnv = "RINGFENCE_RUNTIME"
 //	binary: /usr/bin/ringfence    # the ringfence binary mounted into fenced containers (default: this one)
 //	policy: profile:default       # policy of containers without the annotation (default: none, they pass through)
 //	ifSupported: false            # start containers unfenced on kernels that cannot fence them
-//	seccompCheck: refuse          # refuse, warn or off: a policy that lets io_uring do what seccomp forbids
+//	seccompCheck: refuse          # refuse (default), warn or off: a policy that lets io_uring do what the seccomp profile forbids
 type Config struct {
 	Runtime      string `yaml:"runtime"`
 	Binary       string `yaml:"binary"`

@@ -37,6 +37,7 @@ import (
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/internal/ocifence"
+	"github.com/ringfence/ringfence/policy"
 )
 
 // Name is the name the ringfence binary answers to as an OCI runtime.
@@ -288,6 +289,9 @@ func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
 		}
 		return fmt.Errorf("not starting the container: %w", err)
 	}
+	if err := s.checkSeccomp(g, cfg, c, pol); err != nil {
+		return err
+	}
 	binary := cfg.Binary
 	if binary == "" {
 		binary = s.Self
@@ -323,6 +327,35 @@ func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
 		return err
 	}
 	return writeFile(configPath, out, 0o644)
+}
+
+// checkSeccomp runs the bypass check of the policy against the
+// container's seccomp profile, as the configuration's seccompCheck says.
+func (s *Shim) checkSeccomp(g globals, cfg Config, c *config, pol *policy.Policy) error {
+	mode, err := ocifence.ParseSeccompCheck(cfg.SeccompCheck)
+	if err != nil || mode == ocifence.SeccompOff {
+		return err
+	}
+	sc, err := c.seccomp()
+	if err != nil {
+		return err
+	}
+	v, err := s.Kernel.Version()
+	if err != nil {
+		return err
+	}
+	bs, err := ocifence.Bypasses(sc, pol, v)
+	if err != nil {
+		return fmt.Errorf("seccomp check: %w", err)
+	}
+	if len(bs) == 0 {
+		return nil
+	}
+	if mode == ocifence.SeccompWarn {
+		s.warn(g, ocifence.BypassError(bs).Error())
+		return nil
+	}
+	return fmt.Errorf("not starting the container: %w", ocifence.BypassError(bs))
 }
 
 // writeFile writes data to path through a temporary file and a rename.

@@ -16,9 +16,9 @@ import (
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
-	"github.com/ringfence/ringfence/internal/mobyseccomp"
 	"github.com/ringfence/ringfence/internal/ocifence"
 	"github.com/ringfence/ringfence/profiles"
+	"github.com/ringfence/ringfence/seccompprofile"
 )
 
 // kernel is a ringfence.Kernel with fixed support and version (all the
@@ -63,15 +63,11 @@ func fakeRuntime(t *testing.T, dir, name string) string {
 // config.json on x86-64.
 func mobySeccomp(t *testing.T) *specs.LinuxSeccomp {
 	t.Helper()
-	data, err := os.ReadFile("../../testdata/seccomp/moby-default.json")
+	prof, err := seccompprofile.Load("../../testdata/seccomp/moby-default.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := mobyseccomp.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := p.OCI(mobyseccomp.Target{Arch: specs.ArchX86_64, Caps: mobyseccomp.DockerDefaultCaps(), Kernel: [2]int{7, 3}})
+	s, err := ocifence.SeccompFromProfile(prof, seccompprofile.Options{Runtime: seccompprofile.Docker, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,5 +529,34 @@ func TestRealExec(t *testing.T) {
 	want := "argv0=" + rt + "\narg=--root\narg=/run/x\narg=kill\narg=c 1\narg=TERM\nenv=" + rt + "\nfrom stdin\n"
 	if string(out) != want {
 		t.Errorf("output %q, want %q", out, want)
+	}
+}
+
+// TestSeccompCheck: a policy that lets io_uring open AF_VSOCK sockets,
+// which Docker's profile denies as socket(2), is refused by default,
+// warned about with "warn", and not checked with "off".
+func TestSeccompCheck(t *testing.T) {
+	vsock := "version: 1\ndefault: deny\nrules:\n  - name: sockets\n    ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: [AF_UNIX, AF_VSOCK]\n"
+	cases := []struct {
+		cfg     string
+		created bool
+		stderr  string
+	}{
+		{"", false, `ringfence-runtime create: not starting the container: the policy lets io_uring do what the container's seccomp profile forbids`},
+		{"seccompCheck: refuse\n", false, "socket"},
+		{"seccompCheck: warn\n", true, "ringfence-runtime: warning: the policy lets io_uring do what"},
+		{"seccompCheck: off\n", true, ""},
+	}
+	for _, c := range cases {
+		e := newEnv(t, k73, c.cfg)
+		b, orig := bundle(t, map[string]string{ocifence.PolicyKey: vsock}, mobySeccomp(t))
+		code := e.run("create", "--bundle", b, "c1")
+		now, _ := os.ReadFile(filepath.Join(b, "config.json"))
+		if c.created != e.executed() || c.created == bytes.Equal(now, orig) || !c.created && code != 1 {
+			t.Errorf("%q: exit %d, executed %v, rewritten %v; want created=%v", c.cfg, code, e.executed(), !bytes.Equal(now, orig), c.created)
+		}
+		if c.stderr == "" && e.stderr.Len() > 0 || !strings.Contains(e.stderr.String(), c.stderr) {
+			t.Errorf("%q: stderr %q, want %q", c.cfg, e.stderr.String(), c.stderr)
+		}
 	}
 }
