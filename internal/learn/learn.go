@@ -63,6 +63,9 @@ type Recording struct {
 	// Ops counts requests per opcode; SQPoll counts those a SQPOLL thread
 	// submitted.
 	Ops, SQPoll map[abi.Opcode]int
+	// Flags is the union of the sqe_flags seen per opcode, for comments
+	// (policies do not restrict them: the kernel sets IOSQE_ASYNC itself).
+	Flags map[abi.Opcode]uint8
 	// Sockets, Opens and Connects hold the data of SOCKET, OPENAT/OPENAT2
 	// and CONNECT requests.
 	Sockets  map[SocketKey]int
@@ -84,7 +87,7 @@ type Recording struct {
 // New returns an empty Recording.
 func New() *Recording {
 	return &Recording{
-		Ops: map[abi.Opcode]int{}, SQPoll: map[abi.Opcode]int{},
+		Ops: map[abi.Opcode]int{}, SQPoll: map[abi.Opcode]int{}, Flags: map[abi.Opcode]uint8{},
 		Sockets: map[SocketKey]int{}, Opens: map[abi.Opcode]*OpenStats{},
 		Connects: map[ConnectKey]int{}, Register: map[abi.RegisterOp]int{},
 		RegisterSeen: true,
@@ -118,6 +121,7 @@ func riskyOpenMask() uint64 {
 // thread submitted it.
 func (rec *Recording) Add(r policy.Request, sqpoll bool) {
 	rec.Ops[r.Op]++
+	rec.Flags[r.Op] |= r.SQEFlags
 	if sqpoll {
 		rec.SQPoll[r.Op]++
 	}
@@ -167,6 +171,9 @@ func (rec *Recording) Merge(other *Recording) {
 	}
 	for k, v := range other.SQPoll {
 		rec.SQPoll[k] += v
+	}
+	for k, v := range other.Flags {
+		rec.Flags[k] |= v
 	}
 	for k, v := range other.Sockets {
 		rec.Sockets[k] += v
@@ -339,8 +346,15 @@ func times(n int) string {
 // seenOp writes "READ 120 times (40 by SQPOLL)" for comments.
 func (rec *Recording) seenOp(op abi.Opcode) string {
 	s := op.String() + " " + times(rec.Ops[op])
+	var notes []string
 	if n := rec.SQPoll[op]; n > 0 {
-		s += fmt.Sprintf(" (%d by a SQPOLL thread)", n)
+		notes = append(notes, fmt.Sprintf("%d by a SQPOLL thread", n))
+	}
+	if f := rec.Flags[op]; f != 0 {
+		notes = append(notes, "with "+format("sqe_flags", uint64(f)))
+	}
+	if len(notes) > 0 {
+		s += " (" + strings.Join(notes, "; ") + ")"
 	}
 	return s
 }

@@ -212,7 +212,7 @@ func TestCommentsSayWhatWasSeen(t *testing.T) {
 	rec := record(t, v73, "op=READ", "op=READ", "op=READ", "op=WRITE",
 		"op=SOCKET family=AF_INET type=SOCK_STREAM protocol=IPPROTO_TCP",
 		"op=OPENAT flags=O_RDONLY|O_LARGEFILE")
-	rec.Add(req(t, "op=READ"), true)
+	rec.Add(req(t, "op=READ sqe_flags=IOSQE_FIXED_FILE"), true)
 	rec.AddRegister(abi.RegOpProbe)
 	rec.AddRegister(abi.RegOpProbe)
 	rec.Commands = []string{"fio job.fio"}
@@ -223,7 +223,7 @@ func TestCommentsSayWhatWasSeen(t *testing.T) {
 	}
 	text := strings.Join(all, "\n") + "\n" + p.Register.Comment + "\n" + p.Comment
 	for _, want := range []string{
-		"reads and writes: I/O on descriptors the program already has; seen: READ 4 times (1 by a SQPOLL thread), WRITE once",
+		"reads and writes: I/O on descriptors the program already has; seen: READ 4 times (1 by a SQPOLL thread; with IOSQE_FIXED_FILE), WRITE once",
 		"AF_INET SOCK_STREAM sockets: SOCKET(AF_INET, SOCK_STREAM, IPPROTO_TCP) seen once",
 		"OPENAT seen once, all read-only; refused because never seen: O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, __O_TMPFILE",
 		"seen: REGISTER_PROBE 2 times",
