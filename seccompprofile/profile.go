@@ -286,21 +286,75 @@ func (p *parser) uint(n *yaml.Node, what string) uint64 {
 	return v
 }
 
-func (p *parser) profile(data []byte) *Profile {
+// ParseOCIConfig reads the seccomp profile of an OCI runtime bundle's
+// config.json (linux.seccomp), with positions in that file. It returns
+// nil and no error when the configuration has no seccomp profile. A
+// profile in an OCI configuration has no includes or excludes (the
+// runtime that wrote it applied them), so Options do not change how it is
+// read, only Derive's and Check's defaults.
+func ParseOCIConfig(data []byte, filename string) (*Profile, error) {
+	p := &parser{file: filename}
+	root := p.document(data, "OCI configuration")
+	if root == nil {
+		return nil, p.errs
+	}
+	if root.Kind != yaml.MappingNode {
+		p.errf(root, "an OCI configuration is a JSON object")
+		return nil, p.errs
+	}
+	linux := lookup(root, "linux")
+	if linux == nil || linux.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	sec := lookup(linux, "seccomp")
+	if sec == nil || (sec.Kind == yaml.ScalarNode && sec.Tag == "!!null") {
+		return nil, nil
+	}
+	prof := p.profileNode(sec)
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
+	return prof, nil
+}
+
+// lookup returns the value of key in mapping n, or nil.
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// document parses data and returns its root node, or nil after recording
+// why not.
+func (p *parser) document(data []byte, what string) *yaml.Node {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			err = fmt.Errorf("empty profile")
+			err = fmt.Errorf("empty %s", what)
 		}
 		p.errs = append(p.errs, &policy.Error{Pos: policy.Pos{File: p.file}, Msg: "not valid JSON: " + err.Error()})
 		return nil
 	}
 	if len(doc.Content) == 0 {
-		p.errs = append(p.errs, &policy.Error{Pos: policy.Pos{File: p.file}, Msg: "empty profile"})
+		p.errs = append(p.errs, &policy.Error{Pos: policy.Pos{File: p.file}, Msg: "empty " + what})
 		return nil
 	}
-	root := doc.Content[0]
+	return doc.Content[0]
+}
+
+func (p *parser) profile(data []byte) *Profile {
+	root := p.document(data, "profile")
+	if root == nil {
+		return nil
+	}
+	return p.profileNode(root)
+}
+
+func (p *parser) profileNode(root *yaml.Node) *Profile {
 	prof := &Profile{File: p.file}
 	haveDefault := false
 	for _, kv := range p.mapping(root, "profile", profileKeys) {

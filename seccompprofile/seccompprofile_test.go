@@ -600,3 +600,53 @@ func TestCheckProperty(t *testing.T) {
 	}
 	t.Logf("%d bypassing requests, each reported", found)
 }
+
+// TestParseOCIConfig: the profile of a bundle's config.json is read with
+// positions in that file; a configuration without one gives nil.
+func TestParseOCIConfig(t *testing.T) {
+	cfg := `{
+  "ociVersion": "1.2.0",
+  "process": {"args": ["sh"]},
+  "linux": {
+    "namespaces": [{"type": "pid"}],
+    "seccomp": {
+      "defaultAction": "SCMP_ACT_ERRNO",
+      "defaultErrnoRet": 1,
+      "architectures": ["SCMP_ARCH_X86_64"],
+      "syscalls": [
+        {"names": ["read", "write", "close"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]}
+      ]
+    }
+  }
+}`
+	prof, err := ParseOCIConfig([]byte(cfg), "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prof.Syscalls) != 2 || prof.Syscalls[1].Pos.String() != "config.json:12:9" || prof.DefaultPos.String() != "config.json:7:24" {
+		t.Fatalf("profile %+v", prof)
+	}
+	pol := mustPolicy(t, "version: 1\ndefault: deny\nrules:\n  - ops: [READ, SOCKET]\n    action: allow\n")
+	bs, _ := Check(prof, pol, Options{})
+	var calls []string
+	for _, b := range bs {
+		calls = append(calls, b.Syscall)
+		if b.Syscall == "socket" && b.Request.Socket.Family == 2 {
+			t.Errorf("AF_INET socket reported: %s", b)
+		}
+	}
+	// READ stands for read, pread64 and preadv2: this profile allows only read.
+	if strings.Join(calls, " ") != "pread64 preadv2 socket" {
+		t.Errorf("bypasses: %v", bs)
+	}
+	for _, c := range []string{`{"linux": {}}`, `{"process": {}}`, `{"linux": {"seccomp": null}}`} {
+		if p, err := ParseOCIConfig([]byte(c), "c.json"); p != nil || err != nil {
+			t.Errorf("%s: %v %v", c, p, err)
+		}
+	}
+	if _, err := ParseOCIConfig([]byte(`{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "sycalls": []}}}`), "c.json"); err == nil ||
+		!strings.Contains(err.Error(), `c.json:1:59: unknown key "sycalls"`) {
+		t.Errorf("error: %v", err)
+	}
+}
