@@ -296,8 +296,8 @@ func composedMatch(d *doc, r Request) (Action, bool) {
 }
 
 // TestFlattenProperty: on random graphs of policies (diamonds included),
-// the flattened policy decides every request as the recursive
-// composition does.
+// the flattened policy, and the same written as a file and parsed back,
+// decide every request as the recursive composition does.
 func TestFlattenProperty(t *testing.T) {
 	seed := rand.Int63()
 	rng := rand.New(rand.NewSource(seed))
@@ -306,7 +306,7 @@ func TestFlattenProperty(t *testing.T) {
 	for _, g := range propGroups {
 		ops = append(ops, g...)
 	}
-	checked, diamonds := 0, 0
+	checked, diamonds, written := 0, 0, 0
 	for iter := 0; iter < 400; iter++ {
 		n := 1 + rng.Intn(6)
 		docs := make([]*doc, n)
@@ -338,6 +338,15 @@ func TestFlattenProperty(t *testing.T) {
 		if err := flat.Validate(); err != nil {
 			t.Fatalf("seed %d iteration %d: flattened policy invalid: %v", seed, iter, err)
 		}
+		// The flattened policy written as a file (what "ringfence show"
+		// prints) and read back decides alike too.
+		var back *Policy
+		if text, err := flat.YAML(); err == nil {
+			if back, err = Parse(text, "shown.yaml"); err != nil {
+				t.Fatalf("seed %d iteration %d: the written policy does not parse: %v\n%s", seed, iter, err, text)
+			}
+			written++
+		}
 		for k := 0; k < 64; k++ {
 			r := randRequest(rng, ops[rng.Intn(len(ops))])
 			want, ok := composedMatch(top, r)
@@ -347,13 +356,21 @@ func TestFlattenProperty(t *testing.T) {
 			if got := flat.Decide(r).Action(); got != want {
 				t.Fatalf("seed %d iteration %d: %s: flattened %s, composed %s", seed, iter, r, got, want)
 			}
+			if back != nil {
+				if got := back.Decide(r).Action(); got != want {
+					t.Fatalf("seed %d iteration %d: %s: written and read back %s, composed %s", seed, iter, r, got, want)
+				}
+			}
 			checked++
 		}
 	}
 	if diamonds < 20 {
 		t.Errorf("only %d graphs with a base reached twice", diamonds)
 	}
-	t.Logf("%d requests on 400 graphs, %d with diamonds", checked, diamonds)
+	if written < 200 {
+		t.Errorf("only %d of 400 flattened policies could be written", written)
+	}
+	t.Logf("%d requests on 400 graphs, %d with diamonds, %d written and read back", checked, diamonds, written)
 }
 
 func indexOfDoc(list []*doc, d *doc) int {
