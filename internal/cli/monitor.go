@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -32,7 +33,8 @@ SIGTERM) or, with --pid, until that process exits.
 Choose what to watch: --pid N (that process and its descendants, those
 running now and those it starts), --cgroup PATH (every process in that
 cgroup v2 subtree, as /proc/PID/cgroup names it: a container's or a
-service's), or --all.
+service's), --container ID (the processes whose cgroup names that container
+id, as runc, crun, containerd and Podman name theirs), or --all.
 
 A denial is told apart from other -EACCES results by where it happens:
 filters refuse a request at submission, which the kernel's
@@ -47,19 +49,23 @@ Exit status: 0 when stopped, 1 when the trace failed, 2 for bad usage.`,
 			o.flags(fs)
 			fs.IntVar(&o.pid, "pid", 0, "watch process `PID` and its descendants")
 			fs.StringVar(&o.cgroup, "cgroup", "", "watch the processes in cgroup `PATH` (e.g. /system.slice/db.service)")
+			fs.StringVar(&o.container, "container", "", "watch the processes of container `ID` (12 or more hex digits of its id)")
 			fs.BoolVar(&o.all, "all", false, "watch every process")
 			return func(e *env, args []string) error {
 				if len(args) != 0 {
 					return usagef("unexpected argument %q", args[0])
 				}
 				n := 0
-				for _, b := range []bool{o.pid != 0, o.cgroup != "", o.all} {
+				for _, b := range []bool{o.pid != 0, o.cgroup != "", o.container != "", o.all} {
 					if b {
 						n++
 					}
 				}
 				if n != 1 {
-					return usagef("give one of --pid, --cgroup or --all")
+					return usagef("give one of --pid, --cgroup, --container or --all")
+				}
+				if o.container != "" && !containerIDRE.MatchString(o.container) {
+					return usagef("--container %q: want 12 to 64 lowercase hex digits of a container id", o.container)
 				}
 				return watchDenials(e, o, nil)
 			}
@@ -99,9 +105,12 @@ usage.`,
 type watchOptions struct {
 	policyArg, format, out string
 	pid                    int
-	cgroup                 string
+	cgroup, container      string
 	all                    bool
 }
+
+// containerIDRE is a container id or its short form.
+var containerIDRE = regexp.MustCompile(`^[0-9a-f]{12,64}$`)
 
 func (o *watchOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.policyArg, "policy", "", "the policy the processes run under (`FILE`, or profile:NAME), to name the rule that denied")
@@ -161,6 +170,8 @@ func watchDenials(e *env, o watchOptions, ready func()) error {
 		follow = uringtrace.FollowTree("/proc", o.pid)
 	case o.cgroup != "":
 		follow = uringtrace.FollowCgroup("/proc", o.cgroup)
+	case o.container != "":
+		follow = uringtrace.FollowContainer("/proc", o.container)
 	default:
 		follow = uringtrace.FollowAll()
 	}

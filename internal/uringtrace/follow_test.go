@@ -73,3 +73,17 @@ func TestFollowCgroup(t *testing.T) {
 		t.Errorf("Cgroup(50) = %q, want the parent's", got)
 	}
 }
+
+func TestFollowContainer(t *testing.T) {
+	id := "3f2a9c1d0b7e" + "55aa55aa55aa55aa55aa55aa55aa55aa55aa55aa55aa55aa55aa"
+	proc := fakeProc(t, map[int]struct {
+		ppid   int
+		cgroup string
+	}{5: {1, "/system.slice/docker-" + id + ".scope"}, 6: {1, "/system.slice/docker-" + "4" + id[1:] + ".scope"}, 7: {1, "/user.slice"}})
+	f := FollowContainer(proc, id[:12])
+	for pid, want := range map[int]bool{5: true, 6: false, 7: false} {
+		if got := f.Has(pid, pid); got != want {
+			t.Errorf("Has(%d) = %v, want %v", pid, got, want)
+		}
+	}
+}

@@ -124,6 +124,20 @@ func FollowCgroup(proc, dir string) *Follower {
 	}}
 }
 
+// FollowContainer returns a Follower of the processes whose cgroup v2 path
+// (read from proc, "/proc") holds container id (at least 12 of its hex
+// digits, as "docker ps" shows them), as runc, crun, containerd and
+// Podman name their cgroups.
+func FollowContainer(proc, id string) *Follower {
+	f := FollowCgroup(proc, "")
+	match := f.match
+	f.match = func(tgid int) (string, bool) {
+		cg, ok := match(tgid)
+		return cg, ok && strings.Contains(cg, id)
+	}
+	return f
+}
+
 // FollowTree returns a Follower of pid and its descendants, those running
 // now (found in proc, "/proc") and those it starts later.
 func FollowTree(proc string, pid int) *Follower {
