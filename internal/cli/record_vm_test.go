@@ -402,57 +402,63 @@ func TestRecordMerge(t *testing.T) {
 	}
 }
 
-// TestMonitorCgroup watches a cgroup: a process that joins it and has a
-// request denied is logged, with the cgroup; the same denial outside the
-// cgroup is not.
+// TestMonitorCgroup watches a cgroup, by path and by the container id in
+// its name: a process that joins it and has a request denied is logged,
+// with the cgroup; the same denial outside the cgroup is not.
 func TestMonitorCgroup(t *testing.T) {
 	vmtest.Require(t)
 	if kernel.Supported() != nil {
 		t.Skip("needs io_uring filters to deny anything")
 	}
-	cg := "/sys/fs/cgroup/ringfence-monitor-test"
+	id := strings.Repeat("5e", 32)
+	name := "ringfence-test-" + id + ".scope"
+	cg := "/sys/fs/cgroup/" + name
 	if err := os.Mkdir(cg, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Remove(cg)
-	logf := filepath.Join(t.TempDir(), "monitor.jsonl")
-	mon := helperCmd("main", "monitor", "--cgroup", "/ringfence-monitor-test", "--format", "json", "-o", logf)
-	var monErr strings.Builder
-	mon.Stderr = &monErr
-	if err := mon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The monitor is ready when its tracefs instance has its events on.
-	ready := fmt.Sprintf("/sys/kernel/tracing/instances/ringfence-%d/events/io_uring/io_uring_req_failed/enable", mon.Process.Pid)
-	for end := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if b, err := os.ReadFile(ready); err == nil && strings.TrimSpace(string(b)) == "1" {
-			break
-		}
-		if time.Now().After(end) {
-			mon.Process.Kill()
-			mon.Wait()
-			t.Fatalf("monitor not ready after 20 s: %s", monErr.String())
-		}
-	}
-	for _, dir := range []string{cg, ""} {
-		c := helperCmd("cgroup-submit", dir, "socket,2,1,6", "sqpoll:socket,10,2,0", "nop")
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("helper in %q: %v\n%s", dir, err, out)
-		}
-	}
-	// Let the trace catch up, then stop the monitor as a person would.
-	time.Sleep(500 * time.Millisecond)
-	mon.Process.Signal(syscall.SIGINT)
-	if err := mon.Wait(); err != nil {
-		t.Fatalf("monitor: %v\n%s", err, monErr.String())
-	}
-	log := readLog(t, logf)
-	if len(log) != 2 {
-		t.Fatalf("%d entries, want the 2 denials inside the cgroup: %+v", len(log), log)
-	}
-	for i, e := range log {
-		if e.Op != "SOCKET" || e.Cgroup != "/ringfence-monitor-test" || e.SQPoll != (i == 1) || e.By != "filter" || e.Rule != "" {
-			t.Errorf("entry %d: %+v; want a SOCKET in /ringfence-monitor-test (no policy given: no rule)", i, e)
-		}
+	for _, by := range [][]string{{"--cgroup", "/" + name}, {"--container", id[:12]}} {
+		t.Run(by[0], func(t *testing.T) {
+			logf := filepath.Join(t.TempDir(), "monitor.jsonl")
+			mon := helperCmd("main", append([]string{"monitor", "--format", "json", "-o", logf}, by...)...)
+			var monErr strings.Builder
+			mon.Stderr = &monErr
+			if err := mon.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// The monitor is ready when its tracefs instance has its events on.
+			ready := fmt.Sprintf("/sys/kernel/tracing/instances/ringfence-%d/events/io_uring/io_uring_req_failed/enable", mon.Process.Pid)
+			for end := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				if b, err := os.ReadFile(ready); err == nil && strings.TrimSpace(string(b)) == "1" {
+					break
+				}
+				if time.Now().After(end) {
+					mon.Process.Kill()
+					mon.Wait()
+					t.Fatalf("monitor not ready after 20 s: %s", monErr.String())
+				}
+			}
+			for _, dir := range []string{cg, ""} {
+				c := helperCmd("cgroup-submit", dir, "socket,2,1,6", "sqpoll:socket,10,2,0", "nop")
+				if out, err := c.CombinedOutput(); err != nil {
+					t.Fatalf("helper in %q: %v\n%s", dir, err, out)
+				}
+			}
+			// Let the trace catch up, then stop the monitor as a person would.
+			time.Sleep(500 * time.Millisecond)
+			mon.Process.Signal(syscall.SIGINT)
+			if err := mon.Wait(); err != nil {
+				t.Fatalf("monitor: %v\n%s", err, monErr.String())
+			}
+			log := readLog(t, logf)
+			if len(log) != 2 {
+				t.Fatalf("%d entries, want the 2 denials inside the cgroup: %+v", len(log), log)
+			}
+			for i, e := range log {
+				if e.Op != "SOCKET" || e.Cgroup != "/"+name || e.Container != id || e.SQPoll != (i == 1) || e.By != "filter" || e.Rule != "" {
+					t.Errorf("entry %d: %+v; want a SOCKET in /%s, container %s (no policy given: no rule)", i, e, name, id)
+				}
+			}
+		})
 	}
 }
