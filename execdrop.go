@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"syscall"
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
@@ -49,9 +48,11 @@ func init() {
 // ExecKeepsFilters finds out, by behaviour, whether the running kernel
 // keeps a task's io_uring filters across execve after the task has used
 // io_uring. In a throwaway child (this program re-executed) it registers
-// a task filter that denies NOP, creates and uses a ring on that thread,
-// executes itself again and submits a NOP: denied means the filter
-// survived. It changes nothing in the calling process.
+// a task filter (for URING_CMD128, which it never submits), creates a ring
+// on that thread and runs a NOP on it, executes itself again and asks the
+// kernel whether the task still has filters (kernel.TaskRestricted). No
+// request is denied, so denial logs stay quiet. It changes nothing in the
+// calling process.
 //
 // It returns nil when the filters survive, an error wrapping
 // ErrExecDropsFilters when they do not, and another error when it cannot
@@ -80,8 +81,8 @@ func ExecKeepsFilters() error {
 }
 
 // execProbe is the child of ExecKeepsFilters: stage "filter" registers a
-// NOP-denying task filter, uses io_uring on the same thread and executes
-// stage "look", which reports whether NOP is still denied.
+// task filter, uses io_uring on the same thread and executes stage "look",
+// which reports whether the task still carries filters.
 func execProbe(stage string) int {
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "%s %s: %v\n", execProbeArgv0, stage, err)
@@ -93,7 +94,7 @@ func execProbe(stage string) int {
 		if err := kernel.SetNoNewPrivs(); err != nil {
 			return fail(err)
 		}
-		if err := kernel.RegisterTaskFilter(abi.OpNop, []cbpf.Instruction{cbpf.Ret(0)}, 0, 0); err != nil {
+		if err := kernel.RegisterTaskFilter(abi.OpUringCmd128, []cbpf.Instruction{cbpf.Ret(0)}, 0, 0); err != nil {
 			return fail(err)
 		}
 		r, err := kernel.NewRing(kernel.Params{Entries: 1})
@@ -105,8 +106,11 @@ func execProbe(stage string) int {
 		if err != nil {
 			return fail(err)
 		}
-		if c.Res != -int32(syscall.EACCES) {
-			return fail(fmt.Errorf("NOP under a NOP-denying task filter gave %d, want -EACCES", c.Res))
+		if c.Res != 0 {
+			return fail(fmt.Errorf("NOP gave %d, want 0", c.Res))
+		}
+		if restricted, err := kernel.TaskRestricted(); err != nil || !restricted {
+			return fail(fmt.Errorf("before execve the task should be filtered: %v, %v", restricted, err))
 		}
 		self, err := os.Executable()
 		if err != nil {
@@ -114,21 +118,14 @@ func execProbe(stage string) int {
 		}
 		return fail(kernel.Exec(self, []string{execProbeArgv0, "look"}, os.Environ()))
 	case "look":
-		r, err := kernel.NewRing(kernel.Params{Entries: 1})
-		if err != nil {
-			return fail(err)
-		}
-		defer r.Close()
-		c, err := r.Do(kernel.SQE{Opcode: abi.OpNop})
+		restricted, err := kernel.TaskRestricted()
 		switch {
 		case err != nil:
 			return fail(err)
-		case c.Res == -int32(syscall.EACCES):
+		case restricted:
 			return execProbeKept
-		case c.Res == 0:
-			return execProbeDropped
 		}
-		return fail(fmt.Errorf("NOP gave %d after execve", c.Res))
+		return execProbeDropped
 	}
 	return fail(errors.New("unknown stage"))
 }

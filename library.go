@@ -3,11 +3,11 @@ package ringfence
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"runtime"
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/compile"
+	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
 )
@@ -15,7 +15,7 @@ import (
 // LoadPolicy reads and parses a policy file (YAML or JSON). Errors carry
 // file:line:column.
 func LoadPolicy(path string) (*policy.Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := readlimit.File(path)
 	if err != nil {
 		return nil, err
 	}

@@ -3,10 +3,10 @@ package ringfence
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
 )
@@ -22,7 +22,7 @@ const OCIAnnotation = "org.ringfence.policy"
 // Profile("default")). See PolicyFromOCIConfig for the annotation's forms.
 func PolicyFromOCI(bundleDir string) (p *policy.Policy, found bool, err error) {
 	cfg := filepath.Join(bundleDir, "config.json")
-	data, err := os.ReadFile(cfg)
+	data, err := readlimit.File(cfg)
 	if err != nil {
 		return nil, false, err
 	}
@@ -85,7 +85,7 @@ func ResolvePolicyValue(v, src, baseDir string) (p *policy.Policy, source []byte
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(baseDir, path)
 		}
-		source, err = os.ReadFile(path)
+		source, err = readlimit.File(path)
 		if err == nil {
 			p, err = ParsePolicy(source, path)
 		}

@@ -2,12 +2,12 @@ package policy
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/profiles"
 )
 
@@ -86,7 +86,7 @@ func (DefaultLoader) Load(ref, from string) ([]byte, string, error) {
 		file = filepath.Join(filepath.Dir(from), ref)
 	}
 	file = filepath.Clean(file)
-	data, err := os.ReadFile(file)
+	data, err := readlimit.File(file)
 	if err != nil {
 		return nil, "", err
 	}

@@ -3,12 +3,12 @@ package policy
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/readlimit"
 )
 
 // Keys a policy file may use, per level.
@@ -21,7 +21,7 @@ var (
 
 // Load reads and parses the policy file at path.
 func Load(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := readlimit.File(path)
 	if err != nil {
 		return nil, err
 	}

@@ -3,13 +3,13 @@ package policy
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/readlimit"
 )
 
 // String writes r the way ParseRequest reads it, with only the fields r's
@@ -216,7 +216,7 @@ var (
 
 // LoadCases reads and parses a cases file.
 func LoadCases(path string) ([]Case, error) {
-	data, err := os.ReadFile(path)
+	data, err := readlimit.File(path)
 	if err != nil {
 		return nil, err
 	}

@@ -16,13 +16,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -169,7 +169,7 @@ type Filter struct {
 
 // Load reads and parses the profile at path.
 func Load(path string) (*Profile, error) {
-	data, err := os.ReadFile(path)
+	data, err := readlimit.File(path)
 	if err != nil {
 		return nil, err
 	}

@@ -376,8 +376,8 @@ func emuJSONL(e *env, bo binary.ByteOrder) error {
 				return err
 			}
 		}
-		line, err := in.ReadBytes('\n')
-		if len(line) == 0 && err != nil {
+		line, tooLong, err := readLine(in, maxJSONLLine)
+		if len(line) == 0 && !tooLong && err != nil {
 			if err != io.EOF {
 				out.Flush()
 				return err
@@ -385,7 +385,12 @@ func emuJSONL(e *env, bo binary.ByteOrder) error {
 			break
 		}
 		var malformed bool
-		buf, malformed = jsonlLine(buf[:0], line, lineNo, bo)
+		if tooLong {
+			buf = fmt.Appendf(buf[:0], "{\"valid\":false,\"error\":\"bad input line %d: longer than %d bytes\"}\n", lineNo, maxJSONLLine)
+			malformed = true
+		} else {
+			buf, malformed = jsonlLine(buf[:0], line, lineNo, bo)
+		}
 		if malformed {
 			status = exitStatus(exitUsage)
 		}
@@ -395,6 +400,61 @@ func emuJSONL(e *env, bo binary.ByteOrder) error {
 		return err
 	}
 	return status
+}
+
+// maxJSONLLine is the longest line "emu --jsonl" reads: a program at the
+// kernel's limit (4096 instructions, each at most 27 bytes as
+// [65535,255,255,4294967295],) is about 112 KiB.
+const maxJSONLLine = 1 << 20
+
+// readLine reads one line (with its newline) of at most max bytes. A
+// longer line is read to its end and dropped: tooLong is true and line is
+// nil, so an endless line never fills memory.
+func readLine(in *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
+	for {
+		frag, err := in.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(frag) > max {
+				tooLong, line = true, nil
+			} else {
+				line = append(line, frag...)
+			}
+		}
+		if err != bufio.ErrBufferFull {
+			return line, tooLong, err
+		}
+	}
+}
+
+// strictKeys checks the top-level keys of a request line as policy files
+// are checked: exactly "prog" and "ctx", each once, in lower case
+// (encoding/json would take "PROG" for "prog" and the last of two "ctx").
+// It returns "" when the line is not an object, for Decode to report.
+func strictKeys(line []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		k, _ := t.(string)
+		if k != "prog" && k != "ctx" {
+			return fmt.Sprintf("unknown key %q (the keys are \"prog\" and \"ctx\", in lower case)", k)
+		}
+		if seen[k] {
+			return fmt.Sprintf("duplicate key %q", k)
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // jsonlLine answers one input line, appending the output line to dst.
@@ -433,6 +493,9 @@ func jsonlLine(dst, line []byte, lineNo int, bo binary.ByteOrder) (out []byte, m
 func slowRequest(line []byte, ctx *[abi.CtxSize]byte) (insns []cbpf.Instruction, msg string) {
 	if len(bytes.TrimSpace(line)) == 0 {
 		return nil, "empty line"
+	}
+	if msg := strictKeys(line); msg != "" {
+		return nil, msg
 	}
 	var req jsonlInput
 	dec := json.NewDecoder(bytes.NewReader(line))

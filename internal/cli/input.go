@@ -2,10 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
+	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
 )
@@ -14,10 +14,10 @@ import (
 // to use in messages.
 func (e *env) readInput(path string) ([]byte, string, error) {
 	if path == "-" {
-		data, err := io.ReadAll(e.stdin)
+		data, err := readlimit.Reader(e.stdin, "<stdin>")
 		return data, "<stdin>", err
 	}
-	data, err := os.ReadFile(path)
+	data, err := readlimit.File(path)
 	return data, path, err
 }
 

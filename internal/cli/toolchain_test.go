@@ -342,6 +342,9 @@ func TestEmuJSONL(t *testing.T) {
 		`{"prog": [[6, 0, 0, 1]], "ctx": "` + strings.Repeat("0", 80) + `", "extra": 1}`,
 		`{"prog": [[65536, 0, 0, 1]], "ctx": "` + strings.Repeat("0", 80) + `"}`,
 		`{"prog": [[6, 0, 0, 1]], "ctx": "` + strings.Repeat("0", 80) + `"} {}`,
+		`{"PROG": [[6, 0, 0, 1]], "ctx": "` + strings.Repeat("0", 80) + `"}`,
+		`{"prog": [[6, 0, 0, 1]], "ctx": "` + strings.Repeat("0", 80) + `", "ctx": "` + strings.Repeat("1", 80) + `"}`,
+		`{"prog": [[6, 0, 0, 1]], "ctx": "` + strings.Repeat("0", 80) + `"` + strings.Repeat(" ", maxJSONLLine) + `}`,
 		`{"prog": [[6, 0, 0, 7]], "ctx": "` + strings.Repeat("0", 80) + `"}`, // no final newline
 	}, "\n")
 	code, out, errs := runTool(input, "emu", "--jsonl")
@@ -360,9 +363,12 @@ func TestEmuJSONL(t *testing.T) {
 		`{"valid":false,"error":"bad input line 8: invalid character`,
 		`{"valid":false,"error":"bad input line 9: empty line"}`,
 		`{"valid":false,"error":"bad input line 10: missing \"ctx\""}`,
-		`{"valid":false,"error":"bad input line 11: json: unknown field \"extra\""}`,
+		`{"valid":false,"error":"bad input line 11: unknown key \"extra\" (the keys are \"prog\" and \"ctx\", in lower case)"}`,
 		`{"valid":false,"error":"bad input line 12: instruction 0: field 0 is 65536, want an integer from 0 to 65535"}`,
 		`{"valid":false,"error":"bad input line 13: more than one JSON value on the line"}`,
+		`{"valid":false,"error":"bad input line 14: unknown key \"PROG\"`,
+		`{"valid":false,"error":"bad input line 15: duplicate key \"ctx\""}`,
+		`{"valid":false,"error":"bad input line 16: longer than 1048576 bytes"}`,
 		`{"valid":true,"ret":7,"allow":true}`,
 	}
 	if len(lines) != len(want) {
