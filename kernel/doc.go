@@ -6,8 +6,12 @@
 // OPENAT, OPENAT2, CONNECT or any raw request and reads the completions.
 //
 // It is the only ringfence package that makes system calls (through
-// golang.org/x/sys/unix). Every failure is an *Error that names the call,
-// wraps the errno (errors.Is(err, unix.EACCES) works) and says what to do.
+// golang.org/x/sys/unix, in the files built for Linux). Every failure is an
+// *Error that names the call, wraps the errno (errors.Is(err,
+// unix.EACCES) works) and says what to do. On other systems the package
+// builds, with its types and Request.Ctx, but every call fails with
+// ErrNeedsLinux, so that ringfence's pure commands (check, compile,
+// explain, test, asm, disasm, emu) work on macOS and Windows.
 //
 // # Threads
 //
@@ -26,5 +30,6 @@
 // the 40-byte context (struct io_uring_bpf_ctx) the kernel gives filters for
 // it, including what the kernel's preparation adds (O_LARGEFILE, the async
 // flag of creating opens, per-release differences). The kernel tests in
-// package kerneltest check these predictions against real kernels.
+// package internal/kerneltest check these predictions against real
+// kernels.
 package kernel

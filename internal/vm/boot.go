@@ -22,7 +22,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ringfence/ringfence/internal/vm/debian"
@@ -331,8 +330,7 @@ func (m *Machine) Boot(ctx context.Context, workDir string) (*Result, error) {
 	}
 	cmd := exec.CommandContext(ctx, QEMU, args...)
 	cmd.WaitDelay = 5 * time.Second
-	// If the harness dies, QEMU goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = qemuProcAttr()
 	var console syncBuffer
 	var sink io.Writer = &console
 	if m.Console != nil {

@@ -13,13 +13,6 @@ import (
 	"github.com/ringfence/ringfence/abi"
 )
 
-// Setup flags (IORING_SETUP_*) ringfence uses. SetupRDisabled is
-// abi.SetupRDisabled.
-const (
-	SetupSQPoll    = 1 << 1 // IORING_SETUP_SQPOLL: a kernel thread polls the submission queue
-	SetupRDisabled = abi.SetupRDisabled
-)
-
 // mmap offsets and feature bits of io_uring_setup.
 const (
 	offSQRing      = 0
@@ -33,13 +26,6 @@ const (
 	cqeSize        = 16
 	paramsSize     = 120
 )
-
-// Params are the parameters of NewRing.
-type Params struct {
-	Entries      uint32 // submission queue size, rounded up to a power of two by the kernel; 0 means 8
-	Flags        uint32 // IORING_SETUP_* flags, e.g. SetupSQPoll, SetupRDisabled
-	SQThreadIdle uint32 // with SetupSQPoll: milliseconds the poll thread spins before sleeping
-}
 
 // Ring is a minimal io_uring instance: one submission and one completion
 // queue mapped into memory. A Ring is not safe for concurrent use; it may
@@ -173,28 +159,6 @@ func (r *Ring) Close() error {
 	return err
 }
 
-// SQE is struct io_uring_sqe, 64 bytes, as plain fields. OpFlags is the
-// per-opcode flags word (rw_flags, open_flags, ...); Off doubles as addr2
-// and FileIndex as splice_fd_in. Pointers into Go memory that the request
-// needs (a path, a sockaddr, an open_how) are listed in Keep so the ring
-// keeps them alive until the request completes.
-type SQE struct {
-	Opcode      abi.Opcode
-	Flags       uint8 // IOSQE_*
-	IOPrio      uint16
-	FD          int32
-	Off         uint64
-	Addr        uint64
-	Len         uint32
-	OpFlags     uint32
-	UserData    uint64
-	BufIndex    uint16
-	Personality uint16
-	FileIndex   uint32
-	Addr3       uint64
-	Keep        []any
-}
-
 // encode writes s into the 64 bytes of b in native byte order.
 func (s *SQE) encode(b []byte) {
 	ne := binary.NativeEndian
@@ -212,26 +176,6 @@ func (s *SQE) encode(b []byte) {
 	ne.PutUint16(b[42:], s.Personality)
 	ne.PutUint32(b[44:], s.FileIndex)
 	ne.PutUint64(b[48:], s.Addr3)
-}
-
-// CQE is struct io_uring_cqe: the request's user_data, its result (a
-// negative errno on failure, e.g. -EACCES when a filter denied it) and
-// flags.
-type CQE struct {
-	UserData uint64
-	Res      int32
-	Flags    uint32
-	// Skipped is set by Ring.Do for a request with
-	// IOSQE_CQE_SKIP_SUCCESS that posted no completion: it succeeded.
-	Skipped bool
-}
-
-// Err returns nil for a non-negative result and the errno otherwise.
-func (c CQE) Err() error {
-	if c.Res >= 0 {
-		return nil
-	}
-	return unix.Errno(-c.Res)
 }
 
 // Submit queues sqes and submits them with io_uring_enter, waiting for

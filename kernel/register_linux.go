@@ -242,22 +242,6 @@ func (r *Ring) RegisterFilter(op abi.Opcode, prog []cbpf.Instruction, flags uint
 	return RegisterRingFilter(r.fd, op, prog, flags, pduSize)
 }
 
-// Probe is the answer of IORING_REGISTER_PROBE.
-type Probe struct {
-	LastOp    abi.Opcode   // the highest opcode the kernel knows
-	Supported []abi.Opcode // the opcodes the kernel supports, ascending
-}
-
-// Has reports whether op is supported.
-func (p Probe) Has(op abi.Opcode) bool {
-	for _, o := range p.Supported {
-		if o == op {
-			return true
-		}
-	}
-	return false
-}
-
 // ProbeOpcodes asks the kernel which io_uring opcodes it supports, on a
 // throwaway ring.
 func ProbeOpcodes() (Probe, error) {
