@@ -14,8 +14,10 @@ func profilesCommand() *command {
 		args:    "[show NAME]",
 		summary: "list the built-in policies, or show one",
 		help: `Lists the built-in io_uring policies (name and summary); "show NAME" prints
-one as YAML, with comments saying what it allows and why. Use one with
-"ringfence run --profile NAME", or copy it as the start of your own policy.
+one as YAML, as written, with comments saying what it allows and why (most
+extend "base"; "ringfence show profile:NAME" prints one flattened). Use one
+with "ringfence run --profile NAME", extend it in your own policy
+("extends: NAME"), or copy it as the start of your own.
 
 Exit status: 0 listed or shown, 2 bad usage or an unknown profile.`,
 		setup: func(*flag.FlagSet) action {
