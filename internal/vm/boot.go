@@ -401,3 +401,10 @@ func goBuild(ctx context.Context, srcDir string, args ...string) error {
 	}
 	return nil
 }
+
+// BuildStatic builds the main package pkg (a pattern relative to the
+// module root srcDir, such as "./cmd/ringfence") as a static amd64 Linux
+// binary at out, for the guest.
+func BuildStatic(ctx context.Context, srcDir, out, pkg string) error {
+	return goBuild(ctx, srcDir, "build", "-o", out, pkg)
+}
