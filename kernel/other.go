@@ -98,3 +98,9 @@ func SetNoNewPrivs() error { return ErrNeedsLinux }
 
 // NoNewPrivs fails with ErrNeedsLinux.
 func NoNewPrivs() (bool, error) { return false, ErrNeedsLinux }
+
+// VerifyProcFD fails with ErrNeedsLinux.
+func VerifyProcFD(string) error { return ErrNeedsLinux }
+
+// InstallSeccomp fails with ErrNeedsLinux.
+func InstallSeccomp([]cbpf.Instruction) error { return ErrNeedsLinux }
