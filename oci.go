@@ -63,6 +63,12 @@ func PolicyFromOCIConfig(config []byte, bundleDir string) (p *policy.Policy, fou
 // policy with the source text it was parsed from, so that a runtime can
 // hand the same policy to a process inside a container. src names where
 // the value came from, for errors ("annotation org.ringfence.policy").
+//
+// A policy that extends others (docs/policy.md, "Composition") is
+// returned with its flattened text as source instead: parsed inside the
+// container, a reference to a file would name the container's file, which
+// the image controls, not the one checked here. Files an inline policy
+// extends by a relative path are resolved against baseDir.
 func ResolvePolicyValue(v, src, baseDir string) (p *policy.Policy, source []byte, err error) {
 	trimmed := strings.TrimSpace(v)
 	switch {
@@ -70,7 +76,7 @@ func ResolvePolicyValue(v, src, baseDir string) (p *policy.Policy, source []byte
 		return nil, nil, fmt.Errorf("%s is empty: give an inline policy, profile:NAME or a path", src)
 	case strings.Contains(trimmed, "\n") || strings.HasPrefix(trimmed, "{"):
 		source = []byte(v)
-		p, err = ParsePolicy(source, src)
+		p, err = policy.ParseWith(source, src, baseLoader{baseDir})
 	case strings.HasPrefix(trimmed, "profile:"):
 		name := strings.TrimPrefix(trimmed, "profile:")
 		source, err = profiles.Get(name)
@@ -96,5 +102,22 @@ func ResolvePolicyValue(v, src, baseDir string) (p *policy.Policy, source []byte
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(p.Extends) > 0 {
+		if source, err = p.YAML(); err != nil {
+			return nil, nil, fmt.Errorf("%s: writing the policy flattened: %w", src, err)
+		}
+	}
 	return p, source, nil
+}
+
+// baseLoader resolves the bases of an inline policy: relative paths
+// against dir, everything else as policy.DefaultLoader does.
+type baseLoader struct{ dir string }
+
+// Load implements policy.Loader.
+func (l baseLoader) Load(ref, from string) ([]byte, string, error) {
+	if policy.IsPath(ref) && !filepath.IsAbs(ref) {
+		ref = filepath.Join(l.dir, ref)
+	}
+	return policy.DefaultLoader{}.Load(ref, from)
 }

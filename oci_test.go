@@ -1,13 +1,14 @@
 package ringfence
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/policy"
-	"github.com/ringfence/ringfence/profiles"
 )
 
 func TestPolicyFromOCI(t *testing.T) {
@@ -95,16 +96,12 @@ func TestResolvePolicyValue(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(file), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	storage, err := profiles.Get("storage")
-	if err != nil {
-		t.Fatal(err)
-	}
 	inline := "version: 1\ndefault: deny\nrules: []\n"
 	cases := []struct {
 		value, source, err string
 	}{
 		{inline, inline, ""},
-		{"profile:storage", string(storage), ""},
+		{"profile:storage", "flattened", ""}, // storage extends base
 		{"p.yaml", file, ""},
 		{filepath.Join(dir, "p.yaml"), file, ""},
 		{"version: 1\ndefault: maybe\n", "", "here:2:"},
@@ -118,8 +115,67 @@ func TestResolvePolicyValue(t *testing.T) {
 			}
 			continue
 		}
+		if c.source == "flattened" {
+			checkFlattened(t, c.value, p, src)
+			continue
+		}
 		if err != nil || p == nil || string(src) != c.source {
 			t.Errorf("%q: policy %v source %q err %v; want source %q", c.value, p != nil, src, err, c.source)
 		}
+	}
+}
+
+// refuseLoader finds no base: a policy it parses must stand alone.
+type refuseLoader struct{}
+
+func (refuseLoader) Load(ref, from string) ([]byte, string, error) {
+	return nil, "", fmt.Errorf("no bases here")
+}
+
+// checkFlattened: src stands alone (no extends) and decides every opcode,
+// and sockets of every family, as p.
+func checkFlattened(t *testing.T, value string, p *policy.Policy, src []byte) {
+	t.Helper()
+	if p == nil || len(p.Extends) == 0 {
+		t.Fatalf("%q: policy %v does not extend anything", value, p)
+	}
+	back, err := policy.ParseWith(src, "source", refuseLoader{})
+	if err != nil {
+		t.Fatalf("%q: the source does not stand alone: %v\n%s", value, err, src)
+	}
+	for op := abi.Opcode(0); op < abi.OpLast; op++ {
+		for fam := uint32(0); fam < 48; fam++ {
+			r := policy.Request{Op: op, Socket: abi.SocketData{Family: fam, Type: 1}}
+			if p.Decide(r) != back.Decide(r) {
+				t.Fatalf("%q: %s decided differently by the source", value, r)
+			}
+		}
+	}
+}
+
+// TestResolvePolicyValueExtends: a policy that extends others is handed
+// on flattened, so that a process inside the container, which would
+// resolve a file reference in its own file system, runs what was checked;
+// an inline policy's relative references are resolved against the bundle.
+func TestResolvePolicyValueExtends(t *testing.T) {
+	dir := t.TempDir()
+	base := "version: 1\ndefault: deny\nrules:\n  - ops: [READ]\n    action: allow\n"
+	if err := os.WriteFile(filepath.Join(dir, "base.yaml"), []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ext := "version: 1\nextends: [base.yaml, default]\nrules:\n  - ops: [SOCKET]\n    action: deny\n    when:\n      socket.family: AF_INET6\n"
+	if err := os.WriteFile(filepath.Join(dir, "ext.yaml"), []byte(ext), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{ext, "ext.yaml", "profile:storage"} {
+		p, src, err := ResolvePolicyValue(v, "here", dir)
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		checkFlattened(t, v, p, src)
+	}
+	if _, _, err := ResolvePolicyValue("version: 1\nextends: missing.yaml\n", "here", dir); err == nil ||
+		!strings.Contains(err.Error(), `here:2:10: extends "missing.yaml": open `+filepath.Join(dir, "missing.yaml")) {
+		t.Errorf("missing base: %v", err)
 	}
 }

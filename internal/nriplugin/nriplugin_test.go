@@ -24,7 +24,6 @@ import (
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/ocifence"
-	"github.com/ringfence/ringfence/profiles"
 	"github.com/ringfence/ringfence/seccompprofile"
 )
 
@@ -211,7 +210,13 @@ func TestAdjustsAnnotatedContainer(t *testing.T) {
 			if !slices.Equal(spec.Process.Args, wantArgs) {
 				t.Errorf("args %q, want %q", spec.Process.Args, wantArgs)
 			}
-			source, _ := profiles.Get(c.profile)
+			// What the library hands on for the profile: its text, or
+			// its flattened text when it extends others (storage extends
+			// base), so the container runs what was checked.
+			_, source, err := ringfence.ResolvePolicyValue("profile:"+c.profile, "test", "/")
+			if err != nil {
+				t.Fatal(err)
+			}
 			var policyFile string
 			var got []specs.Mount
 			for _, m := range spec.Mounts {

@@ -17,6 +17,7 @@ import (
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/ocifence"
+	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
 	"github.com/ringfence/ringfence/seccompprofile"
 )
@@ -183,9 +184,13 @@ func TestCreateFences(t *testing.T) {
 				t.Errorf("original config.json not kept byte for byte (%v)", err)
 			}
 			pol, err := os.ReadFile(filepath.Join(b, StateDir, "policy.yaml"))
-			want, _ := profiles.Get("storage")
-			if err != nil || !bytes.Equal(pol, want) {
-				t.Errorf("policy file: %v; want the storage profile's source", err)
+			// storage extends base: the file holds it flattened, so the
+			// container runs what was checked whatever its own files.
+			_, want, _ := ringfence.ResolvePolicyValue("profile:storage", "test", "/")
+			if flat, perr := policy.ParseWith(pol, "policy.yaml", noBases{}); err != nil || perr != nil || !bytes.Equal(pol, want) {
+				t.Errorf("policy file: %v %v; want the storage profile's flattened source", err, perr)
+			} else if stor, _ := ringfence.Profile("storage"); len(flat.Rules) != len(stor.Rules) {
+				t.Errorf("policy file has %d rules, the storage profile %d", len(flat.Rules), len(stor.Rules))
 			}
 			s := readSpec(t, filepath.Join(b, "config.json"))
 			wantArgs := ocifence.Args([]string{"postgres", "-c", "io_method=io_uring"}, false)
@@ -559,4 +564,11 @@ func TestSeccompCheck(t *testing.T) {
 			t.Errorf("%q: stderr %q, want %q", c.cfg, e.stderr.String(), c.stderr)
 		}
 	}
+}
+
+// noBases refuses every base: a policy it parses stands alone.
+type noBases struct{}
+
+func (noBases) Load(ref, from string) ([]byte, string, error) {
+	return nil, "", fmt.Errorf("no bases: the policy file must stand alone")
 }
