@@ -7,7 +7,6 @@ package apptest
 // the rule).
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,40 +34,15 @@ func ringfence(t *testing.T, args ...string) (string, error) {
 }
 
 // waitLogs waits until every "ringfence __denial-log" process has exited.
-func waitLogs(t *testing.T) {
-	t.Helper()
-	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		busy := false
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			busy = busy || (err == nil && strings.Contains(string(b), "__denial-log"))
-		}
-		if !busy {
-			return
-		}
-	}
-	t.Fatal("the denial log still runs 20 s after fio exited")
-}
+func waitLogs(t *testing.T) { vmtest.WaitGone(t, "__denial-log", 20*time.Second) }
 
 func readDenials(t *testing.T, path string) []denylog.Entry {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
+	log, err := denylog.ReadFile(path) // the log creates its file when it starts
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out []denylog.Entry
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if l == "" {
-			continue
-		}
-		var e denylog.Entry
-		if err := json.Unmarshal([]byte(l), &e); err != nil {
-			t.Fatalf("%q: %v", l, err)
-		}
-		out = append(out, e)
-	}
-	return out
+	return log
 }
 
 func TestFioRecordThenEnforce(t *testing.T) {

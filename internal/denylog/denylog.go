@@ -15,6 +15,7 @@
 package denylog
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -210,4 +211,35 @@ func (w Writer) Write(e Entry) error {
 	}
 	_, err := io.WriteString(w.W, e.Text()+"\n")
 	return err
+}
+
+// ReadJSON reads a JSON-lines denial log (Writer with JSON) back into its
+// entries. Blank lines are skipped; a line that is not an entry is an
+// error naming its line number.
+func ReadJSON(r io.Reader) ([]Entry, error) {
+	var out []Entry
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var e Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			return out, fmt.Errorf("denial log line %d: %v", n, err)
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// ReadFile reads the JSON-lines denial log in file path (see ReadJSON).
+func ReadFile(path string) ([]Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadJSON(f)
 }

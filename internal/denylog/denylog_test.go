@@ -120,3 +120,17 @@ func TestCgroupV2(t *testing.T) {
 		}
 	}
 }
+
+func TestReadJSON(t *testing.T) {
+	in := `{"time":"2026-11-30T19:50:01Z","pid":7,"tid":7,"comm":"a","op":"READ","request":"op=READ","denied_by":"filter"}
+
+{"time":"2026-11-30T19:50:02Z","pid":8,"tid":9,"comm":"b","sqpoll":true,"op":"NOP","request":"op=NOP","denied_by":"restrictions"}
+`
+	log, err := ReadJSON(strings.NewReader(in))
+	if err != nil || len(log) != 2 || log[0].PID != 7 || !log[1].SQPoll || log[1].By != "restrictions" {
+		t.Errorf("ReadJSON = %+v, %v", log, err)
+	}
+	if _, err := ReadJSON(strings.NewReader("{}\nnot json\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a bad line: error %v, want one naming line 2", err)
+	}
+}

@@ -6,7 +6,10 @@ package vmtest
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ringfence/ringfence/internal/vminit"
 )
@@ -47,6 +50,29 @@ func RequireExternal(t testing.TB, what string, tools ...string) {
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found on PATH (%s=1 asks for this test; .ci/run installs it)", tool, EnvExternal)
+		}
+	}
+}
+
+// WaitGone waits until no process whose command line contains s is left
+// (in the guest: processes a test started that outlive its command, such
+// as the denial log of "ringfence run"), and fails the test after timeout.
+func WaitGone(t testing.TB, s string, timeout time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
+		left := 0
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err == nil && strings.Contains(string(b), s) {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%d processes with %q in their command line still run after %v", left, s, timeout)
 		}
 	}
 }
