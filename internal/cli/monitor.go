@@ -82,16 +82,19 @@ func denialLogCommand() *command {
 		hidden:   true,
 		speaksAs: "run",
 		help: `Started by "ringfence run --log-denials": watches --pid (the run process,
-which becomes the program) and writes "ready" on standard output once the
-trace is set up, then logs denials until that process exits.
+which becomes the program) from its next execve on, so that ringfence's own
+checks before it (which deny requests on purpose) are not logged. Writes
+"ready" on standard output once the trace is set up, then logs denials
+until that process exits.
 
 Exit status: 0 when the process exited, 1 when the trace failed, 2 for bad
 usage.`,
 		setup: func(fs *flag.FlagSet) action {
 			o := watchOptions{}
 			o.flags(fs)
-			fs.IntVar(&o.pid, "pid", 0, "watch process `PID`")
+			fs.IntVar(&o.pid, "pid", 0, "watch process `PID` from its next execve on")
 			return func(e *env, args []string) error {
+				o.fromExec = true
 				if o.pid == 0 || len(args) != 0 {
 					return usagef("internal command of ringfence run: give --pid")
 				}
@@ -107,6 +110,8 @@ type watchOptions struct {
 	pid                    int
 	cgroup, container      string
 	all                    bool
+	// fromExec: follow pid from its next execve on (run's log).
+	fromExec bool
 }
 
 // containerIDRE is a container id or its short form.
@@ -162,6 +167,14 @@ func watchDenials(e *env, o watchOptions, ready func()) error {
 	var follow *uringtrace.Follower
 	var alive func() bool
 	switch {
+	case o.pid != 0 && o.fromExec:
+		// run's log: the program from its execve on, not ringfence's
+		// own checks before (they deny requests on purpose).
+		alive, err = processAlive(o.pid)
+		if err != nil {
+			return fail(exitDenied, err)
+		}
+		follow = uringtrace.FollowFromExec(o.pid)
 	case o.pid != 0:
 		alive, err = processAlive(o.pid)
 		if err != nil {

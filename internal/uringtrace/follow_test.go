@@ -87,3 +87,31 @@ func TestFollowContainer(t *testing.T) {
 		}
 	}
 }
+
+func TestFollowFromExec(t *testing.T) {
+	line := func(comm string, pid, tgid int, ev, rest string) string {
+		return fmt.Sprintf("%16s-%-7d (%7d) [000] ..... 1.000000: %s: %s", comm, pid, tgid, ev, rest)
+	}
+	denied := func(pid int) string {
+		return line("x", pid, pid, "io_uring_req_failed", "ring 0, req 0, user_data 0x1, opcode NOP, flags 0x0, prio=0, off=0, addr=0, len=0, rw_flags=0x0, buf_index=0, personality=0, file_index=0, pad=0x0, addr3=0, error=-13")
+	}
+	tr := NewTracker("g", FollowFromExec(10))
+	var got []int
+	for _, l := range []string{
+		denied(10), // ringfence's own check, before the exec
+		line("ringfence", 10, 10, "sched_process_fork", "comm=ringfence pid=10 child_comm=ringfence child_pid=11"),
+		denied(11), // its probe child
+		line("ringfence", 10, 10, "sched_process_exec", "filename=/usr/bin/ringfence pid=10 old_pid=10"),
+		denied(10), // the program
+		line("prog", 10, 10, "sched_process_fork", "comm=prog pid=10 child_comm=prog child_pid=12"),
+		denied(12), // the program's child
+		denied(11), // the probe child still is not followed
+	} {
+		if ev, ok := tr.Feed(l); ok {
+			got = append(got, ev.PID)
+		}
+	}
+	if fmt.Sprint(got) != "[10 12]" || tr.Bad != 0 {
+		t.Errorf("denials of %v (bad %d), want [10 12]: the program and its child, from its exec on", got, tr.Bad)
+	}
+}

@@ -23,7 +23,8 @@
 //     __io_uring_run_bpf_filters (returning -13) it tells a BPF filter's
 //     denial from the ring's own restrictions;
 //   - syscalls:sys_enter_io_uring_register: register operations;
-//   - sched:sched_process_fork: to follow a program's children.
+//   - sched:sched_process_fork and sched_process_exec: to follow a
+//     program's children, and a program from its execve on.
 package uringtrace
 
 import (
@@ -187,6 +188,7 @@ func (s *Session) setup(m Mode) error {
 		{"events/io_uring/io_uring_req_failed/filter", "error == -13"},
 		{"events/" + s.group + "/enable", "1"},
 		{"events/sched/sched_process_fork/enable", "1"},
+		{"events/sched/sched_process_exec/enable", "1"},
 		{"events/io_uring/io_uring_req_failed/enable", "1"},
 	}
 	if m == Record {

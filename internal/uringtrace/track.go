@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -99,6 +100,24 @@ type Follower struct {
 	// the answer is kept): the cgroup follower.
 	match func(tgid int) (string, bool)
 	known map[int]string
+	// onExec are processes followed from their next execve on.
+	onExec map[int]bool
+}
+
+// FollowFromExec returns a Follower of process pid and what it starts,
+// from pid's next execve on: what it does (and starts) before is not
+// followed. "ringfence run --log-denials" watches the program this way,
+// not ringfence's own checks before it execs the program.
+func FollowFromExec(pid int) *Follower {
+	return &Follower{ids: map[int]bool{}, onExec: map[int]bool{pid: true}}
+}
+
+// exec follows pid if it was waiting for its execve.
+func (f *Follower) exec(pid int) {
+	if f.onExec[pid] {
+		delete(f.onExec, pid)
+		f.Add(pid)
+	}
 }
 
 // Cgroup returns the cgroup a cgroup Follower matched process tgid in,
@@ -293,6 +312,15 @@ func (t *Tracker) Feed(s string) (Event, bool) {
 		t.Bad++
 		return Event{}, false
 	}
+	if l.Event == "sched_process_exec" {
+		if m := execRE.FindStringSubmatch(l.Rest); m != nil {
+			pid, _ := strconv.Atoi(m[1])
+			t.follow.exec(pid)
+		} else {
+			t.Bad++
+		}
+		return Event{}, false
+	}
 	if l.Event == "sched_process_fork" {
 		if parent, child, err := parseFork(l.Rest); err == nil {
 			t.follow.fork(parent, l.TGID, child)
@@ -391,6 +419,9 @@ func (t *Tracker) Feed(s string) (Event, bool) {
 	}
 	return ev, true
 }
+
+// execRE reads sched_process_exec's text: "filename=/bin/x pid=5 old_pid=5".
+var execRE = regexp.MustCompile(`pid=(\d+) old_pid=\d+$`)
 
 // maxPending bounds the per-thread state a long watch keeps for threads
 // that are not followed (their probe events are kept until their next
