@@ -12,9 +12,15 @@ import (
 // the source tree and the policy go into the initramfs, and the guest's
 // output and exit status become this command's.
 func verifyInVM(e *env, src, version string, all bool) error {
-	_, data, _, err := e.loadPolicy(src)
+	p, data, _, err := e.loadPolicy(src)
 	if err != nil {
 		return err
+	}
+	if len(p.Extends) > 0 {
+		// The files it extends are not in the guest: send it flattened.
+		if data, err = p.YAML(); err != nil {
+			return err
+		}
 	}
 	const guestPolicy = "/ringfence/policy.yaml"
 	args := []string{"verify"}
