@@ -77,3 +77,20 @@ func ExampleRequestFromCtx() {
 	fmt.Println(r.Op, r.Socket.Family, r.Socket.Type)
 	// Output: SOCKET 10 2
 }
+
+// Resolve the value of an org.ringfence.policy annotation and keep its
+// source, as the OCI runtime shim does to mount the policy into the
+// container.
+func ExampleResolvePolicyValue() {
+	p, source, err := ringfence.ResolvePolicyValue("profile:deny-all", "annotation org.ringfence.policy", "/bundle")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.Default, len(source) > 0)
+	_, _, err = ringfence.ResolvePolicyValue("version: 1\ndefault: maybe\n", "annotation org.ringfence.policy", "/bundle")
+	fmt.Println(err)
+	// Output:
+	// deny true
+	// annotation org.ringfence.policy:2:10: default must be allow or deny, got "maybe"
+}
