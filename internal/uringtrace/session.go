@@ -36,6 +36,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -142,6 +143,7 @@ func Open(m Mode) (*Session, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("%w: needs root (tracefs probe events and instances are root-only)", ErrCannotTrace)
 	}
+	removeStale(root)
 	s := &Session{
 		root:   root,
 		group:  fmt.Sprintf("ringfence_%d", os.Getpid()),
@@ -323,6 +325,44 @@ func (s *Session) Run(t *Tracker, stop <-chan struct{}, fn func(Event)) error {
 				}
 			}
 			stop = nil
+		}
+	}
+}
+
+// removeStale removes the instances and probe events that sessions of
+// processes no longer running left behind (a ringfence killed with
+// SIGKILL cannot clean up), so that they do not accumulate.
+func removeStale(root string) {
+	dead := func(name, prefix string) bool {
+		pid, err := strconv.Atoi(strings.TrimPrefix(name, prefix))
+		if err != nil || !strings.HasPrefix(name, prefix) {
+			return false
+		}
+		_, err = os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, "instances"))
+	for _, e := range ents {
+		if dead(e.Name(), "ringfence-") {
+			inst := filepath.Join(root, "instances", e.Name())
+			os.WriteFile(filepath.Join(inst, "events/enable"), []byte("0"), 0)
+			os.Remove(inst)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(root, "kprobe_events"))
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// "p:ringfence_123/rf_socket io_socket_prep ..."
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		_, ev, ok := strings.Cut(f[0], ":")
+		group, _, _ := strings.Cut(ev, "/")
+		if ok && dead(group, "ringfence_") {
+			appendFile(filepath.Join(root, "kprobe_events"), "-:"+ev)
 		}
 	}
 }

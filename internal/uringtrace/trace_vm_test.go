@@ -83,6 +83,12 @@ func helper(role string, args []string) error {
 		c.Env = append(os.Environ(), helperEnv+"=one-socket")
 		c.Stderr = os.Stderr
 		return c.Run()
+	case "open-and-hang":
+		if _, err := Open(Record); err != nil {
+			return err
+		}
+		fmt.Println("open")
+		select {}
 	case "one-socket":
 		ring, err := kernel.NewRing(kernel.Params{})
 		if err != nil {
@@ -276,5 +282,44 @@ func TestDenialSession(t *testing.T) {
 	}
 	if f.Comm == "" || strconv.Itoa(f.TGID) == "0" {
 		t.Errorf("denial without command or process: %+v", f)
+	}
+}
+
+// TestStaleSessionRemoved: a session whose process died without Close
+// (SIGKILL) is removed by the next Open.
+func TestStaleSessionRemoved(t *testing.T) {
+	vmtest.Require(t)
+	c := exec.Command(os.Args[0])
+	c.Env = append(os.Environ(), helperEnv+"=open-and-hang")
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := out.Read(buf); err != nil || string(buf) != "open\n" {
+		t.Fatalf("helper: %q %v", buf, err)
+	}
+	inst := fmt.Sprintf("/sys/kernel/tracing/instances/ringfence-%d", c.Process.Pid)
+	if _, err := os.Stat(inst); err != nil {
+		t.Fatalf("the helper's instance: %v", err)
+	}
+	c.Process.Kill()
+	c.Wait()
+	s, err := Open(Record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(inst); err == nil {
+		t.Errorf("%s is still there", inst)
+	}
+	if b, _ := os.ReadFile("/sys/kernel/tracing/kprobe_events"); strings.Contains(string(b), fmt.Sprintf("ringfence_%d/", c.Process.Pid)) {
+		t.Errorf("the killed session's probes are still there:\n%s", b)
+	}
+	if b, _ := os.ReadFile("/sys/kernel/tracing/kprobe_events"); strings.Contains(string(b), "ringfence_") {
+		t.Errorf("probes left after Close:\n%s", b)
 	}
 }
