@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
+
+	"github.com/ringfence/ringfence/abi"
 
 	"github.com/ringfence/ringfence/policy"
 )
@@ -14,6 +17,11 @@ import (
 type Bypass struct {
 	// Request is an example: the first one found for this pair of rules.
 	Request policy.Request
+	// Examples are Request and, for SOCKET and OPENAT, the first request
+	// found for each other socket family or open flags value, up to 16:
+	// the pair of rules can hide several kinds of request (AF_ALG and
+	// AF_VSOCK sockets under one default action).
+	Examples []policy.Request
 	// Rule is the index of the policy rule that allows it (-1: the
 	// policy's default).
 	Rule int
@@ -37,8 +45,33 @@ func (b Bypass) String() string {
 	if b.Verdict == Unknown {
 		v = "may deny"
 	}
-	return fmt.Sprintf("%s: allowed by %s, but the seccomp profile %s %s: %s", b.Request, b.PolicyRule, v, b.Syscall, b.ProfileRule)
+	also := ""
+	if len(b.Examples) > 1 {
+		var vals []string
+		for _, r := range b.Examples[1:] {
+			vals = append(vals, exampleKey(r))
+		}
+		also = " (also " + strings.Join(vals, ", ") + ")"
+	}
+	return fmt.Sprintf("%s%s: allowed by %s, but the seccomp profile %s %s: %s", b.Request, also, b.PolicyRule, v, b.Syscall, b.ProfileRule)
 }
+
+// exampleKey names what distinguishes examples of one bypass: the socket
+// family of a SOCKET request, the open flags of an OPENAT request.
+func exampleKey(r policy.Request) string {
+	switch r.Op {
+	case abi.OpSocket:
+		f, _ := policy.LookupField("socket.family")
+		return "socket.family=" + policy.FormatValue(f, uint64(r.Socket.Family))
+	case abi.OpOpenat:
+		f, _ := policy.LookupField("open.flags")
+		return "open.flags=" + policy.FormatValue(f, r.Open.Flags)
+	}
+	return ""
+}
+
+// maxExamples bounds Bypass.Examples.
+const maxExamples = 16
 
 // Check reports the requests pol allows that the profile, for the
 // container opts describes, denies as system calls (docs/seccomp.md). Each
@@ -67,7 +100,7 @@ func Check(prof *Profile, pol *policy.Policy, opts Options) ([]Bypass, error) {
 		entry   *Entry
 		verdict Verdict
 	}
-	seen := map[key]bool{}
+	seen := map[key]int{} // index in out
 	for _, m := range Table() {
 		if len(m.Syscalls) == 0 {
 			continue
@@ -87,11 +120,24 @@ func Check(prof *Profile, pol *policy.Policy, opts Options) ([]Bypass, error) {
 					continue
 				}
 				k := key{d.Rule, call, a.Entry, a.Verdict}
-				if seen[k] {
+				if i, ok := seen[k]; ok {
+					b := &out[i]
+					if kk := exampleKey(r); kk != "" && len(b.Examples) < maxExamples {
+						dup := false
+						for _, x := range b.Examples {
+							if exampleKey(x) == kk {
+								dup = true
+								break
+							}
+						}
+						if !dup {
+							b.Examples = append(b.Examples, r)
+						}
+					}
 					continue
 				}
-				seen[k] = true
-				b := Bypass{Request: r, Rule: d.Rule, PolicyRule: pol.Describe(d), Syscall: call, Verdict: a.Verdict, Entry: a.Entry}
+				seen[k] = len(out)
+				b := Bypass{Request: r, Examples: []policy.Request{r}, Rule: d.Rule, PolicyRule: pol.Describe(d), Syscall: call, Verdict: a.Verdict, Entry: a.Entry}
 				if a.Entry != nil {
 					b.ProfileRule = a.Entry.String()
 					if a.Verdict == Unknown {

@@ -74,13 +74,14 @@ type checkJSON struct {
 // bypassJSON is one bypass in the --json output of "ringfence check
 // --seccomp".
 type bypassJSON struct {
-	Request     string `json:"request"`
-	Rule        *int   `json:"rule"` // 1-based; null for the policy's default
-	PolicyRule  string `json:"policy_rule"`
-	Syscall     string `json:"syscall"`
-	Verdict     string `json:"verdict"` // "denied" or "unknown"
-	ProfileRule string `json:"profile_rule"`
-	ProfilePos  string `json:"profile_pos,omitempty"`
+	Request     string   `json:"request"`
+	Examples    []string `json:"examples"`
+	Rule        *int     `json:"rule"` // 1-based; null for the policy's default
+	PolicyRule  string   `json:"policy_rule"`
+	Syscall     string   `json:"syscall"`
+	Verdict     string   `json:"verdict"` // "denied" or "unknown"
+	ProfileRule string   `json:"profile_rule"`
+	ProfilePos  string   `json:"profile_pos,omitempty"`
 }
 
 type checkJSONItem struct {
@@ -136,7 +137,10 @@ func runCheck(e *env, arg string, strict, asJSON bool, prof *seccompprofile.Prof
 		out.Bypasses = []bypassJSON{}
 		for _, b := range bypasses {
 			j := bypassJSON{Request: b.Request.String(), PolicyRule: b.PolicyRule, Syscall: b.Syscall,
-				Verdict: b.Verdict.String(), ProfileRule: b.ProfileRule}
+				Verdict: b.Verdict.String(), ProfileRule: b.ProfileRule, Examples: []string{}}
+			for _, r := range b.Examples {
+				j.Examples = append(j.Examples, r.String())
+			}
 			if b.Rule >= 0 {
 				n := b.Rule + 1
 				j.Rule = &n
