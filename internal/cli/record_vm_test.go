@@ -421,6 +421,9 @@ func TestMonitorCgroup(t *testing.T) {
 			if err := mon.Wait(); err != nil {
 				t.Fatalf("monitor: %v\n%s", err, monErr.String())
 			}
+			if strings.Contains(monErr.String(), "cgroup_attach_task") {
+				t.Errorf("the monitor cannot see processes join the cgroup: %s", monErr.String())
+			}
 			log := readLog(t, logf)
 			if len(log) != 2 {
 				t.Fatalf("%d entries, want the 2 denials inside the cgroup: %+v", len(log), log)

@@ -115,3 +115,28 @@ func TestFollowFromExec(t *testing.T) {
 		t.Errorf("denials of %v (bad %d), want [10 12]: the program and its child, from its exec on", got, tr.Bad)
 	}
 }
+
+func TestFollowCgroupAttach(t *testing.T) {
+	proc := fakeProc(t, map[int]struct {
+		ppid   int
+		cgroup string
+	}{5: {1, "/c.scope"}, 6: {1, "/"}})
+	f := FollowCgroup(proc, "/c.scope")
+	// Process 5 was in the cgroup when the watch began; it is followed
+	// after it exits too.
+	os.RemoveAll(filepath.Join(proc, "5"))
+	if !f.Has(5, 5) || f.Cgroup(5) != "/c.scope" {
+		t.Error("a process in the cgroup at the start is not followed after it exits")
+	}
+	tr := NewTracker("g", f)
+	for _, l := range []string{
+		"              sh-6       (      6) [000] ..... 1.000000: cgroup_attach_task: dst_root=0 dst_id=5 dst_level=1 dst_path=/c.scope pid=6 comm=sh",
+		"              sh-7       (      7) [000] ..... 1.000000: cgroup_attach_task: dst_root=0 dst_id=5 dst_level=1 dst_path=/other pid=7 comm=sh",
+	} {
+		tr.Feed(l)
+	}
+	os.RemoveAll(filepath.Join(proc, "6"))
+	if !f.Has(6, 6) || f.Cgroup(6) != "/c.scope" || f.Has(7, 7) || tr.Bad != 0 {
+		t.Errorf("after attach events: 6 followed %v (%q), 7 followed %v, bad %d; want 6 only", f.Has(6, 6), f.Cgroup(6), f.Has(7, 7), tr.Bad)
+	}
+}

@@ -24,7 +24,8 @@
 //     denial from the ring's own restrictions;
 //   - syscalls:sys_enter_io_uring_register: register operations;
 //   - sched:sched_process_fork and sched_process_exec: to follow a
-//     program's children, and a program from its execve on.
+//     program's children, and a program from its execve on;
+//   - cgroup:cgroup_attach_task: processes moved into a watched cgroup.
 package uringtrace
 
 import (
@@ -202,6 +203,11 @@ func (s *Session) setup(m Mode) error {
 		if err := os.WriteFile(filepath.Join(s.inst, st.file), []byte(st.value), 0); err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrCannotTrace, st.file, err)
 		}
+	}
+	// Processes moved into a watched cgroup (a container's first
+	// process); without the event, a cgroup watch reads /proc instead.
+	if err := os.WriteFile(filepath.Join(s.inst, "events/cgroup/cgroup_attach_task/enable"), []byte("1"), 0); err != nil && m == Denials {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("no cgroup_attach_task events (%v): a process moved into a watched cgroup is found from /proc, if it still runs when its denial is read", err))
 	}
 	if m == Record {
 		reg := filepath.Join(s.inst, "events/syscalls/sys_enter_io_uring_register/enable")

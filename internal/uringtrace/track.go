@@ -100,6 +100,8 @@ type Follower struct {
 	// the answer is kept): the cgroup follower.
 	match func(tgid int) (string, bool)
 	known map[int]string
+	// inCgroup says whether a cgroup path is followed (cgroup followers).
+	inCgroup func(path string) bool
 	// onExec are processes followed from their next execve on.
 	onExec map[int]bool
 }
@@ -126,35 +128,55 @@ func (f *Follower) Cgroup(tgid int) string { return f.known[tgid] }
 
 // FollowCgroup returns a Follower of the processes in the cgroup v2 dir
 // (a path as /proc/PID/cgroup shows it, "/system.slice/x.service") or
-// below it, as read from proc ("/proc") when a process is first seen.
+// below it: those in it now (read from proc, "/proc"), those its processes
+// start, and those moved into it later (the cgroup_attach_task events the
+// session reads). A process seen before any of these is looked up in proc.
 func FollowCgroup(proc, dir string) *Follower {
 	dir = strings.TrimSuffix(dir, "/")
-	return &Follower{ids: map[int]bool{}, known: map[int]string{}, match: func(tgid int) (string, bool) {
+	return followCgroups(proc, func(p string) bool {
+		return dir == "" || p == dir || strings.HasPrefix(p, dir+"/")
+	})
+}
+
+// FollowContainer returns a Follower of the processes whose cgroup v2 path
+// holds container id (at least 12 of its hex digits, as "docker ps" shows
+// them), as runc, crun, containerd and Podman name their cgroups; found as
+// FollowCgroup finds its processes.
+func FollowContainer(proc, id string) *Follower {
+	return followCgroups(proc, func(p string) bool { return strings.Contains(p, id) })
+}
+
+// followCgroups follows the processes whose cgroup v2 path in holds.
+func followCgroups(proc string, in func(path string) bool) *Follower {
+	read := func(tgid int) (string, bool) {
 		b, err := os.ReadFile(fmt.Sprintf("%s/%d/cgroup", proc, tgid))
 		if err != nil {
 			return "", false
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			if p, ok := strings.CutPrefix(line, "0::"); ok {
-				return p, p == dir || strings.HasPrefix(p, dir+"/") || dir == ""
+				return p, in(p)
 			}
 		}
 		return "", false
-	}}
-}
-
-// FollowContainer returns a Follower of the processes whose cgroup v2 path
-// (read from proc, "/proc") holds container id (at least 12 of its hex
-// digits, as "docker ps" shows them), as runc, crun, containerd and
-// Podman name their cgroups.
-func FollowContainer(proc, id string) *Follower {
-	f := FollowCgroup(proc, "")
-	match := f.match
-	f.match = func(tgid int) (string, bool) {
-		cg, ok := match(tgid)
-		return cg, ok && strings.Contains(cg, id)
+	}
+	f := &Follower{ids: map[int]bool{}, known: map[int]string{}, match: read, inCgroup: in}
+	ents, _ := os.ReadDir(proc)
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			if cg, ok := read(pid); ok {
+				f.known[pid] = cg
+			}
+		}
 	}
 	return f
+}
+
+// attach notes that thread pid moved into cgroup path.
+func (f *Follower) attach(pid int, path string) {
+	if f.inCgroup != nil && f.inCgroup(path) {
+		f.known[pid] = path
+	}
 }
 
 // FollowTree returns a Follower of pid and its descendants, those running
@@ -321,6 +343,15 @@ func (t *Tracker) Feed(s string) (Event, bool) {
 		}
 		return Event{}, false
 	}
+	if l.Event == "cgroup_attach_task" {
+		if m := attachRE.FindStringSubmatch(l.Rest); m != nil {
+			pid, _ := strconv.Atoi(m[2])
+			t.follow.attach(pid, m[1])
+		} else {
+			t.Bad++
+		}
+		return Event{}, false
+	}
 	if l.Event == "sched_process_fork" {
 		if parent, child, err := parseFork(l.Rest); err == nil {
 			t.follow.fork(parent, l.TGID, child)
@@ -422,6 +453,10 @@ func (t *Tracker) Feed(s string) (Event, bool) {
 
 // execRE reads sched_process_exec's text: "filename=/bin/x pid=5 old_pid=5".
 var execRE = regexp.MustCompile(`pid=(\d+) old_pid=\d+$`)
+
+// attachRE reads cgroup_attach_task's text:
+// "dst_root=0 dst_id=5 dst_level=1 dst_path=/x.scope pid=90 comm=sh".
+var attachRE = regexp.MustCompile(`dst_path=(.*) pid=(\d+) comm=`)
 
 // maxPending bounds the per-thread state a long watch keeps for threads
 // that are not followed (their probe events are kept until their next
