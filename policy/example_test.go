@@ -97,6 +97,6 @@ rules:
 	// Output:
 	// default: deny extends: [default]
 	// op=SOCKET family=AF_INET6 type=SOCK_STREAM: deny by rule 1 ("no IPv6") at line 4
-	// op=SOCKET family=AF_INET type=SOCK_STREAM: allow by rule 5 ("ordinary sockets only") from default at profile default:43:5
+	// op=SOCKET family=AF_INET type=SOCK_STREAM: allow by rule 5 ("ordinary sockets only") from default at profile default:48:5
 	// op=URING_CMD: deny by the default (deny)
 }

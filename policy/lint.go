@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"sort"
 	"strings"
@@ -56,12 +57,15 @@ func (d Diagnostic) String() string {
 // such rule is found. The result is sorted by position.
 func (p *Policy) Lint() []Diagnostic {
 	l := &linter{p: p}
+	l.index()
 	l.fieldsNotInOpcode()
 	live := l.reachability()
 	l.redundant(live)
 	l.risky()
 	l.sqeFlags()
 	l.connect()
+	l.sendAddress()
+	l.multiBit()
 	l.ipv4Mapped()
 	sort.SliceStable(l.out, func(i, j int) bool {
 		a, b := l.out[i], l.out[j]
@@ -76,6 +80,76 @@ func (p *Policy) Lint() []Diagnostic {
 type linter struct {
 	p   *Policy
 	out []Diagnostic
+	// infos[i] is what lint knows about rule i's conditions.
+	infos []ruleInfo
+	// byOp[op] lists the rules naming op, in order; firstAny[op] is the
+	// first of them that matches every op request (no conditions), or
+	// -1; last[op][a] is the last rule naming op with action a, or -1.
+	byOp     [abi.OpLast][]int
+	firstAny [abi.OpLast]int
+	last     [abi.OpLast][2]int
+}
+
+// The shadowing and redundancy checks compare a rule with at most this many
+// earlier (shadowWindow) and later (repeatWindow) rules naming the same
+// opcode, besides the first unconditional one, so that linting stays
+// near-linear in the number of rules (a 100,000-rule policy lints in
+// seconds). Policies with fewer rules per opcode are checked exactly; a
+// larger one gets a "lint-bounded" warning saying so.
+const (
+	shadowWindow = 256
+	repeatWindow = 32
+)
+
+// index fills infos, byOp, firstAny and last.
+func (l *linter) index() {
+	l.infos = make([]ruleInfo, len(l.p.Rules))
+	for op := range l.firstAny {
+		l.firstAny[op] = -1
+		l.last[op] = [2]int{-1, -1}
+	}
+	for i, r := range l.p.Rules {
+		l.infos[i] = l.info(r)
+		for _, op := range r.Ops {
+			if int(op) >= abi.OpLast {
+				continue
+			}
+			l.byOp[op] = append(l.byOp[op], i)
+			if len(r.Conds) == 0 && l.firstAny[op] < 0 {
+				l.firstAny[op] = i
+			}
+			if r.Action <= Allow {
+				l.last[op][r.Action] = i
+			}
+		}
+	}
+	for op, rules := range l.byOp {
+		if len(rules) > shadowWindow {
+			l.add(Pos{File: l.p.File}, -1, "lint-bounded", "%d rules name %s: the never-matches and redundant checks compare each of them with the nearest %d earlier and %d later rules for it only, and may miss some",
+				len(rules), abi.Opcode(op), shadowWindow, repeatWindow)
+		}
+	}
+}
+
+// earlier returns the rules naming op before rule i that the shadowing
+// check looks at, in order: the first unconditional one, and the nearest
+// shadowWindow others.
+func (l *linter) earlier(op abi.Opcode, i int) []int {
+	rules := l.byOp[op]
+	at := sort.SearchInts(rules, i)
+	from := max(0, at-shadowWindow)
+	out := rules[from:at]
+	if f := l.firstAny[op]; f >= 0 && f < i && (from > 0 && f < rules[from]) {
+		out = append([]int{f}, out...)
+	}
+	return out
+}
+
+// later returns the nearest repeatWindow rules naming op after rule i.
+func (l *linter) later(op abi.Opcode, i int) []int {
+	rules := l.byOp[op]
+	at := sort.SearchInts(rules, i+1)
+	return rules[at:min(len(rules), at+repeatWindow)]
 }
 
 func (l *linter) add(pos Pos, rule int, code, format string, args ...any) {
@@ -473,10 +547,7 @@ func subsumes(e Rule, r ruleInfo) bool {
 // the opcodes for which it can.
 func (l *linter) reachability() [][]abi.Opcode {
 	live := make([][]abi.Opcode, len(l.p.Rules))
-	infos := make([]ruleInfo, len(l.p.Rules))
-	for i, r := range l.p.Rules {
-		infos[i] = l.info(r)
-	}
+	infos := l.infos
 	for i, r := range l.p.Rules {
 		if r.From != "" {
 			// An inherited rule that the extending policy shadows is
@@ -496,8 +567,8 @@ func (l *linter) reachability() [][]abi.Opcode {
 		var deads []dead
 		for _, op := range r.Ops {
 			by := -1
-			for j := 0; j < i; j++ {
-				if l.p.Rules[j].Names(op) && infos[j].unsat == "" && subsumes(l.p.Rules[j], infos[i]) {
+			for _, j := range l.earlier(op, i) {
+				if infos[j].unsat == "" && subsumes(l.p.Rules[j], infos[i]) {
 					by = j
 					break
 				}
@@ -543,8 +614,8 @@ func (l *linter) liveOps(i int, infos []ruleInfo) []abi.Opcode {
 	var live []abi.Opcode
 	for _, op := range l.p.Rules[i].Ops {
 		shadowed := false
-		for j := 0; j < i; j++ {
-			if l.p.Rules[j].Names(op) && infos[j].unsat == "" && subsumes(l.p.Rules[j], infos[i]) {
+		for _, j := range l.earlier(op, i) {
+			if infos[j].unsat == "" && subsumes(l.p.Rules[j], infos[i]) {
 				shadowed = true
 				break
 			}
@@ -564,10 +635,7 @@ func (l *linter) liveOps(i int, infos []ruleInfo) []abi.Opcode {
 // Inherited rules are not reported: the extending policy cannot remove
 // them.
 func (l *linter) redundant(live [][]abi.Opcode) {
-	infos := make([]ruleInfo, len(l.p.Rules))
-	for i, r := range l.p.Rules {
-		infos[i] = l.info(r)
-	}
+	infos := l.infos
 	for i, r := range l.p.Rules {
 		if r.From != "" {
 			continue
@@ -578,14 +646,8 @@ func (l *linter) redundant(live [][]abi.Opcode) {
 		}
 		var same []abi.Opcode
 		for _, op := range live[i] {
-			ok := true
-			for j := i + 1; j < len(l.p.Rules); j++ {
-				if l.p.Rules[j].Names(op) && l.p.Rules[j].Action != r.Action {
-					ok = false
-					break
-				}
-			}
-			if ok {
+			// No later rule for op decides otherwise.
+			if r.Action <= Allow && l.last[op][1-r.Action] < i {
 				same = append(same, op)
 			}
 		}
@@ -611,9 +673,9 @@ func (l *linter) repeated(i int, live []abi.Opcode, infos []ruleInfo) {
 	byRule := map[int][]abi.Opcode{}
 	var order []int
 	for _, op := range live {
-		for j := i + 1; j < len(l.p.Rules); j++ {
+		for _, j := range l.later(op, i) {
 			q := l.p.Rules[j]
-			if !q.Names(op) || infos[j].unsat != "" {
+			if infos[j].unsat != "" {
 				continue
 			}
 			if q.Action != r.Action {
@@ -780,6 +842,99 @@ func (l *linter) connect() {
 	if pos, field := l.p.NeedsWhy(old); field != "" {
 		l.add(pos, -1, "needs-7.2", "%s needs Linux 7.2 or later (earlier kernels do not show CONNECT data to filters); "+
 			"compiling this policy for 7.0 or 7.1 fails", field)
+	}
+}
+
+// sendOps are the requests that can reach an address without CONNECT:
+// filters see no address for them (UDP sendmsg with msg_name, TCP Fast
+// Open with MSG_FASTOPEN).
+var sendOps = []abi.Opcode{abi.OpSend, abi.OpSendmsg, abi.OpSendZc, abi.OpSendmsgZc}
+
+// sendAddress warns when CONNECT is restricted by address or port while a
+// send opcode may run: the restriction does not hold.
+func (l *linter) sendAddress() {
+	var at Pos
+	rule := -1
+	for i, r := range l.p.Rules {
+		if !r.Names(abi.OpConnect) {
+			continue
+		}
+		for _, c := range r.Conds {
+			if c.Field == "connect.addr" || c.Field == "connect.port" {
+				at, rule = c.Pos, i
+				break
+			}
+		}
+		if rule >= 0 {
+			break
+		}
+	}
+	if rule < 0 {
+		return
+	}
+	var open []abi.Opcode
+	for _, op := range sendOps {
+		allowed := l.p.Default == Allow
+		for _, j := range l.byOp[op] {
+			if l.p.Rules[j].Action == Allow {
+				allowed = true
+			}
+		}
+		if allowed {
+			open = append(open, op)
+		}
+	}
+	if len(open) == 0 {
+		return
+	}
+	if at == (Pos{}) {
+		at = l.p.Rules[rule].Pos
+	}
+	l.add(at, rule, "send-address", "%s restricts CONNECT by address or port, but %s may run, and filters see no address for them: "+
+		"a UDP sendmsg to an address, or a TCP Fast Open send (MSG_FASTOPEN), reaches any host and port; deny %s, or do not rely on the CONNECT rule",
+		l.label(rule), opList(open), opList(open))
+}
+
+// multiBit warns about has_any and has_none tests whose value includes an
+// open flag made of several bits, such as O_TMPFILE (__O_TMPFILE and
+// O_DIRECTORY) or O_SYNC (__O_SYNC and O_DSYNC): each bit counts alone, so
+// "has_none: O_TMPFILE" also denies every O_DIRECTORY open.
+func (l *linter) multiBit() {
+	type multi struct {
+		name string
+		bits uint64
+	}
+	var multis []multi
+	for _, c := range abi.Consts() {
+		if c.Group == abi.GroupOpen && c.Name != "O_ACCMODE" && bits.OnesCount64(c.Value) > 1 {
+			multis = append(multis, multi{c.Name, c.Value})
+		}
+	}
+	for i, r := range l.p.Rules {
+		for _, c := range r.Conds {
+			if c.Field != "open.flags" || (c.Op != HasAny && c.Op != HasNone) || len(c.Values) != 1 {
+				continue
+			}
+			for _, m := range multis {
+				if c.Values[0]&m.bits != m.bits {
+					continue
+				}
+				parts := []string{}
+				for b := uint64(1); b != 0 && b <= m.bits; b <<= 1 {
+					if m.bits&b != 0 {
+						n, ok := abi.ConstName(abi.GroupOpen, b)
+						if !ok {
+							n = fmt.Sprintf("%#o", b)
+						}
+						parts = append(parts, n)
+					}
+				}
+				l.add(c.Pos, i, "multi-bit", "%s: %s %s includes %s, which is several bits (%s): each counts alone, so the test also %s requests with only one of them; "+
+					"test the bits you mean; for %s itself, match masked: {mask: %s, value: %s} in a rule of its own",
+					l.label(i), c.Field, c.Op, m.name, strings.Join(parts, ", "), map[CmpOp]string{HasAny: "matches", HasNone: "refuses"}[c.Op], m.name, m.name, m.name)
+				break
+			}
+		}
 	}
 }
 

@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/ringfence/ringfence/abi"
 )
 
 // TestLint checks, for small policies, exactly which findings lint reports
@@ -187,8 +190,25 @@ func TestLint(t *testing.T) {
   - ops: [OPENAT]
     action: allow
     when:
-      open.flags: {has_none: O_CREAT|O_TMPFILE}
+      open.flags: {has_none: O_CREAT|__O_TMPFILE}
 `, nil},
+		{"multi-bit has_none", head + "  - ops: [OPENAT]\n    action: allow\n    when:\n      open.flags: {has_none: O_CREAT|O_TMPFILE}\n",
+			[]finding{{7, "multi-bit", "has_none includes O_TMPFILE, which is several bits (O_DIRECTORY, __O_TMPFILE)"}}},
+		{"multi-bit has_any O_SYNC", head + "  - ops: [OPENAT]\n    action: deny\n    when:\n      open.flags: {has_any: O_SYNC}\n  - ops: [OPENAT]\n    action: allow\n",
+			[]finding{{7, "multi-bit", "has_any includes O_SYNC"}, {8, "risky-allow", ""}}},
+		{"multi-bit has_all is fine", head + "  - ops: [OPENAT]\n    action: deny\n    when:\n      open.flags: {has_all: O_TMPFILE}\n  - ops: [OPENAT]\n    action: allow\n      \n", []finding{{8, "risky-allow", ""}}},
+		{"send-address", head + `  - ops: [CONNECT]
+    action: allow
+    when:
+      connect.port: 443
+  - ops: [SENDMSG]
+    action: allow
+`, []finding{{7, "send-address", "restricts CONNECT by address or port, but SENDMSG may run"}, {7, "needs-7.2", ""}}},
+		{"send-address, sends denied", head + `  - ops: [CONNECT]
+    action: allow
+    when:
+      connect.port: 443
+`, []finding{{7, "needs-7.2", ""}}},
 		{"sqe_flags equality", head + "  - ops: [NOP]\n    action: allow\n    when:\n      sqe_flags: 0\n",
 			[]finding{{7, "sqe-flags-equality", "compares sqe_flags with eq"}}},
 		{"sqe_flags async bit", head + "  - ops: [NOP]\n    action: allow\n    when:\n      sqe_flags: {has_none: IOSQE_ASYNC}\n",
@@ -248,5 +268,60 @@ func TestLintSorted(t *testing.T) {
 		if ds[i].Pos.Before(ds[i-1].Pos) {
 			t.Errorf("finding %d (%v) before %d (%v)", i, ds[i].Pos, i-1, ds[i-1].Pos)
 		}
+	}
+}
+
+// bigPolicy returns a policy of n rules on NOP, each allowing one
+// user_data value, after an unconditional NOP deny when shadowed.
+func bigPolicy(n int, shadowed bool) *Policy {
+	p := &Policy{Version: 1, Default: Deny, File: "big.yaml"}
+	if shadowed {
+		p.Rules = append(p.Rules, Rule{Ops: []abi.Opcode{abi.OpNop}, Action: Deny, Pos: Pos{Line: 1}})
+	}
+	for i := range n {
+		p.Rules = append(p.Rules, Rule{Ops: []abi.Opcode{abi.OpNop}, Action: Allow, Pos: Pos{Line: i + 2},
+			Conds: []Cond{{Field: "user_data", Op: Eq, Values: []uint64{uint64(i)}}}})
+	}
+	return p
+}
+
+// TestLintBounded: past shadowWindow rules per opcode the linter says its
+// checks are bounded, still finds a rule shadowed by the first
+// unconditional one however far back, and reports no false redundancy.
+func TestLintBounded(t *testing.T) {
+	count := func(ds []Diagnostic, code string) int {
+		n := 0
+		for _, d := range ds {
+			if d.Code == code {
+				n++
+			}
+		}
+		return n
+	}
+	ds := bigPolicy(shadowWindow, false).Lint()
+	if count(ds, "lint-bounded") != 0 || count(ds, "never-matches") != 0 || count(ds, "redundant") != 0 {
+		t.Errorf("%d rules: %v", shadowWindow, ds)
+	}
+	n := 3 * shadowWindow
+	ds = bigPolicy(n, false).Lint()
+	if count(ds, "lint-bounded") != 1 || count(ds, "never-matches") != 0 || count(ds, "redundant") != 0 {
+		t.Errorf("%d rules: %d bounded, %d never-matches, %d redundant", n, count(ds, "lint-bounded"), count(ds, "never-matches"), count(ds, "redundant"))
+	}
+	ds = bigPolicy(n, true).Lint()
+	if got := count(ds, "never-matches"); got != n {
+		t.Errorf("%d rules behind an unconditional deny: %d reported as never matching", n, got)
+	}
+}
+
+// BenchmarkLintBig lints policies of 1,000 and 10,000 rules: the time per
+// rule should stay about the same (near-linear).
+func BenchmarkLintBig(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		p := bigPolicy(n, false)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for range b.N {
+				p.Lint()
+			}
+		})
 	}
 }

@@ -51,6 +51,11 @@ func TestProfilesDecide(t *testing.T) {
 		stream, dgram, raw, nonblock                 = 1, 2, 3, 0o4000
 	)
 	op := func(o abi.Opcode) policy.Request { return policy.Request{Op: o} }
+	proto := func(fam, typ, pr uint32) policy.Request {
+		return policy.Request{Op: abi.OpSocket, Socket: abi.SocketData{Family: fam, Type: typ, Protocol: pr}}
+	}
+	const tcp, udp, sctp, l2tp, mptcp, udplite = 6, 17, 132, 115, 262, 136
+	odir := uint64(0o200000)
 	cases := []struct {
 		profile string
 		req     policy.Request
@@ -68,6 +73,16 @@ func TestProfilesDecide(t *testing.T) {
 		{"default", sock(afPacket, raw), false},
 		{"default", sock(afNetlink, dgram), false},
 		{"default", open(0o101), true},
+		{"default", proto(afInet, stream, tcp), true},
+		{"default", proto(afInet6, stream, mptcp), true},
+		{"default", proto(afInet, dgram, udp), true},
+		{"default", proto(afInet, stream, sctp), false},
+		{"default", proto(afInet6, 5, sctp), false},
+		{"default", proto(afInet, dgram, l2tp), false},
+		{"default", proto(afInet, dgram, udplite), false},
+		{"network-server", proto(afInet, stream, sctp), false},
+		{"network-server", open(odir), true}, // a directory, read-only: O_TMPFILE's O_DIRECTORY bit alone
+		{"network-server", open(0o20000000 | odir | 0o2), false},
 		{"deny-all", op(abi.OpNop), false},
 		{"deny-all", op(abi.OpRead), false},
 		{"deny-all", sock(afInet, stream), false},

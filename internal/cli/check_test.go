@@ -48,7 +48,7 @@ func TestCheckCommand(t *testing.T) {
 		{"example", "", []string{"check", "../../examples/storage-engine.yaml"}, exitOK,
 			[]string{"storage-engine.yaml: valid: 9 rules, default deny, needs Linux 7.0; 0 warnings"}, ""},
 		{"needs 7.2", "", []string{"check", "../../examples/web-server.yaml"}, exitOK,
-			[]string{"warning: connect.family needs Linux 7.2", "[needs-7.2]", "needs Linux 7.2; 1 warning"}, ""},
+			[]string{"warning: connect.family needs Linux 7.2", "[needs-7.2]", "[send-address]", "needs Linux 7.2; 2 warnings"}, ""},
 		{"warnings", "", []string{"check", risky}, exitOK,
 			[]string{"risky.yaml:4:5: warning: rule 1 allows URING_CMD", "1 warning"}, ""},
 		{"strict after", "", []string{"check", risky, "--strict"}, exitDenied, []string{"[risky-allow]"}, ""},

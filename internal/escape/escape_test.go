@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ringfence/ringfence"
@@ -251,4 +252,40 @@ func TestProbeReportsExecDrop(t *testing.T) {
 		t.Errorf("run as root: no ptrace warning:\n%v", run)
 	}
 	wantHeld(t, "deny-all requests", run)
+}
+
+// TestProfileRegisterOps: what each profile's comment says about register
+// operations holds on the kernel: personalities and zero-copy receive
+// queues are refused (EACCES) under the profiles that extend base, every
+// operation under deny-all, and probing and file registration are not.
+func TestProfileRegisterOps(t *testing.T) {
+	needFilters(t)
+	denied := []string{"REGISTER_PERSONALITY", "REGISTER_ZCRX_IFQ", "REGISTER_ZCRX_CTRL"}
+	allowed := []string{"REGISTER_PROBE", "REGISTER_FILES", "REGISTER_BUFFERS", "REGISTER_RING_FDS", "REGISTER_SYNC_CANCEL"}
+	for _, profile := range []string{"default", "network-server", "storage", "base", "deny-all"} {
+		r := attack(t, []string{"--profile", profile}, "register-ops", append(append([]string{}, denied...), allowed...)...)
+		if r.code != held {
+			t.Fatalf("%s: %v", profile, r)
+		}
+		got := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var name string
+			var errno int
+			if _, err := fmt.Sscan(line, &name, &errno); err != nil {
+				t.Fatalf("%s: %q: %v", profile, line, err)
+			}
+			got[name] = errno
+		}
+		for _, op := range denied {
+			if got[op] != int(syscall.EACCES) {
+				t.Errorf("%s: %s gave errno %d, want EACCES", profile, op, got[op])
+			}
+		}
+		for _, op := range allowed {
+			refused := got[op] == int(syscall.EACCES)
+			if refused != (profile == "deny-all") {
+				t.Errorf("%s: %s gave errno %d (EACCES is %d)", profile, op, got[op], int(syscall.EACCES))
+			}
+		}
+	}
 }

@@ -34,6 +34,7 @@ func roles() map[string]func(args []string) int {
 		"victim":           roleVictim,
 		"fake-proc-launch": roleFakeProcLaunch,
 		"restrict-again":   roleRestrictAgain,
+		"register-ops":     roleRegisterOps,
 	}
 }
 
@@ -268,4 +269,26 @@ func roleRestrictAgain([]string) int {
 		}
 	}
 	return roleRequests(nil)
+}
+
+// roleRegisterOps calls each register operation named in args on a new
+// ring and prints "NAME errno" per line (0 for success). The arguments are
+// such that an allowed call fails for its own reasons (EINVAL, EFAULT,
+// ...) or does nothing harmful; only EACCES means refused by restrictions.
+func roleRegisterOps(args []string) int {
+	r, err := kernel.NewRing(kernel.Params{Entries: 4})
+	if err != nil {
+		return brokenf("%v", err)
+	}
+	defer r.Close()
+	for _, name := range args {
+		op, ok := abi.LookupRegisterOp(name)
+		if !ok {
+			return brokenf("unknown register operation %q", name)
+		}
+		var arg [256]byte
+		e := register(r.FD(), int(op), unsafe.Pointer(&arg[0]), 0)
+		fmt.Printf("%s %d\n", op, int(e))
+	}
+	return held
 }

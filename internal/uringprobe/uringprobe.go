@@ -63,6 +63,16 @@ func Probes() []Probe {
 		sock("AF_PACKET SOCK_RAW", 17, 3, 0),
 		sock("AF_NETLINK SOCK_RAW", 16, 3, 0),
 		sock("AF_NETLINK SOCK_DGRAM", 16, 2, 0),
+		sock("AF_VSOCK SOCK_STREAM", 40, 1, 0),
+		sock("AF_ALG SOCK_SEQPACKET", 38, 5, 0),
+		sock("AF_XDP SOCK_RAW", 44, 3, 0),
+		sock("AF_INET SOCK_STREAM IPPROTO_TCP", 2, 1, 6),
+		sock("AF_INET SOCK_DGRAM IPPROTO_UDP", 2, 2, 17),
+		sock("AF_INET6 SOCK_STREAM IPPROTO_MPTCP", 10, 1, 262),
+		sock("AF_INET SOCK_STREAM IPPROTO_SCTP", 2, 1, 132),
+		sock("AF_INET6 SOCK_SEQPACKET IPPROTO_SCTP", 10, 5, 132),
+		sock("AF_INET SOCK_DGRAM IPPROTO_L2TP", 2, 2, 115),
+		sock("AF_INET SOCK_DGRAM IPPROTO_UDPLITE", 2, 2, 136),
 	)
 	open := func(name string, op abi.Opcode, path string, flags, mode uint64) Probe {
 		return Probe{Name: op.String() + " " + name, Req: kernel.Request{Op: op, Open: kernel.OpenArgs{Dir: -100, Path: path, Flags: flags, Mode: mode}}}
@@ -72,6 +82,10 @@ func Probes() []Probe {
 			open("/proc/self/status O_RDONLY", op, "/proc/self/status", 0, 0),
 			open("/tmp/ringfence-probe O_WRONLY|O_CREAT", op, "/tmp/ringfence-probe", 0o1|0o100, 0o600),
 			open("/tmp/ringfence-probe O_RDWR", op, "/tmp/ringfence-probe", 0o2, 0),
+			open("/tmp/ringfence-probe O_WRONLY|O_APPEND", op, "/tmp/ringfence-probe", 0o1|0o2000, 0),
+			open("/tmp/ringfence-probe O_WRONLY|O_TRUNC", op, "/tmp/ringfence-probe", 0o1|0o1000, 0),
+			open("/tmp O_RDONLY|O_DIRECTORY", op, "/tmp", 0o200000, 0),
+			open("/tmp O_RDWR|O_TMPFILE", op, "/tmp", 0o2|0o20200000, 0o600),
 		)
 	}
 	ps = append(ps, Probe{Name: "CONNECT fd -1 AF_INET 127.0.0.1:80", Req: kernel.Request{Op: abi.OpConnect,
