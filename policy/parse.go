@@ -761,6 +761,25 @@ func FormatValue(f FieldSpec, v uint64) string {
 		if f.Group == abi.GroupMode {
 			return fmt.Sprintf("0o%o", v)
 		}
+		if f.Group == abi.GroupSockType {
+			// A type and the SOCK_NONBLOCK and SOCK_CLOEXEC bits:
+			// SOCK_STREAM|SOCK_NONBLOCK.
+			var names []string
+			if t := v &^ SockTypeIgnore; t != 0 {
+				name, ok := abi.ConstName(f.Group, t)
+				if !ok {
+					return fmt.Sprintf("%#x", v)
+				}
+				names = append(names, name)
+			}
+			for bit := uint64(1); bit != 0; bit <<= 1 {
+				if v&SockTypeIgnore&bit != 0 {
+					name, _ := abi.ConstName(f.Group, bit)
+					names = append(names, name)
+				}
+			}
+			return strings.Join(names, "|")
+		}
 		switch f.Group {
 		case abi.GroupOpen, abi.GroupResolve, abi.GroupSQE:
 			var names []string

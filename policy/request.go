@@ -52,27 +52,60 @@ func (r Request) String() string {
 }
 
 // requestField resolves a request key for opcode op: a policy field name,
-// or its short form ("family" for socket.family on SOCKET).
-func requestField(op abi.Opcode, key string) (FieldSpec, error) {
+// or its short form ("family" for socket.family on SOCKET). Without an
+// opcode (haveOp false), a short form names the field of view (the one
+// the other keys chose) or, if that is not known yet, the only field with
+// that short form in any opcode's data, if there is one.
+func requestField(op abi.Opcode, haveOp bool, view abi.View, key string) (FieldSpec, error) {
 	if f, ok := LookupField(key); ok {
-		if !FieldApplies(op, key) {
+		if haveOp && !FieldApplies(op, key) {
 			return f, fmt.Errorf("%s exists only for %s, not %s", key, viewOps(f.View), op)
 		}
 		return f, nil
 	}
+	var matches []FieldSpec
 	for _, f := range Fields() {
-		if _, short, ok := strings.Cut(f.Name, "."); ok && short == key && FieldApplies(op, f.Name) {
+		_, short, ok := strings.Cut(f.Name, ".")
+		if !ok || short != key {
+			continue
+		}
+		switch {
+		case haveOp && FieldApplies(op, f.Name), !haveOp && view == f.View:
 			return f, nil
+		case !haveOp && view == abi.ViewCommon:
+			matches = append(matches, f)
 		}
 	}
-	known := []string{"op"}
+	if len(matches) == 1 {
+		return matches[0], nil
+	}
+	if len(matches) > 1 {
+		names := make([]string, len(matches))
+		for i, f := range matches {
+			names[i] = f.Name
+		}
+		return FieldSpec{}, fmt.Errorf("%s is %s: give the opcode (op=NAME) or the full name", key, joinOr(names))
+	}
+	known := []string{"op", "opcode"}
 	for _, f := range Fields() {
-		if FieldApplies(op, f.Name) {
+		if !haveOp || FieldApplies(op, f.Name) {
 			known = append(known, f.Name)
 		}
 	}
-	return FieldSpec{}, fmt.Errorf("unknown request field %q for %s%s (fields: %s)", key, op,
+	where := ""
+	if haveOp {
+		where = " for " + op.String()
+	}
+	return FieldSpec{}, fmt.Errorf("unknown field %q%s%s (fields: %s)", key, where,
 		didYouMean(suggest(key, known)), strings.Join(known, ", "))
+}
+
+// joinOr joins names as "a, b or c".
+func joinOr(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // set stores v (or addr for connect.addr) in r's field f.
@@ -123,54 +156,86 @@ func (r *Request) setAddr(a netip.Addr, familyGiven bool) error {
 	return nil
 }
 
-// ParseRequest parses a request written as space-separated key=value pairs:
-// op=NAME first or anywhere, then fields by policy name or short name
-// (family, type, protocol, flags, mode, resolve, port, addr), values as in
-// policies (numbers or constant names joined by "|"). For example
+// RequestText is a request parsed from key=value text by
+// ParseRequestText, with what the text said about itself.
+type RequestText struct {
+	Request Request
+	// HaveOp is true when the text named the opcode (op= or opcode=).
+	HaveOp bool
+	// View is the per-opcode data the fields given belong to: the
+	// opcode's when it was named, else that of the fields (ViewCommon
+	// for none).
+	View abi.View
+	// Fields are the policy names of the fields given, in order.
+	Fields []string
+}
+
+// ParseRequestText parses a request written as space-separated key=value
+// pairs, the one request syntax of ringfence (explain --sqe, emu --ctx,
+// and the keys of a cases file's requests): the opcode as op= or opcode=
+// (short name, kernel name or number), fields by policy name
+// (socket.family) or short name (family, type, protocol, flags, mode,
+// resolve, port, addr, user_data, sqe_flags), values as in policies
+// (numbers or constant names joined by "|"), for example
 // "op=SOCKET family=AF_INET type=SOCK_STREAM|SOCK_NONBLOCK". Unlike
-// policies, requests may carry SOCK_NONBLOCK, SOCK_CLOEXEC and O_LARGEFILE:
-// they are what the kernel shows.
-func ParseRequest(s string) (Request, error) {
-	var r Request
+// policies, requests may carry SOCK_NONBLOCK, SOCK_CLOEXEC and
+// O_LARGEFILE: they are what the kernel shows. connect.addr sets
+// connect.family too, unless it is given. Without an opcode the request
+// is a NOP, and its fields must all belong to one opcode's data (a short
+// name is then resolved in that data, or must be unambiguous).
+func ParseRequestText(s string) (RequestText, error) {
+	var t RequestText
+	r := &t.Request
 	fields := strings.Fields(s)
-	haveOp := false
+	opKey := ""
 	for _, kv := range fields {
 		k, v, ok := strings.Cut(kv, "=")
+		if !ok || v == "" {
+			return t, fmt.Errorf("%q: want key=value", kv)
+		}
+		if k != "op" && k != "opcode" {
+			continue
+		}
+		if opKey != "" {
+			return t, fmt.Errorf("the opcode is given twice (%s= and %s=)", opKey, k)
+		}
+		opKey = k
+		info, ok := abi.LookupOpcode(v)
 		if !ok {
-			return r, fmt.Errorf("request: %q is not key=value", kv)
+			return t, fmt.Errorf("%s=%s: unknown opcode %q%s", k, v, v,
+				didYouMean(suggest(strings.TrimPrefix(strings.ToUpper(v), "IORING_OP_"), opNames())))
 		}
-		if k == "op" {
-			info, ok := abi.LookupOpcode(v)
-			if !ok {
-				return r, fmt.Errorf("request: unknown opcode %q%s", v,
-					didYouMean(suggest(strings.TrimPrefix(strings.ToUpper(v), "IORING_OP_"), opNames())))
-			}
-			r.Op, haveOp = info.Op, true
-		}
-	}
-	if !haveOp {
-		return r, fmt.Errorf("request: missing op=NAME")
+		r.Op, t.HaveOp = info.Op, true
+		t.View = info.View
 	}
 	familyGiven := false
 	var addr *netip.Addr
+	var viewKey string
 	seen := map[string]bool{}
 	for _, kv := range fields {
 		k, v, _ := strings.Cut(kv, "=")
-		if k == "op" {
+		if k == "op" || k == "opcode" {
 			continue
 		}
-		f, err := requestField(r.Op, k)
+		f, err := requestField(r.Op, t.HaveOp, t.View, k)
 		if err != nil {
-			return r, fmt.Errorf("request: %v", err)
+			return t, err
 		}
 		if seen[f.Name] {
-			return r, fmt.Errorf("request: %s given twice", f.Name)
+			return t, fmt.Errorf("%s given twice", f.Name)
 		}
 		seen[f.Name] = true
+		t.Fields = append(t.Fields, f.Name)
+		if f.View != abi.ViewCommon && !t.HaveOp {
+			if t.View != abi.ViewCommon && t.View != f.View {
+				return t, fmt.Errorf("%s and %s belong to different opcodes' data", viewKey, f.Name)
+			}
+			t.View, viewKey = f.View, f.Name
+		}
 		if f.IsAddr() {
 			a, err := netip.ParseAddr(v)
 			if err != nil || a.Zone() != "" {
-				return r, fmt.Errorf("request: invalid address %q", v)
+				return t, fmt.Errorf("%s=%s: invalid address %q: want an IPv4 or IPv6 address", k, v, v)
 			}
 			addr = &a
 			continue
@@ -181,9 +246,9 @@ func ParseRequest(s string) (Request, error) {
 		if !ok {
 			msgs := make([]string, len(rd.errs))
 			for i, e := range rd.errs {
-				msgs[i] = e.Msg
+				msgs[i] = strings.TrimPrefix(e.Msg, f.Name+": ")
 			}
-			return r, fmt.Errorf("request: %s", strings.Join(msgs, "; "))
+			return t, fmt.Errorf("%s=%s: %s", k, v, strings.Join(msgs, "; "))
 		}
 		if f.Name == "connect.family" {
 			familyGiven = true
@@ -192,10 +257,27 @@ func ParseRequest(s string) (Request, error) {
 	}
 	if addr != nil {
 		if err := r.setAddr(*addr, familyGiven); err != nil {
-			return r, fmt.Errorf("request: %v", err)
+			return t, err
 		}
 	}
-	return r, nil
+	return t, nil
+}
+
+// ParseRequest parses a request in the syntax of ParseRequestText, which
+// must name the opcode. Its errors start with "request: ".
+func ParseRequest(s string) (Request, error) {
+	haveOp := false
+	for _, kv := range strings.Fields(s) {
+		haveOp = haveOp || strings.HasPrefix(kv, "op=") || strings.HasPrefix(kv, "opcode=")
+	}
+	if !haveOp {
+		return Request{}, fmt.Errorf("request: missing op=NAME")
+	}
+	t, err := ParseRequestText(s)
+	if err != nil {
+		return t.Request, fmt.Errorf("request: %w", err)
+	}
+	return t.Request, nil
 }
 
 // Case is one policy unit test: a request and the decision expected.
@@ -310,16 +392,20 @@ func (rd *reader) request(n *yaml.Node) Request {
 	if !ok {
 		return r
 	}
-	haveOp, opKey := false, false
+	haveOp, opKey := false, ""
 	for _, kv := range pairs {
-		if kv.key == "op" {
-			opKey = true
+		if kv.key == "op" || kv.key == "opcode" {
+			if opKey != "" {
+				rd.errf(kv.k, "the opcode is given twice (%s and %s)", opKey, kv.key)
+				continue
+			}
+			opKey = kv.key
 			op, ok := rd.opcode(kv.v)
 			r.Op, haveOp = op, ok
 		}
 	}
 	if !haveOp {
-		if !opKey {
+		if opKey == "" {
 			rd.errf(n, "request has no op")
 		}
 		return r
@@ -333,10 +419,10 @@ func (rd *reader) request(n *yaml.Node) Request {
 	var addrNode *yaml.Node
 	var addr netip.Addr
 	for _, kv := range pairs {
-		if kv.key == "op" {
+		if kv.key == "op" || kv.key == "opcode" {
 			continue
 		}
-		f, err := requestField(r.Op, kv.key)
+		f, err := requestField(r.Op, true, abi.ViewCommon, kv.key)
 		if err != nil {
 			rd.errf(kv.k, "%v", err)
 			continue

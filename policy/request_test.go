@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -22,6 +23,9 @@ func TestParseRequest(t *testing.T) {
 		{"op=CONNECT addr=::1 port=80",
 			Request{Op: abi.OpConnect, Connect: abi.ConnectData{Family: AFInet6, Port: 80, Addr: [16]byte{15: 1}}}},
 		{"op=CONNECT family=AF_UNIX", Request{Op: abi.OpConnect, Connect: abi.ConnectData{Family: 1}}},
+		// emu's form: opcode= and full names.
+		{"opcode=SOCKET socket.family=AF_INET socket.type=SOCK_STREAM user_data=7",
+			Request{Op: abi.OpSocket, UserData: 7, Socket: abi.SocketData{Family: 2, Type: 1}}},
 	}
 	for _, tt := range tests {
 		got, err := ParseRequest(tt.in)
@@ -32,10 +36,12 @@ func TestParseRequest(t *testing.T) {
 	bad := map[string]string{
 		"family=AF_INET":                     "missing op",
 		"op=SOCKT":                           `unknown opcode "SOCKT"; did you mean SOCKET?`,
-		"op=SOCKET flags=0":                  `unknown request field "flags" for SOCKET`,
+		"op=SOCKET flags=0":                  `unknown field "flags" for SOCKET`,
 		"op=OPENAT socket.family=2":          "socket.family exists only for SOCKET, not OPENAT",
 		"op=SOCKET family=AF_INTE":           "did you mean AF_INET?",
-		"op=SOCKET family":                   "not key=value",
+		"op=SOCKET family":                   `"family": want key=value`,
+		"op=SOCKET opcode=SOCKET":            "the opcode is given twice (op= and opcode=)",
+		"op=SOCKET mode=0":                   `unknown field "mode" for SOCKET; did you mean op?`,
 		"op=CONNECT port=70000":              "out of range",
 		"op=CONNECT addr=::1 family=AF_INET": "does not belong to connect.family AF_INET",
 		"op=CONNECT addr=nohost":             "invalid address",
@@ -48,10 +54,44 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
+// TestParseRequestText covers what only a request without an opcode (emu
+// --ctx) can say: its fields choose the opcode's data.
+func TestParseRequestText(t *testing.T) {
+	tests := []struct {
+		in   string
+		want RequestText
+	}{
+		{"connect.addr=::1", RequestText{Request: Request{Connect: abi.ConnectData{Family: AFInet6, Addr: [16]byte{15: 1}}}, View: abi.ViewConnect}},
+		{"flags=O_CREAT mode=0o600", RequestText{Request: Request{Open: abi.OpenData{Flags: 0o100, Mode: 0o600}}, View: abi.ViewOpen}},
+		{"socket.family=AF_INET type=SOCK_DGRAM", RequestText{Request: Request{Socket: abi.SocketData{Family: 2, Type: 2}}, View: abi.ViewSocket}},
+		{"user_data=1", RequestText{Request: Request{UserData: 1}}},
+		{"op=OPENAT", RequestText{Request: Request{Op: abi.OpOpenat}, HaveOp: true, View: abi.ViewOpen}},
+	}
+	for _, tt := range tests {
+		got, err := ParseRequestText(tt.in)
+		got.Fields = nil
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseRequestText(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+	bad := map[string]string{
+		"socket.family=2 open.flags=1": "socket.family and open.flags belong to different opcodes' data",
+		"family=2":                     "family is socket.family or connect.family: give the opcode (op=NAME) or the full name",
+		"socket.famly=2":               `unknown field "socket.famly"; did you mean socket.family?`,
+		"opcode=SOCKT":                 `opcode=SOCKT: unknown opcode "SOCKT"; did you mean SOCKET?`,
+		"sqe_flags=0x100":              "sqe_flags=0x100: 0x100 is out of range (8 bits, at most 255)",
+	}
+	for in, want := range bad {
+		if _, err := ParseRequestText(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseRequestText(%q) error = %v, want %q", in, err, want)
+		}
+	}
+}
+
 func TestRequestString(t *testing.T) {
 	tests := map[string]Request{
 		"op=READ": {Op: abi.OpRead, Socket: abi.SocketData{Family: 2}},
-		"op=SOCKET user_data=7 sqe_flags=IOSQE_IO_DRAIN|IOSQE_ASYNC socket.family=AF_INET socket.type=2049 socket.protocol=IPPROTO_IP": {
+		"op=SOCKET user_data=7 sqe_flags=IOSQE_IO_DRAIN|IOSQE_ASYNC socket.family=AF_INET socket.type=SOCK_STREAM|SOCK_NONBLOCK socket.protocol=IPPROTO_IP": {
 			Op: abi.OpSocket, UserData: 7, SQEFlags: 0x12, Socket: abi.SocketData{Family: 2, Type: 0o4001}},
 		"op=OPENAT open.flags=O_CREAT|O_LARGEFILE open.mode=0o644 open.resolve=0": {
 			Op: abi.OpOpenat, Open: abi.OpenData{Flags: 0o100100, Mode: 0o644}},
@@ -148,5 +188,18 @@ func TestCasesErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseCases(%q) = %v, want %q", src, err, want)
 		}
+	}
+}
+
+// TestCasesOpcodeKey checks that a cases file's request takes opcode as
+// well as op, as the one-line syntax does, but not both.
+func TestCasesOpcodeKey(t *testing.T) {
+	cs, err := ParseCases([]byte("cases:\n  - name: a\n    request: {opcode: SOCKET, family: AF_INET}\n    expect: allow\n"), "c.yaml")
+	if err != nil || len(cs) != 1 || cs[0].Request.Op != abi.OpSocket || cs[0].Request.Socket.Family != 2 {
+		t.Fatalf("opcode key: %+v, %v", cs, err)
+	}
+	_, err = ParseCases([]byte("cases:\n  - name: a\n    request: {op: NOP, opcode: SOCKET}\n    expect: allow\n"), "c.yaml")
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:3:24: the opcode is given twice (op and opcode)") {
+		t.Errorf("op and opcode: %v", err)
 	}
 }

@@ -129,6 +129,10 @@ func TestExplainCommand(t *testing.T) {
 			[]string{"decision: deny", "(big-endian): deny"}, ""},
 		{"full field names and numbers", []string{"explain", "--sqe", "op=45 socket.family=2 socket.type=1 socket.protocol=0", "../../examples/web-server.yaml"}, exitOK,
 			[]string{"decision: allow"}, ""},
+		// emu's form of the same request; the type printed by name with
+		// its flags.
+		{"emu's syntax", []string{"explain", "--sqe", "opcode=SOCKET socket.family=AF_INET socket.type=2049 socket.protocol=6", "../../examples/web-server.yaml"}, exitOK,
+			[]string{"request:  op=SOCKET socket.family=AF_INET socket.type=SOCK_STREAM|SOCK_NONBLOCK socket.protocol=IPPROTO_TCP", "decision: allow"}, ""},
 		{"bad request", []string{"explain", "--sqe", "op=SOCKT", "../../examples/web-server.yaml"}, exitUsage, nil, "did you mean SOCKET?"},
 		{"no sqe", []string{"explain", "../../examples/web-server.yaml"}, exitUsage, nil, "usage: ringfence explain"},
 		{"kernel too old", []string{"explain", "--kernel", "7.1", "--sqe", "op=NOP", "../../examples/web-server.yaml"}, exitDenied, nil, "needs Linux 7.2"},

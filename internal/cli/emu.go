@@ -16,6 +16,7 @@ import (
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/asm"
 	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/policy"
 )
 
 // emuCommand is "ringfence emu".
@@ -28,14 +29,16 @@ func emuCommand() *command {
 verdict. PROG is assembly or any program format "ringfence disasm" reads
 ("-" for standard input); the kernel's checker runs first.
 
-CTX is 80 hex digits (the 40 bytes of struct io_uring_bpf_ctx), or field
-assignments separated by spaces:
+CTX is 80 hex digits (the 40 bytes of struct io_uring_bpf_ctx), or a
+request as "ringfence explain --sqe" takes it, key=value pairs:
   opcode=SOCKET socket.family=AF_INET socket.type=SOCK_STREAM user_data=7
-  open.flags=O_CREAT|O_RDWR open.mode=0644 open.resolve=RESOLVE_BENEATH
-  connect.family=AF_INET connect.addr=127.0.0.1 connect.port=80
-  sqe_flags=IOSQE_ASYNC pdu_size=12
-Unset fields are zero. When the opcode passes data to filters on kernel
---kernel, pdu_size is set to the kernel's size for it.
+  op=OPENAT flags=O_CREAT|O_RDWR mode=0o644 resolve=RESOLVE_BENEATH
+  op=CONNECT addr=127.0.0.1 port=80 sqe_flags=IOSQE_ASYNC
+(op= or opcode=, full or short field names, values as in policies), and
+pdu_size=N. Unset fields are zero; connect.addr sets connect.family too.
+Without an opcode (a NOP), the fields choose the opcode's data. When the
+opcode passes data to filters on kernel --kernel, pdu_size is set to the
+kernel's size for it.
 
 With --jsonl there is no PROG: emu reads one JSON object per line from
 standard input,
@@ -164,9 +167,10 @@ func describeCtx(raw [abi.CtxSize]byte, bo binary.ByteOrder, view abi.View) stri
 	return strings.Join(parts, " ")
 }
 
-// parseCtx parses --ctx: 80 hex digits, or field assignments. It also
-// returns the view of the opcode or fields named, for naming words in a
-// trace.
+// parseCtx parses --ctx: 80 hex digits, or a request in ringfence's
+// request syntax (policy.ParseRequestText) and emu's own pdu_size=N. It
+// also returns the view of the opcode or fields named, for naming words in
+// a trace.
 func parseCtx(s string, bo binary.ByteOrder, kernel abi.Version) ([abi.CtxSize]byte, abi.View, error) {
 	var raw [abi.CtxSize]byte
 	compact := strings.Join(strings.Fields(s), "")
@@ -179,181 +183,54 @@ func parseCtx(s string, bo binary.ByteOrder, kernel abi.Version) ([abi.CtxSize]b
 		}
 		return raw, abi.ViewCommon, nil
 	}
-	var c abi.Ctx
-	var sock abi.SocketData
-	var open abi.OpenData
-	var conn abi.ConnectData
-	var op *abi.OpInfo
-	view := abi.ViewCommon
-	var viewField string
-	seen := map[string]bool{}
 	var pdu *uint8
-	fieldNames := []string{"opcode", "pdu_size"}
-	for _, f := range abi.Fields() {
-		if f.Name != "opcode" && f.Name != "pdu_size" {
-			fieldNames = append(fieldNames, f.Name)
-		}
-	}
+	var words []string
 	for _, a := range strings.Fields(s) {
-		name, val, ok := strings.Cut(a, "=")
-		if !ok || val == "" {
-			return raw, 0, fmt.Errorf("%q: want field=value (or 80 hex digits of raw context)", a)
-		}
-		if seen[name] {
-			return raw, 0, fmt.Errorf("%s given twice", name)
-		}
-		seen[name] = true
-		if name == "opcode" {
-			info, ok := abi.LookupOpcode(val)
-			if !ok {
-				var names []string
-				for _, o := range abi.Opcodes() {
-					names = append(names, o.Name)
-				}
-				return raw, 0, fmt.Errorf("unknown opcode %q%s", val, suggestion(strings.ToUpper(val), names))
-			}
-			op = &info
-			c.Opcode = uint8(info.Op)
-			continue
-		}
-		if name == "pdu_size" {
-			n, err := strconv.ParseUint(val, 0, 8)
-			if err != nil {
-				return raw, 0, fmt.Errorf("pdu_size=%s: want a number from 0 to 255", val)
-			}
-			v := uint8(n)
-			pdu = &v
-			continue
-		}
-		f, ok := abi.LookupField(name)
+		v, ok := strings.CutPrefix(a, "pdu_size=")
 		if !ok {
-			return raw, 0, fmt.Errorf("unknown field %q%s", name, suggestion(name, fieldNames))
+			words = append(words, a)
+			continue
 		}
-		if f.View != abi.ViewCommon {
-			if view != abi.ViewCommon && view != f.View {
-				return raw, 0, fmt.Errorf("%s and %s belong to different opcodes' data", viewField, name)
+		if pdu != nil {
+			return raw, 0, fmt.Errorf("pdu_size given twice")
+		}
+		n, err := strconv.ParseUint(v, 0, 8)
+		if err != nil {
+			return raw, 0, fmt.Errorf("pdu_size=%s: want a number from 0 to 255", v)
+		}
+		p := uint8(n)
+		pdu = &p
+	}
+	t, err := policy.ParseRequestText(strings.Join(words, " "))
+	if err != nil {
+		return raw, 0, err
+	}
+	r, view := t.Request, t.View
+	if t.HaveOp {
+		info, _ := r.Op.Info()
+		for _, name := range t.Fields {
+			if f, _ := policy.LookupField(name); f.View != abi.ViewCommon && !info.HasData(kernel) {
+				return raw, 0, fmt.Errorf("%s passes no data to filters on Linux %s (only since %s), so %s is always 0 there", info.Name, kernel, info.DataSince, name)
 			}
-			view, viewField = f.View, name
 		}
-		if err := setField(&c, &sock, &open, &conn, f, val); err != nil {
-			return raw, 0, fmt.Errorf("%s=%s: %v", name, val, err)
-		}
-	}
-	if op != nil {
-		if view != abi.ViewCommon && view != op.View {
-			return raw, 0, fmt.Errorf("%s is not part of %s's data", viewField, op.Name)
-		}
-		if view != abi.ViewCommon && !op.HasData(kernel) {
-			return raw, 0, fmt.Errorf("%s passes no data to filters on Linux %s (only since %s), so %s is always 0 there", op.Name, kernel, op.DataSince, viewField)
-		}
-		if op.HasData(kernel) {
-			view = op.View
+		view = abi.ViewCommon
+		if info.HasData(kernel) {
+			view = info.View
 		}
 	}
+	c := abi.Ctx{UserData: r.UserData, Opcode: uint8(r.Op), SQEFlags: r.SQEFlags}
 	switch view {
 	case abi.ViewSocket:
-		c.SetSocket(sock, bo)
+		c.SetSocket(r.Socket, bo)
 	case abi.ViewOpen:
-		c.SetOpen(open, bo)
+		c.SetOpen(r.Open, bo)
 	case abi.ViewConnect:
-		c.SetConnect(conn, bo)
+		c.SetConnect(r.Connect, bo)
 	}
 	if pdu != nil {
 		c.PDUSize = *pdu
 	}
 	return c.Encode(bo), view, nil
-}
-
-// suggestion returns "; did you mean X?" for the closest candidate.
-func suggestion(name string, candidates []string) string { return abi.DidYouMean(name, candidates) }
-
-// ctxValue parses a value: numbers and constant names of group g joined
-// by '|', at most max.
-func ctxValue(val string, g abi.Group, max uint64) (uint64, error) {
-	var v uint64
-	for _, part := range strings.Split(val, "|") {
-		part = strings.TrimSpace(part)
-		if n, err := strconv.ParseUint(part, 0, 64); err == nil {
-			v |= n
-			continue
-		}
-		c, ok := abi.LookupConst(part, g)
-		if !ok {
-			msg := fmt.Sprintf("unknown name %q", part)
-			if g != "" {
-				msg = fmt.Sprintf("unknown %s constant %q", g, part)
-			}
-			if s := abi.Suggest(part, g); s != "" {
-				msg += "; did you mean " + s + "?"
-			}
-			return 0, fmt.Errorf("%s", msg)
-		}
-		v |= c.Value
-	}
-	if v > max {
-		return 0, fmt.Errorf("value %#x is larger than %#x", v, max)
-	}
-	return v, nil
-}
-
-// setField stores one assignment.
-func setField(c *abi.Ctx, sock *abi.SocketData, open *abi.OpenData, conn *abi.ConnectData, f abi.Field, val string) error {
-	groups := map[string]abi.Group{
-		"sqe_flags": abi.GroupSQE, "socket.family": abi.GroupFamily, "socket.type": abi.GroupSockType,
-		"socket.protocol": abi.GroupProto, "open.flags": abi.GroupOpen, "open.mode": abi.GroupMode,
-		"open.resolve": abi.GroupResolve, "connect.family": abi.GroupFamily,
-	}
-	g := groups[f.Name]
-	u32 := func(dst *uint32) error {
-		v, err := ctxValue(val, g, 0xffffffff)
-		*dst = uint32(v)
-		return err
-	}
-	u64 := func(dst *uint64) error {
-		v, err := ctxValue(val, g, 0xffffffffffffffff)
-		*dst = v
-		return err
-	}
-	switch f.Name {
-	case "user_data":
-		return u64(&c.UserData)
-	case "sqe_flags":
-		v, err := ctxValue(val, g, 0xff)
-		c.SQEFlags = uint8(v)
-		return err
-	case "socket.family":
-		return u32(&sock.Family)
-	case "socket.type":
-		return u32(&sock.Type)
-	case "socket.protocol":
-		return u32(&sock.Protocol)
-	case "open.flags":
-		return u64(&open.Flags)
-	case "open.mode":
-		return u64(&open.Mode)
-	case "open.resolve":
-		return u64(&open.Resolve)
-	case "connect.family":
-		return u32(&conn.Family)
-	case "connect.port":
-		v, err := ctxValue(val, "", 0xffff)
-		conn.Port = uint16(v)
-		return err
-	case "connect.addr":
-		a, err := netip.ParseAddr(val)
-		if err != nil {
-			return fmt.Errorf("not an IPv4 or IPv6 address")
-		}
-		if a.Is4() {
-			b := a.As4()
-			copy(conn.Addr[:], b[:])
-		} else {
-			b := a.As16()
-			copy(conn.Addr[:], b[:])
-		}
-		return nil
-	}
-	return fmt.Errorf("cannot be set")
 }
 
 // jsonlInput is one line of "emu --jsonl".
