@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -16,6 +12,7 @@ import (
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/asm"
 	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/internal/emubatch"
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -68,7 +65,14 @@ input (with --jsonl: 2 if any line was malformed, else 0).`,
 					if bo == nil {
 						bo = binary.LittleEndian
 					}
-					return emuJSONL(e, bo)
+					malformed, err := emubatch.Run(e.stdin, e.stdout, bo)
+					if err != nil {
+						return err
+					}
+					if malformed {
+						return exitStatus(exitUsage)
+					}
+					return nil
 				}
 				if len(args) != 1 {
 					return usagef("give one PROG (or --jsonl)")
@@ -233,301 +237,3 @@ func parseCtx(s string, bo binary.ByteOrder, kernel abi.Version) ([abi.CtxSize]b
 	return c.Encode(bo), view, nil
 }
 
-// jsonlInput is one line of "emu --jsonl".
-type jsonlInput struct {
-	Prog [][]json.Number `json:"prog"`
-	Ctx  *string         `json:"ctx"`
-}
-
-// emuJSONL runs the batch mode.
-func emuJSONL(e *env, bo binary.ByteOrder) error {
-	in := bufio.NewReaderSize(e.stdin, 1<<16)
-	out := bufio.NewWriterSize(e.stdout, 1<<16)
-	var status error
-	var buf []byte
-	for lineNo := 1; ; lineNo++ {
-		if in.Buffered() == 0 {
-			// About to block on input: let a driving tool see the
-			// answers so far.
-			if err := out.Flush(); err != nil {
-				return err
-			}
-		}
-		line, tooLong, err := readLine(in, maxJSONLLine)
-		if len(line) == 0 && !tooLong && err != nil {
-			if err != io.EOF {
-				out.Flush()
-				return err
-			}
-			break
-		}
-		var malformed bool
-		if tooLong {
-			buf = fmt.Appendf(buf[:0], "{\"valid\":false,\"error\":\"bad input line %d: longer than %d bytes\"}\n", lineNo, maxJSONLLine)
-			malformed = true
-		} else {
-			buf, malformed = jsonlLine(buf[:0], line, lineNo, bo)
-		}
-		if malformed {
-			status = exitStatus(exitUsage)
-		}
-		out.Write(buf)
-	}
-	if err := out.Flush(); err != nil {
-		return err
-	}
-	return status
-}
-
-// maxJSONLLine is the longest line "emu --jsonl" reads: a program at the
-// kernel's limit (4096 instructions, each at most 27 bytes as
-// [65535,255,255,4294967295],) is about 112 KiB.
-const maxJSONLLine = 1 << 20
-
-// readLine reads one line (with its newline) of at most max bytes. A
-// longer line is read to its end and dropped: tooLong is true and line is
-// nil, so an endless line never fills memory.
-func readLine(in *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
-	for {
-		frag, err := in.ReadSlice('\n')
-		if !tooLong {
-			if len(line)+len(frag) > max {
-				tooLong, line = true, nil
-			} else {
-				line = append(line, frag...)
-			}
-		}
-		if err != bufio.ErrBufferFull {
-			return line, tooLong, err
-		}
-	}
-}
-
-// strictKeys checks the top-level keys of a request line as policy files
-// are checked: exactly "prog" and "ctx", each once, in lower case
-// (encoding/json would take "PROG" for "prog" and the last of two "ctx").
-// It returns "" when the line is not an object, for Decode to report.
-func strictKeys(line []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return ""
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		k, _ := t.(string)
-		if k != "prog" && k != "ctx" {
-			return fmt.Sprintf("unknown key %q (the keys are \"prog\" and \"ctx\", in lower case)", k)
-		}
-		if seen[k] {
-			return fmt.Sprintf("duplicate key %q", k)
-		}
-		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return ""
-		}
-	}
-	return ""
-}
-
-// jsonlLine answers one input line, appending the output line to dst.
-// malformed is true when the line is not a well-formed request.
-func jsonlLine(dst, line []byte, lineNo int, bo binary.ByteOrder) (out []byte, malformed bool) {
-	var ctx [abi.CtxSize]byte
-	insns, ok := fastRequest(line, &ctx)
-	if !ok {
-		var msg string
-		if insns, msg = slowRequest(line, &ctx); msg != "" {
-			m, _ := json.Marshal(fmt.Sprintf("bad input line %d: %s", lineNo, msg))
-			dst = append(dst, `{"valid":false,"error":`...)
-			dst = append(dst, m...)
-			return append(dst, "}\n"...), true
-		}
-	}
-	p, err := cbpf.Check(insns)
-	if err != nil {
-		m, _ := json.Marshal(err.Error())
-		dst = append(dst, `{"valid":false,"error":`...)
-		dst = append(dst, m...)
-		return append(dst, "}\n"...), false
-	}
-	w := cbpf.WordsOf(ctx, bo)
-	ret := p.Run(&w)
-	dst = append(dst, `{"valid":true,"ret":`...)
-	dst = strconv.AppendUint(dst, uint64(ret), 10)
-	dst = append(dst, `,"allow":`...)
-	dst = strconv.AppendBool(dst, ret != 0)
-	return append(dst, "}\n"...), false
-}
-
-// slowRequest parses a request line with encoding/json, which is the
-// authority on what a well-formed line is. msg says what is wrong with a
-// malformed line.
-func slowRequest(line []byte, ctx *[abi.CtxSize]byte) (insns []cbpf.Instruction, msg string) {
-	if len(bytes.TrimSpace(line)) == 0 {
-		return nil, "empty line"
-	}
-	if msg := strictKeys(line); msg != "" {
-		return nil, msg
-	}
-	var req jsonlInput
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(&req); err != nil {
-		return nil, err.Error()
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, "more than one JSON value on the line"
-	}
-	if req.Prog == nil {
-		return nil, `missing "prog"`
-	}
-	if req.Ctx == nil {
-		return nil, `missing "ctx"`
-	}
-	if len(*req.Ctx) != 2*abi.CtxSize {
-		return nil, fmt.Sprintf("ctx has %d hex digits, want %d", len(*req.Ctx), 2*abi.CtxSize)
-	}
-	if _, err := hex.Decode(ctx[:], []byte(*req.Ctx)); err != nil {
-		return nil, "ctx: " + err.Error()
-	}
-	insns = make([]cbpf.Instruction, len(req.Prog))
-	limits := [4]uint64{0xffff, 0xff, 0xff, 0xffffffff}
-	for i, r := range req.Prog {
-		if len(r) != 4 {
-			return nil, fmt.Sprintf("instruction %d has %d fields, want [code, jt, jf, k]", i, len(r))
-		}
-		var v [4]uint64
-		for j, n := range r {
-			x, err := strconv.ParseUint(string(n), 10, 64)
-			if err != nil || x > limits[j] {
-				return nil, fmt.Sprintf("instruction %d: field %d is %s, want an integer from 0 to %d", i, j, n, limits[j])
-			}
-			v[j] = x
-		}
-		insns[i] = cbpf.Instruction{Op: uint16(v[0]), Jt: uint8(v[1]), Jf: uint8(v[2]), K: uint32(v[3])}
-	}
-	return insns, ""
-}
-
-// fastRequest parses the usual form of a request line,
-// {"prog": [[n, n, n, n], ...], "ctx": "<hex>"} in either key order with
-// any JSON white space, without reflection. ok is false for anything
-// else (escapes, duplicate or other keys, numbers out of range or not
-// plain integers...): the caller then asks slowRequest, which decides.
-func fastRequest(line []byte, ctx *[abi.CtxSize]byte) (insns []cbpf.Instruction, ok bool) {
-	i := 0
-	ws := func() {
-		for i < len(line) && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n') {
-			i++
-		}
-	}
-	lit := func(c byte) bool {
-		ws()
-		if i < len(line) && line[i] == c {
-			i++
-			return true
-		}
-		return false
-	}
-	str := func() ([]byte, bool) {
-		if !lit('"') {
-			return nil, false
-		}
-		start := i
-		for i < len(line) && line[i] != '"' {
-			if line[i] == '\\' || line[i] < 0x20 || line[i] >= 0x80 {
-				return nil, false
-			}
-			i++
-		}
-		if i == len(line) {
-			return nil, false
-		}
-		i++
-		return line[start : i-1], true
-	}
-	number := func(limit uint64) (uint64, bool) {
-		ws()
-		start := i
-		var v uint64
-		for i < len(line) && line[i] >= '0' && line[i] <= '9' && i-start < 11 {
-			v = v*10 + uint64(line[i]-'0')
-			i++
-		}
-		n := i - start
-		if n == 0 || n > 10 || n > 1 && line[start] == '0' || v > limit {
-			return 0, false
-		}
-		return v, true
-	}
-	limits := [4]uint64{0xffff, 0xff, 0xff, 0xffffffff}
-	var haveProg, haveCtx bool
-	if !lit('{') {
-		return nil, false
-	}
-	for {
-		key, ok := str()
-		if !ok || !lit(':') {
-			return nil, false
-		}
-		switch {
-		case string(key) == "prog" && !haveProg:
-			haveProg = true
-			if !lit('[') {
-				return nil, false
-			}
-			insns = []cbpf.Instruction{}
-			if !lit(']') {
-				for {
-					var f [4]uint64
-					if !lit('[') {
-						return nil, false
-					}
-					for j := range f {
-						if j > 0 && !lit(',') {
-							return nil, false
-						}
-						if f[j], ok = number(limits[j]); !ok {
-							return nil, false
-						}
-					}
-					if !lit(']') {
-						return nil, false
-					}
-					insns = append(insns, cbpf.Instruction{Op: uint16(f[0]), Jt: uint8(f[1]), Jf: uint8(f[2]), K: uint32(f[3])})
-					if lit(']') {
-						break
-					}
-					if !lit(',') {
-						return nil, false
-					}
-				}
-			}
-		case string(key) == "ctx" && !haveCtx:
-			haveCtx = true
-			h, ok := str()
-			if !ok || len(h) != 2*abi.CtxSize {
-				return nil, false
-			}
-			if _, err := hex.Decode(ctx[:], h); err != nil {
-				return nil, false
-			}
-		default:
-			return nil, false
-		}
-		if lit('}') {
-			break
-		}
-		if !lit(',') {
-			return nil, false
-		}
-	}
-	ws()
-	return insns, haveProg && haveCtx && i == len(line)
-}
