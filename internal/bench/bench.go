@@ -211,9 +211,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, w := range Workloads() {
 		samples += len(w.Profiles)
 	}
-	// Each sample: its seconds plus about 2 s of program start-up under
+	// Each sample: its seconds plus up to 6 s of program start-up under
 	// emulation; the PostgreSQL servers take about 15 s each to set up.
-	budget := 120 + 15*len(Workloads()[len(Workloads())-1].Profiles) + o.Rounds*samples*(o.Seconds+4)
+	budget := 120 + 15*len(Workloads()[len(Workloads())-1].Profiles) + o.Rounds*samples*(o.Seconds+6)
 	g := &vm.Guest{
 		Kernel:  o.Kernel,
 		Files:   []vm.File{{Path: vm.GuestBinDir + "/benchguest", HostPath: bin, Mode: 0o755}},

@@ -79,6 +79,9 @@ type Matrix struct {
 type Package struct {
 	ImportPath string
 	Dir        string
+	// Userland is set for the packages of UserlandPackages: they run
+	// with the Debian userland and get twice the per-package timeout.
+	Userland bool
 }
 
 // ModuleRoot returns the directory of the main module, from the go
@@ -187,6 +190,10 @@ func BuildTests(ctx context.Context, srcDir, dir string, pkgs []Package, run str
 			args = append(args, "-test.run", run)
 		}
 		stepTimeout := timeout
+		if p.Userland {
+			// Real applications start slowly under emulation.
+			stepTimeout *= 2
+		}
 		if stepTimeout < 20*time.Second {
 			stepTimeout = 20 * time.Second
 		}
@@ -359,8 +366,9 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 	return m, nil
 }
 
-// userlandFor returns the path of the guest userland if one of pkgs needs
-// it (UserlandPackages), building it first if it is not cached; else "".
+// userlandFor marks the packages of pkgs that need the guest userland
+// (UserlandPackages) and returns the image's path if any does, building
+// it first if it is not cached; else "".
 func userlandFor(ctx context.Context, o Options, pkgs []Package, log io.Writer) (string, error) {
 	need, err := ListTestPackages(ctx, o.SourceDir, UserlandPackages())
 	if err != nil {
@@ -370,8 +378,11 @@ func userlandFor(ctx context.Context, o Options, pkgs []Package, log io.Writer) 
 	for _, p := range need {
 		needs[p.ImportPath] = true
 	}
+	for i := range pkgs {
+		pkgs[i].Userland = needs[pkgs[i].ImportPath]
+	}
 	for _, p := range pkgs {
-		if needs[p.ImportPath] {
+		if p.Userland {
 			img, err := userland.Ensure(ctx, o.CacheDir, userland.Default(), log)
 			if err != nil {
 				return "", fmt.Errorf("%s needs the guest userland: %w", p.ImportPath, err)
