@@ -52,7 +52,11 @@ not run CMD, when it cannot record.
 Exit status: CMD's own status when it ran (the policy is written either way;
 1 instead of 0 when the kernel dropped trace events, so the policy may lack
 requests); 125 when ringfence failed or was used wrongly (CMD was not run if
-recording could not start).`,
+recording could not start); 126 when CMD could not be executed, 127 when it
+was not found.
+
+Recording ends when CMD exits: run a server in the foreground (a daemon
+that forks away and outlives CMD is not recorded after CMD's exit).`,
 		setup: func(fs *flag.FlagSet) action {
 			o := recordOptions{}
 			fs.StringVar(&o.out, "o", "", "write the policy to `FILE` (\"-\": standard output)")
@@ -123,7 +127,10 @@ func recordRun(e *env, argv []string, o recordOptions) error {
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		return fmt.Errorf("%v; not run", err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return fail(exitNotFound, fmt.Errorf("%v; not run", err))
+		}
+		return fail(exitNotExecable, fmt.Errorf("%v; not run", err))
 	}
 
 	s, err := uringtrace.Open(uringtrace.Record)

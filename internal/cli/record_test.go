@@ -25,6 +25,7 @@ func TestRecordMonitorUsage(t *testing.T) {
 		{[]string{"record", "-o", "x.yaml", "--kernel", "seven", "--", "true"}, 125, "--kernel"},
 		{[]string{"record", "-o", "x.yaml", "--merge", notRecorded, "--", "true"}, 125, "hand.yaml:4:5: rule 1: SOCKET without conditions would allow every SOCKET"},
 		{[]string{"record", "-o", "x.yaml", "--merge", filepath.Join(dir, "missing.yaml"), "--", "true"}, 125, "missing.yaml"},
+		{[]string{"record", "-o", "x.yaml", "--", "/nonexistent/prog"}, 127, "not run"},
 		{[]string{"monitor"}, 2, "give one of --pid, --cgroup, --container or --all"},
 		{[]string{"monitor", "--all", "--pid", "1"}, 2, "give one of --pid, --cgroup, --container or --all"},
 		{[]string{"monitor", "--container", "abc"}, 2, "want 12 to 64 lowercase hex digits"},
