@@ -236,4 +236,3 @@ func parseCtx(s string, bo binary.ByteOrder, kernel abi.Version) ([abi.CtxSize]b
 	}
 	return c.Encode(bo), view, nil
 }
-
