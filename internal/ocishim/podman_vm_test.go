@@ -7,10 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/ocifence"
+	"github.com/ringfence/ringfence/internal/ocitest"
 	"github.com/ringfence/ringfence/internal/vm/vmtest"
-	rkernel "github.com/ringfence/ringfence/kernel"
 )
 
 // TestPodman runs containers with the real Podman (its own
@@ -43,7 +42,7 @@ func TestPodman(t *testing.T) {
 	// On 6.19 pivot_root out of the guest's initramfs root fails with
 	// EINVAL (not on 7.x): tell Podman not to pivot there.
 	var env []string
-	if v, _ := rkernel.Version(); v.Less(abi.Version{Major: 7}) {
+	if ocitest.NoPivot() {
 		conf := filepath.Join(t.TempDir(), "nopivot.conf")
 		if err := os.WriteFile(conf, []byte("[engine]\nno_pivot_root = true\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -63,7 +62,7 @@ func TestPodman(t *testing.T) {
 		return o.String(), e.String(), cmd.ProcessState.ExitCode()
 	}
 	common := func(role string, extra ...string) []string {
-		a := []string{"--runtime", r.shim, "--network", "none", "-e", roleEnv + "=" + role, "-v", self + ":/probe:ro"}
+		a := []string{"--runtime", r.shim, "--network", "none", "-e", ocitest.RoleEnv + "=" + role, "-v", self + ":/probe:ro"}
 		return append(a, extra...)
 	}
 	// Without a policy: Podman's profile answers io_uring_setup with ENOSYS.
@@ -71,11 +70,11 @@ func TestPodman(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("podman run: exit %d: %s", code, errs)
 	}
-	if rep := parseReport(t, out); !strings.Contains(rep.Setup, "function not implemented") {
+	if rep := ocitest.ParseReport(t, out); !strings.Contains(rep.Setup, "function not implemented") {
 		t.Fatalf("without a policy: %+v; want io_uring_setup refused with ENOSYS by Podman's profile", rep)
 	}
 	ann := "--annotation=" + ocifence.PolicyKey + "=profile:storage"
-	if !kernelFences(t) {
+	if !ocitest.KernelFences(t) {
 		out, errs, code := pod(append(append([]string{"run", "--rm"}, common("probe", ann)...), "--rootfs", rootfs, "/probe")...)
 		if code == 0 || out != "" || !strings.Contains(errs, "this kernel cannot fence the container") {
 			t.Fatalf("podman run with a policy on %s: exit %d, stdout %q, stderr %q; want a refusal", vmtest.Release(), code, out, errs)
@@ -86,18 +85,18 @@ func TestPodman(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("podman run with a policy: exit %d: %s", code, errs)
 	}
-	checkFenced(t, "podman run", parseReport(t, out))
+	ocitest.CheckFenced(t, "podman run", ocitest.ParseReport(t, out))
 	// podman exec into the fenced container is fenced too.
 	_, errs, code = pod(append(append([]string{"run", "-d", "--name", "long"}, common("sleep", ann)...), "--rootfs", rootfs, "/probe")...)
 	if code != 0 {
 		t.Fatalf("podman run -d: exit %d: %s", code, errs)
 	}
 	defer pod("rm", "-f", "-t", "0", "long")
-	out, errs, code = pod("exec", "-e", roleEnv+"=probe", "long", "/probe")
+	out, errs, code = pod("exec", "-e", ocitest.RoleEnv+"=probe", "long", "/probe")
 	if code != 0 {
 		t.Fatalf("podman exec: exit %d: %s", code, errs)
 	}
-	checkFenced(t, "podman exec", parseReport(t, out))
+	ocitest.CheckFenced(t, "podman exec", ocitest.ParseReport(t, out))
 	// A policy that lets io_uring open AF_VSOCK sockets, which Podman's
 	// profile denies as socket(2), is refused under seccompCheck: refuse.
 	if err := os.WriteFile(DefaultConfigPath, []byte("runtime: "+r.path+"\nseccompCheck: refuse\n"), 0o644); err != nil {

@@ -9,71 +9,20 @@ package ocishim
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/ocifence"
-	"github.com/ringfence/ringfence/internal/uringprobe"
+	"github.com/ringfence/ringfence/internal/ocitest"
 	"github.com/ringfence/ringfence/internal/vm/vmtest"
-	rkernel "github.com/ringfence/ringfence/kernel"
 )
 
-// roleEnv makes this test binary the container's program.
-const roleEnv = "RINGFENCE_OCITEST_ROLE"
-
-// probeReport is what the probe prints.
-type probeReport struct {
-	Filtered bool                `json:"filtered"`
-	Setup    string              `json:"setup,omitempty"` // io_uring_setup's error
-	Results  []uringprobe.Result `json:"results,omitempty"`
-}
-
-// probeNames are the requests the probe submits; under the storage
-// profile the first three are allowed and AF_INET sockets denied.
-func probeNames() []string {
-	return []string{"NOP", "OPENAT /proc/self/status O_RDONLY", "SOCKET AF_UNIX SOCK_STREAM", "SOCKET AF_INET SOCK_STREAM"}
-}
-
-// probeMain is the container's program: it prints one probeReport.
-func probeMain() int {
-	var ps []uringprobe.Probe
-	for _, p := range uringprobe.Probes() {
-		for _, n := range probeNames() {
-			if p.Name == n {
-				ps = append(ps, p)
-			}
-		}
-	}
-	var r probeReport
-	r.Filtered, _ = rkernel.TaskRestricted()
-	res, err := uringprobe.Run(ps, uringprobe.Plain)
-	r.Results = res
-	if err != nil {
-		r.Setup = err.Error()
-	}
-	b, _ := json.Marshal(r)
-	fmt.Printf("%s\n", b)
-	return 0
-}
-
-func init() {
-	switch os.Getenv(roleEnv) {
-	case "probe":
-		os.Exit(probeMain())
-	case "sleep":
-		time.Sleep(2 * time.Minute)
-		os.Exit(0)
-	}
-}
+func init() { ocitest.Dispatch() }
 
 // rt is one real runtime under test.
 type rt struct {
@@ -105,53 +54,7 @@ func newRT(t *testing.T, name string) *rt {
 // profile and the annotations.
 func (r *rt) bundle(t *testing.T, role string, ann map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
-	rootfs := filepath.Join(dir, "rootfs")
-	for _, d := range []string{"proc", "dev", "tmp", "sys"} {
-		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(rootfs, "probe"), nil, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	caps := []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}
-	spec := specs.Spec{
-		Version: specs.Version,
-		Process: &specs.Process{
-			Args: []string{"/probe"},
-			Env:  []string{"PATH=/usr/bin:/bin", roleEnv + "=" + role},
-			Cwd:  "/",
-			Capabilities: &specs.LinuxCapabilities{
-				Bounding: caps, Effective: caps, Permitted: caps,
-			},
-		},
-		Root:     &specs.Root{Path: rootfs},
-		Hostname: "fenced",
-		Mounts: []specs.Mount{
-			{Destination: "/proc", Type: "proc", Source: "proc"},
-			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev"}},
-			{Destination: "/probe", Type: "bind", Source: self, Options: []string{"bind", "ro"}},
-		},
-		Annotations: ann,
-		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{{Type: "pid"}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}, {Type: "network"}},
-			Seccomp:    mobySeccomp(t),
-		},
-	}
-	data, err := json.MarshalIndent(spec, "", "\t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return ocitest.Bundle(t, role, mobySeccomp(t), ann)
 }
 
 // run runs bin with the runtime's global flags and args; RINGFENCE_RUNTIME
@@ -171,43 +74,6 @@ func (r *rt) run(t *testing.T, bin string, args ...string) (stdout, stderr strin
 	return o.String(), e.String(), code
 }
 
-func parseReport(t *testing.T, out string) probeReport {
-	t.Helper()
-	var r probeReport
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
-		t.Fatalf("the probe printed %q: %v", out, err)
-	}
-	return r
-}
-
-// checkFenced checks a report of the probe under the storage profile.
-func checkFenced(t *testing.T, what string, r probeReport) {
-	t.Helper()
-	if r.Setup != "" || !r.Filtered || len(r.Results) != len(probeNames()) {
-		t.Fatalf("%s: %+v; want a filtered task whose requests all completed", what, r)
-	}
-	for _, res := range r.Results {
-		denied := res.Op == abi.OpSocket && strings.Contains(res.Name, "AF_INET")
-		switch {
-		case denied && res.Res != -int32(syscall.EACCES):
-			t.Errorf("%s: %s = %d, want -EACCES (the storage profile denies it)", what, res.Name, res.Res)
-		case !denied && res.Res < 0:
-			t.Errorf("%s: %s = %d, want success (the storage profile allows it)", what, res.Name, res.Res)
-		}
-	}
-}
-
-// kernelFences reports whether the running kernel can fence containers
-// (filters, and kept across execve: 7.1 and later).
-func kernelFences(t *testing.T) bool {
-	v, err := rkernel.Version()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rkernel.Supported() == nil && !v.Less(abi.Version{Major: 7, Minor: 1})
-}
-
 func storage() map[string]string { return map[string]string{ocifence.PolicyKey: "profile:storage"} }
 
 func testRuntime(t *testing.T, name string) {
@@ -216,7 +82,7 @@ func testRuntime(t *testing.T, name string) {
 	// On 6.19 pivot_root out of the guest's initramfs root fails with
 	// EINVAL (not on 7.x), so the runtime is asked not to pivot there.
 	plain := []string{"run", "--bundle", r.bundle(t, "probe", storage()), "plain"}
-	if v, _ := rkernel.Version(); v.Less(abi.Version{Major: 7}) {
+	if ocitest.NoPivot() {
 		plain = append([]string{"run", "--no-pivot"}, plain[1:]...)
 	}
 	out, errs, code := r.run(t, r.path, plain...)
@@ -225,11 +91,11 @@ func testRuntime(t *testing.T, name string) {
 	}
 	// (Filtered is not asked here: with io_uring_register answering
 	// EPERM from seccomp, the task-restriction probe cannot tell.)
-	if rep := parseReport(t, out); !strings.Contains(rep.Setup, "operation not permitted") || len(rep.Results) != 0 {
+	if rep := ocitest.ParseReport(t, out); !strings.Contains(rep.Setup, "operation not permitted") || len(rep.Results) != 0 {
 		t.Fatalf("without the shim: %+v; want io_uring_setup refused with EPERM by Docker's profile", rep)
 	}
 	r.run(t, r.path, "delete", "--force", "plain")
-	if !kernelFences(t) {
+	if !ocitest.KernelFences(t) {
 		// Fail closed: create refuses, and no container exists.
 		b := r.bundle(t, "probe", storage())
 		out, errs, code := r.run(t, r.shim, "create", "--bundle", b, "nofence")
@@ -249,12 +115,12 @@ func testRuntime(t *testing.T, name string) {
 	if code != 0 {
 		t.Fatalf("shim run: exit %d: %s", code, errs)
 	}
-	checkFenced(t, "run", parseReport(t, out))
+	ocitest.CheckFenced(t, "run", ocitest.ParseReport(t, out))
 	r.run(t, r.shim, "delete", "--force", "fenced")
 	// Without the annotation the shim passes the bundle through: io_uring
 	// stays blocked as before.
 	out, errs, code = r.run(t, r.shim, "run", "--bundle", r.bundle(t, "probe", nil), "unannotated")
-	if rep := parseReport(t, out); code != 0 || !strings.Contains(rep.Setup, "operation not permitted") {
+	if rep := ocitest.ParseReport(t, out); code != 0 || !strings.Contains(rep.Setup, "operation not permitted") {
 		t.Fatalf("unannotated container through the shim: exit %d %+v %s", code, rep, errs)
 	}
 	r.run(t, r.shim, "delete", "--force", "unannotated")
@@ -274,19 +140,19 @@ func testRuntime(t *testing.T, name string) {
 		t.Fatalf("shim run --detach: %v: %s", err, data)
 	}
 	defer r.run(t, r.shim, "delete", "--force", "long")
-	out, errs, code = r.run(t, r.shim, "exec", "--env", roleEnv+"=probe", "long", "/probe")
+	out, errs, code = r.run(t, r.shim, "exec", "--env", ocitest.RoleEnv+"=probe", "long", "/probe")
 	if code != 0 {
 		t.Fatalf("shim exec: exit %d: %s", code, errs)
 	}
-	checkFenced(t, "exec", parseReport(t, out))
+	ocitest.CheckFenced(t, "exec", ocitest.ParseReport(t, out))
 	proc := filepath.Join(t.TempDir(), "process.json")
-	pj, _ := json.Marshal(specs.Process{Args: []string{"/probe"}, Env: []string{"PATH=/bin", roleEnv + "=probe"}, Cwd: "/"})
+	pj, _ := json.Marshal(specs.Process{Args: []string{"/probe"}, Env: []string{"PATH=/bin", ocitest.RoleEnv + "=probe"}, Cwd: "/"})
 	os.WriteFile(proc, pj, 0o644)
 	out, errs, code = r.run(t, r.shim, "exec", "--process", proc, "long")
 	if code != 0 {
 		t.Fatalf("shim exec --process: exit %d: %s", code, errs)
 	}
-	checkFenced(t, "exec --process", parseReport(t, out))
+	ocitest.CheckFenced(t, "exec --process", ocitest.ParseReport(t, out))
 	// state and kill pass through to the real runtime.
 	out, _, code = r.run(t, r.shim, "state", "long")
 	var st specs.State

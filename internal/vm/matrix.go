@@ -28,7 +28,7 @@ func DefaultKernels() []string { return []string{"6.19", "7.0", "7.1", "7.2", "7
 // VMs. A package joins the matrix by being listed here; its tests should
 // skip themselves on the host (see package vm/vmtest).
 func TestPackages() []string {
-	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace", "./internal/apptest", "./internal/ocishim", "./internal/seccomptest", "./internal/escape"}
+	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace", "./internal/apptest", "./internal/ocishim", "./internal/nriplugin", "./internal/seccomptest", "./internal/escape"}
 }
 
 // UserlandPackages returns the package patterns among TestPackages whose
@@ -36,7 +36,7 @@ func TestPackages() []string {
 // applications and OCI runtimes. A matrix run that includes one of them
 // builds the image (once, cached) and boots every kernel with it.
 func UserlandPackages() []string {
-	return []string{"./internal/apptest", "./internal/ocishim", "./internal/seccomptest"}
+	return []string{"./internal/apptest", "./internal/ocishim", "./internal/nriplugin", "./internal/seccomptest"}
 }
 
 // Options configure a test matrix run.

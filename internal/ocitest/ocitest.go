@@ -1,0 +1,201 @@
+// Package ocitest is for the in-VM tests of fenced containers (the OCI
+// runtime shim, the NRI plugin): an OCI bundle whose program is the test
+// binary itself, mounted at /probe, and that program, which submits
+// io_uring requests and prints what the kernel answered.
+//
+// A test binary calls Dispatch first thing (from init or TestMain), so
+// that inside a container it plays the probe instead of running tests.
+package ocitest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/uringprobe"
+	"github.com/ringfence/ringfence/kernel"
+)
+
+// RoleEnv makes the test binary the container's program: "probe" or
+// "sleep".
+const RoleEnv = "RINGFENCE_OCITEST_ROLE"
+
+// Report is what the probe prints, one JSON line.
+type Report struct {
+	// Filtered: the task carries io_uring restrictions or filters. Not
+	// meaningful when seccomp answers io_uring_register with EPERM.
+	Filtered bool `json:"filtered"`
+	// Setup is io_uring_setup's error, if it failed.
+	Setup   string              `json:"setup,omitempty"`
+	Results []uringprobe.Result `json:"results,omitempty"`
+}
+
+// ProbeNames are the requests the probe submits; under the storage
+// profile the first three are allowed and AF_INET sockets denied.
+func ProbeNames() []string {
+	return []string{"NOP", "OPENAT /proc/self/status O_RDONLY", "SOCKET AF_UNIX SOCK_STREAM", "SOCKET AF_INET SOCK_STREAM"}
+}
+
+// Dispatch plays the role RoleEnv names, if any, and exits; otherwise it
+// returns.
+func Dispatch() {
+	switch os.Getenv(RoleEnv) {
+	case "probe":
+		os.Exit(probe())
+	case "sleep":
+		time.Sleep(2 * time.Minute)
+		os.Exit(0)
+	}
+}
+
+func probe() int {
+	var ps []uringprobe.Probe
+	for _, p := range uringprobe.Probes() {
+		for _, n := range ProbeNames() {
+			if p.Name == n {
+				ps = append(ps, p)
+			}
+		}
+	}
+	var r Report
+	r.Filtered, _ = kernel.TaskRestricted()
+	res, err := uringprobe.Run(ps, uringprobe.Plain)
+	r.Results = res
+	if err != nil {
+		r.Setup = err.Error()
+	}
+	b, _ := json.Marshal(r)
+	fmt.Printf("%s\n", b)
+	return 0
+}
+
+// Caps are Docker's default capabilities, the container's.
+func Caps() []string {
+	return []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}
+}
+
+// Spec returns the spec of a container that runs this test binary as
+// /probe in role, with seccomp profile s and the annotations, on the
+// root file system rootfs.
+func Spec(t testing.TB, rootfs, role string, s *specs.LinuxSeccomp, ann map[string]string) *specs.Spec {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			Args:         []string{"/probe"},
+			Env:          []string{"PATH=/usr/bin:/bin", RoleEnv + "=" + role},
+			Cwd:          "/",
+			Capabilities: &specs.LinuxCapabilities{Bounding: Caps(), Effective: Caps(), Permitted: Caps()},
+		},
+		Root:     &specs.Root{Path: rootfs},
+		Hostname: "fenced",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev"}},
+			{Destination: "/probe", Type: "bind", Source: self, Options: []string{"bind", "ro"}},
+		},
+		Annotations: ann,
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{{Type: "pid"}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}, {Type: "network"}},
+			Seccomp:    s,
+		},
+	}
+}
+
+// Rootfs makes an almost empty root file system in dir: the mount
+// points of Spec.
+func Rootfs(t testing.TB, dir string) string {
+	t.Helper()
+	rootfs := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"proc", "dev", "tmp", "sys"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "probe"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return rootfs
+}
+
+// WriteBundle writes spec as dir/config.json.
+func WriteBundle(t testing.TB, dir string, spec *specs.Spec) {
+	t.Helper()
+	data, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Bundle writes a bundle in a new directory whose container runs the
+// probe in role with seccomp profile s and the annotations.
+func Bundle(t testing.TB, role string, s *specs.LinuxSeccomp, ann map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	WriteBundle(t, dir, Spec(t, Rootfs(t, dir), role, s, ann))
+	return dir
+}
+
+// ParseReport reads the probe's report, the last line of out.
+func ParseReport(t testing.TB, out string) Report {
+	t.Helper()
+	var r Report
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("the probe printed %q: %v", out, err)
+	}
+	return r
+}
+
+// CheckFenced checks a report of the probe under the storage profile:
+// a filtered task, the allowed requests succeeded, AF_INET sockets got
+// -EACCES.
+func CheckFenced(t testing.TB, what string, r Report) {
+	t.Helper()
+	if r.Setup != "" || !r.Filtered || len(r.Results) != len(ProbeNames()) {
+		t.Fatalf("%s: %+v; want a filtered task whose requests all completed", what, r)
+	}
+	for _, res := range r.Results {
+		denied := res.Op == abi.OpSocket && strings.Contains(res.Name, "AF_INET")
+		switch {
+		case denied && res.Res != -int32(syscall.EACCES):
+			t.Errorf("%s: %s = %d, want -EACCES (the storage profile denies it)", what, res.Name, res.Res)
+		case !denied && res.Res < 0:
+			t.Errorf("%s: %s = %d, want success (the storage profile allows it)", what, res.Name, res.Res)
+		}
+	}
+}
+
+// KernelFences reports whether the running kernel can fence containers
+// by its version: filters, kept across execve (7.1 and later; Debian's
+// 7.0.13 drops them). Tests compare it with what ringfence decides.
+func KernelFences(t testing.TB) bool {
+	v, err := kernel.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kernel.Supported() == nil && !v.Less(abi.Version{Major: 7, Minor: 1})
+}
+
+// NoPivot reports whether runtimes must not pivot_root in the guest:
+// 6.19 refuses to pivot out of its initramfs root (docs/kernel.md).
+func NoPivot() bool {
+	v, _ := kernel.Version()
+	return v.Less(abi.Version{Major: 7})
+}
