@@ -23,6 +23,9 @@ func FuzzJSONLLine(f *testing.F) {
 	f.Add(`{"prog": [[6, 0, 0, 1]], "prog": [], "ctx": "` + zero + `"}`)
 	f.Add(`{"prog": [], "ctx": "\u0030` + zero[1:] + `"}`)
 	f.Add(`{"prog": [[6, 0, 0, 4294967296]], "ctx": "` + zero + `"}`)
+	f.Add(`{"PROG": [[6, 0, 0, 1]], "ctx": "` + zero + `"}`)
+	f.Add(`{"prog": [[6, 0, 0, 1]], "ctx": "` + zero + `", "ctx": "` + zero + `"}`)
+	f.Add(`{"prog": [[6, 0, 0, 1]], "Ctx": "` + zero + `"}`)
 	f.Fuzz(func(t *testing.T, line string) {
 		var fctx, sctx [abi.CtxSize]byte
 		if fast, ok := fastRequest([]byte(line), &fctx); ok {

@@ -206,6 +206,14 @@ func TestLoosenFromInside(t *testing.T) {
 	wantHeld(t, "deny-all", attack(t, []string{"--profile", "deny-all"}, "restrict-again"))
 }
 
+// TestNamespaces (held before, kept): a confined program that makes new
+// user (root inside), network, mount and PID namespaces is still
+// confined there.
+func TestNamespaces(t *testing.T) {
+	needFilters(t)
+	wantHeld(t, "deny-all in new namespaces", attack(t, []string{"--profile", "deny-all"}, "namespaces"))
+}
+
 // TestEmptyPolicyRuns: a policy that registers nothing (default allow, no
 // rules, no register section) runs its program; run used to refuse it
 // with a false "dropped at execve".

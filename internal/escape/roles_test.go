@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +37,7 @@ func roles() map[string]func(args []string) int {
 		"fake-proc-launch": roleFakeProcLaunch,
 		"restrict-again":   roleRestrictAgain,
 		"register-ops":     roleRegisterOps,
+		"namespaces":       roleNamespaces,
 	}
 }
 
@@ -291,4 +294,25 @@ func roleRegisterOps(args []string) int {
 		fmt.Printf("%s %d\n", op, int(e))
 	}
 	return held
+}
+
+// roleNamespaces starts "requests" in new user, network, mount and PID
+// namespaces, root inside its user namespace: the task filters come along.
+func roleNamespaces([]string) int {
+	self, err := os.Executable()
+	if err != nil {
+		return brokenf("%v", err)
+	}
+	c := exec.Command(self, "role", "requests")
+	c.Stdout, c.Stderr = os.Stdout, os.Stderr
+	c.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	err = c.Run()
+	if c.ProcessState == nil {
+		return brokenf("start in new namespaces: %v", err)
+	}
+	return c.ProcessState.ExitCode()
 }
