@@ -1,10 +1,10 @@
 package apptest
 
-// fio, a real io_uring program, through the learn-then-enforce workflow:
+// Real io_uring programs through the learn-then-enforce workflow. fio:
 // record it (its SQPOLL thread submits), run it under the recorded policy
 // with the denial log (it works, nothing logged), run it doing one thing
 // more (writes as well as reads: the writes are denied and logged, naming
-// the rule).
+// the rule). PostgreSQL 18: record the server, run it under its policy.
 
 import (
 	"os"
@@ -107,4 +107,116 @@ func TestFioRecordThenEnforce(t *testing.T) {
 		}
 	}
 	t.Logf("%d denials logged, the first: %+v", len(log), log[0])
+}
+
+// TestPostgreSQLRecordThenEnforce records PostgreSQL 18 with
+// io_method=io_uring (the server in the foreground under record; pgbench
+// and a scan larger than shared_buffers as its workload), then runs the
+// same server and workload under the recorded policy with the denial log:
+// every query works and nothing is logged.
+func TestPostgreSQLRecordThenEnforce(t *testing.T) {
+	vmtest.Require(t)
+	k, err := kernel.Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kernel.Supported() != nil || k.Less(abi.Version{Major: 7, Minor: 3}) {
+		// About 80 s per kernel (initdb, pgbench, two server runs): on
+		// the newest kernel only; fio and the cli tests cover 7.1 and 7.2.
+		t.Skipf("runs on Linux 7.3 and later only, for its cost (this is %v)", k)
+	}
+	base, err := os.MkdirTemp("/tmp", "pgrec-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	if out, err := exec.Command("chown", "postgres:postgres", base).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v: %s", err, out)
+	}
+	pg := &postgres{dir: filepath.Join(base, "data"), sock: base}
+	mustRun(t, 3*time.Minute, nil, asPostgres(pgBin+"initdb", "-D", pg.dir, "-A", "trust", "--no-sync",
+		"-c", "io_method=io_uring", "-c", "shared_buffers=1MB", "-c", "max_connections=10",
+		"-c", "listen_addresses=", "-c", "unix_socket_directories="+base)...)
+	server := asPostgres(pgBin+"postgres", "-D", pg.dir)
+	workload := func(t *testing.T, first bool) {
+		t.Helper()
+		for end := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if runCmd(t, 10*time.Second, nil, pg.psql("select 1")...).exit == 0 {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatal("the server did not accept connections in 90 s")
+			}
+		}
+		if first {
+			mustRun(t, 3*time.Minute, nil, pgBin+"pgbench", "-h", pg.sock, "-U", "postgres", "-i", "-s", "1", "postgres")
+			pg.query(t, "create table big as select g, repeat('x', 500) as pad from generate_series(1, 20000) g")
+		}
+		out := mustRun(t, 3*time.Minute, nil, pgBin+"pgbench", "-h", pg.sock, "-U", "postgres", "-t", "100", "postgres")
+		if !strings.Contains(out, "number of failed transactions: 0 ") {
+			t.Fatalf("pgbench:\n%s", out)
+		}
+		for i := 0; i < 3; i++ {
+			if got := pg.query(t, "select count(*) from big"); got != "20000" {
+				t.Fatalf("scan: %q", got)
+			}
+		}
+	}
+	stop := func(t *testing.T, c *exec.Cmd, what string, out *strings.Builder) {
+		t.Helper()
+		mustRun(t, 2*time.Minute, nil, asPostgres(pgBin+"pg_ctl", "-D", pg.dir, "-m", "fast", "-w", "stop")...)
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", what, err, tail(out.String(), 30))
+			}
+		case <-time.After(2 * time.Minute):
+			c.Process.Kill()
+			t.Fatalf("%s did not end after the server stopped:\n%s", what, tail(out.String(), 30))
+		}
+	}
+	start := func(argv ...string) (*exec.Cmd, *strings.Builder) {
+		c := exec.Command(argv[0], argv[1:]...)
+		c.Dir = "/tmp"
+		out := &strings.Builder{}
+		c.Stdout, c.Stderr = out, out
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return c, out
+	}
+
+	pol := filepath.Join(base, "postgres.yaml")
+	rec, recOut := start(append([]string{"ringfence", "record", "-o", pol, "--"}, server...)...)
+	workload(t, true)
+	stop(t, rec, "ringfence record", recOut)
+	data, err := os.ReadFile(pol)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, tail(recOut.String(), 20))
+	}
+	t.Logf("record: %s\nPostgreSQL's recorded policy:\n%s", tail(recOut.String(), 5), data)
+	p, err := policy.Parse(data, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Decide(policy.Request{Op: abi.OpReadv}).Allow && !p.Decide(policy.Request{Op: abi.OpRead}).Allow {
+		t.Errorf("the server's io_uring reads are not in its policy")
+	}
+
+	logf := filepath.Join(base, "denials.jsonl")
+	run, runOut := start(append([]string{"ringfence", "run", "--policy", pol, "--log-denials=" + logf, "--log-format", "json", "--"}, server...)...)
+	workload(t, false)
+	stop(t, run, "postgres under its recorded policy", runOut)
+	waitLogs(t)
+	if log := readDenials(t, logf); len(log) != 0 {
+		t.Errorf("denials logged for the recorded workload: %+v", log)
+	}
+	if b, err := os.ReadFile(filepath.Join(base, "data", "log")); err == nil && strings.Contains(string(b), "Permission denied") {
+		t.Errorf("server log reports a denied request")
+	}
+	if strings.Contains(runOut.String(), "Permission denied") {
+		t.Errorf("the server reported a denied request:\n%s", tail(runOut.String(), 20))
+	}
 }
