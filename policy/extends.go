@@ -132,7 +132,7 @@ func (c *composer) parse(data []byte, file string, chain []string) (*doc, ErrorL
 		return nil, rd.errs
 	}
 	d := &doc{p: p, hasDflt: rd.haveDefault}
-	chain = append(chain, file)
+	chain = append(chain, sameFile(file))
 	var errs ErrorList
 	for _, e := range rd.extends {
 		data, bfile, err := c.loader.Load(e.ref, file)
@@ -140,7 +140,7 @@ func (c *composer) parse(data []byte, file string, chain []string) (*doc, ErrorL
 			errs = append(errs, &Error{Pos: rd.pos(e.node), Msg: fmt.Sprintf("extends %q: %v", e.ref, err)})
 			continue
 		}
-		if i := indexOf(chain, bfile); i >= 0 {
+		if i := indexOf(chain, sameFile(bfile)); i >= 0 {
 			cyc := append(append([]string(nil), chain[i:]...), bfile)
 			errs = append(errs, &Error{Pos: rd.pos(e.node), Msg: fmt.Sprintf("extends %q makes a cycle: %s",
 				e.ref, strings.Join(cyc, " extends "))})
@@ -246,6 +246,15 @@ func baseDefault(d *doc) (Action, bool) {
 		}
 	}
 	return first, true
+}
+
+// sameFile returns the form of a file name under which two names of one
+// file compare equal ("./a.yaml" and "a.yaml"); built-in names as they are.
+func sameFile(name string) string {
+	if strings.HasPrefix(name, builtinPrefix) || name == "" || name == "-" {
+		return name
+	}
+	return filepath.Clean(name)
 }
 
 func indexOf(list []string, s string) int {

@@ -440,3 +440,18 @@ func TestExtendsRegister(t *testing.T) {
 		}
 	}
 }
+
+// TestExtendsCycleThroughFiles: a cycle through real files is found at
+// the first reference back, however the top file was named.
+func TestExtendsCycleThroughFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("version: 1\ndefault: deny\nextends: [b.yaml]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte("version: 1\ndefault: deny\nextends: [./a.yaml]\n"), 0o644)
+	top := dir + "/./a.yaml"
+	_, err := Load(top)
+	b, a := filepath.Join(dir, "b.yaml"), filepath.Join(dir, "a.yaml")
+	want := b + `:3:11: extends "./a.yaml" makes a cycle: ` + a + " extends " + b + " extends " + a
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error:\n%v\nwant:\n%s", err, want)
+	}
+}
