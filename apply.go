@@ -111,7 +111,7 @@ func ParseRingFDMode(s string) (RingFDMode, error) {
 	return 0, fmt.Errorf("bad ring-fds mode %q: want close or refuse", s)
 }
 
-// ErrInheritedRings is returned (wrapped in a *StepError) when RefuseRingFDs
+// errInheritedRings is returned (wrapped in a *StepError) when RefuseRingFDs
 // finds io_uring descriptors.
 var errInheritedRings = errors.New("inherited io_uring descriptors")
 

@@ -67,8 +67,8 @@ rules:
 	// deny: no rule matched SOCKET; the policy's default is deny
 }
 
-// RequestFromCtx turns the context a filter sees back into the request the
-// reference evaluator judges.
+// ExampleRequestFromCtx turns the context a filter sees back into the
+// request the reference evaluator judges.
 func ExampleRequestFromCtx() {
 	var c abi.Ctx
 	c.Opcode = uint8(abi.OpSocket)

@@ -78,9 +78,9 @@ func classicCode(op uint16) bool {
 // skfAdOff is SKF_AD_OFF, where the ancillary loads of socket filters start.
 const skfAdOff = 0xfffff000
 
-// ancillaryOffsets are the SKF_AD_* offsets the kernel knows (relative to
-// SKF_AD_OFF); an absolute load at SKF_AD_OFF+k for another k is refused by
-// the generic checker.
+// knownAncillary reports whether k is one of the SKF_AD_* offsets the
+// kernel knows (relative to SKF_AD_OFF); an absolute load at SKF_AD_OFF+k
+// for another k is refused by the generic checker.
 func knownAncillary(k uint32) bool {
 	switch k - skfAdOff {
 	case 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60:

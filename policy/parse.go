@@ -388,7 +388,7 @@ func (rd *reader) fieldApplies(k *yaml.Node, f FieldSpec, ops []abi.Opcode) bool
 	return false
 }
 
-// opNoun describes the operators allowed on field f, for messages.
+// allowedOps returns the operators allowed on field f, for messages.
 func allowedOps(f FieldSpec) []string {
 	var names []string
 	for _, o := range CmpOps() {

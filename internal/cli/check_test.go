@@ -15,7 +15,7 @@ import (
 	"github.com/ringfence/ringfence/policy"
 )
 
-// runCmd runs ringfence with args in-process.
+// runPolicyCmd runs ringfence with args in-process.
 func runPolicyCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer

@@ -32,12 +32,13 @@ import (
 // helperMark marks a re-executed test binary that must act as a helper.
 const helperMark = "RINGFENCE_TEST_HELPER"
 
-// helperCmd returns a command that runs this test binary as a helper:
+// helperArgv returns the argv that runs this test binary as a helper:
 // role is "main" (ringfence's CLI), "probe" or "ringfds".
 func helperArgv(role string, args ...string) []string {
 	return append([]string{os.Args[0], "-test.run=^TestHelperProcess$", "--", role}, args...)
 }
 
+// helperCmd returns a command that runs this test binary as a helper.
 func helperCmd(role string, args ...string) *exec.Cmd {
 	argv := helperArgv(role, args...)
 	c := exec.Command(argv[0], argv[1:]...)

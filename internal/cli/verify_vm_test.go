@@ -12,7 +12,7 @@ import (
 	"github.com/ringfence/ringfence/profiles"
 )
 
-// verifyCmd runs "ringfence verify ARGS" as a helper process; its verify
+// verifyCmdOutput runs "ringfence verify ARGS" as a helper process; its verify
 // child re-executes the test binary as a helper too.
 func verifyCmdOutput(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()

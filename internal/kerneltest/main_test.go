@@ -137,8 +137,8 @@ func newRing(t testing.TB, p kernel.Params) *kernel.Ring {
 
 const eacces = -int32(unix.EACCES)
 
-// expectRes fails t unless req on r gives want (eacces, or 0 for
-// "anything but -EACCES").
+// expectAllowed fails t unless req on r is allowed (anything but
+// -EACCES) or denied (-EACCES), as allowed says.
 func expectAllowed(t testing.TB, r *kernel.Ring, req kernel.Request, allowed bool, what string) {
 	t.Helper()
 	res, err := run(r, req)

@@ -276,7 +276,7 @@ func podmanDefault(t *testing.T) *specs.LinuxSeccomp {
 	return s
 }
 
-// VSOCKPolicy allows AF_VSOCK sockets, which both real profiles deny.
+// vsockPolicy allows AF_VSOCK sockets, which both real profiles deny.
 const vsockPolicy = "version: 1\ndefault: deny\nrules:\n  - name: sockets\n    ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: [AF_UNIX, AF_VSOCK]\n"
 
 func TestBypasses(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/ringfence/ringfence/internal/vm/debian"
 )
 
-// console is a guest console as QEMU prints it: firmware noise, kernel
+// consoleOK is a guest console as QEMU prints it: firmware noise, kernel
 // lines, markers, go test -v output, CRs removed by Boot.
 const consoleOK = `SeaBIOS (version 1.16.2)
 Booting from ROM...
