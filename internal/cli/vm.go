@@ -39,7 +39,9 @@ func vmTestCommand() *command {
 with "go test -c" (so it needs the ringfence source tree as the working
 directory and the Go toolchain), boots each kernel with
 qemu-system-x86_64, and prints a table per kernel and the line
-"N passed, N failed".
+"N passed, N failed". With --markdown it also prints the table as
+Markdown with the figures the kernel tests report (programs and requests
+compared, mismatches): the README's lab figures come from it.
 
 Exit status: 0 every test passed; 1 a test failed, a kernel did not boot, a
 test package hung (--timeout), or a kernel's io_uring BPF filter support is
@@ -50,6 +52,7 @@ not what its version says; 2 bad usage.`,
 			run := fs.String("run", "", "run only the tests matching `REGEX` (go test -run)")
 			cache := fs.String("cache", "", "cache `DIR` for kernels (default $RINGFENCE_CACHE or ~/.cache/ringfence)")
 			verbose := fs.Bool("v", false, "stream every guest's console output")
+			markdown := fs.Bool("markdown", false, "also print the per-kernel table as Markdown, with the figures the tests report (the README's lab figures)")
 			parallel := fs.Int("parallel", 2, "`N` VMs at once")
 			timeout := fs.Duration("timeout", 4*time.Minute, "`DURATION` allowed each test package in each kernel (tests that hang are killed and fail)")
 			var pkgs kernelList
@@ -84,6 +87,10 @@ not what its version says; 2 bad usage.`,
 					return fail(exitDenied, err)
 				}
 				m.WriteReport(e.stdout, *verbose)
+				if *markdown {
+					fmt.Fprintln(e.stdout)
+					m.WriteMarkdown(e.stdout)
+				}
 				if !m.OK() {
 					return exitStatus(exitDenied)
 				}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/internal/vm/vmtest"
 	"github.com/ringfence/ringfence/kernel"
 )
 
@@ -209,6 +210,8 @@ func TestCheckerParityCodes(t *testing.T) {
 		c := uint16(0x100 + r.IntN(0xff00))
 		try([]cbpf.Instruction{{Op: c}, cbpf.Ret(1)}, fmt.Sprintf("code %#04x", c))
 	}
+	vmtest.Figure(t, "checker programs", progs)
+	vmtest.Figure(t, "mismatches", m.n)
 	if m.n == 0 {
 		t.Logf("Linux %v: checker parity (codes): checked %d programs (%d accepted by the kernel), 0 mismatches", v, progs, accepted)
 	} else {
@@ -236,6 +239,8 @@ func TestCheckerParityRandom(t *testing.T) {
 			pr.accepted()
 		}
 	}
+	vmtest.Figure(t, "checker programs", n)
+	vmtest.Figure(t, "mismatches", m.n)
 	if m.n == 0 {
 		t.Logf("Linux %v: checker parity: checked %d programs (%d accepted, %d rejected by the kernel), 0 mismatches in %v",
 			v, n, accepted, n-accepted, time.Since(start).Round(time.Millisecond))

@@ -15,6 +15,7 @@ import (
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/compile"
+	"github.com/ringfence/ringfence/internal/vm/vmtest"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
 )
@@ -307,6 +308,8 @@ func TestPolicyParity(t *testing.T) {
 	for _, k := range sortedKeys(perOp) {
 		ops = append(ops, fmt.Sprintf("%s %d", k, perOp[k]))
 	}
+	vmtest.Figure(t, "policy-parity requests", requests)
+	vmtest.Figure(t, "mismatches", m.n)
 	if m.n == 0 {
 		t.Logf("Linux %v: policy parity: %d policies, %d requests, 0 mismatches in %v (%d registrations, %d with DENY_REST; %d allowed, %d denied; %d with conditions to test, %d decided by a rule with conditions; %s; %d on SQPOLL rings; %d with IO_DRAIN); not compared: %d requests failing with EACCES unfiltered, %d refused by preparation, %d IO_DRAIN refused after CQE_SKIP_SUCCESS",
 			v, npol, requests, time.Since(start).Round(time.Millisecond), regs, denyRest, allowed, denied, conditioned, byRule, strings.Join(ops, ", "), sqpoll, drained, ownEACCES, prepRefused, drainRefused)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/internal/vm/vmtest"
 	"github.com/ringfence/ringfence/kernel"
 )
 
@@ -387,6 +388,8 @@ func TestVerdictParity(t *testing.T) {
 	for _, k := range sortedKeys(perOp) {
 		ops = append(ops, fmt.Sprintf("%s %d", k, perOp[k]))
 	}
+	vmtest.Figure(t, "verdict contexts", contexts)
+	vmtest.Figure(t, "mismatches", m.n)
 	if m.n == 0 {
 		t.Logf("Linux %v: verdict parity: checked %d programs, %d contexts (%d allowed, %d denied; %s; %d on SQPOLL rings), 0 mismatches in %v; not compared: %d requests failing with EACCES unfiltered, %d refused by preparation",
 			v, nprogs, contexts, allowed, denied, strings.Join(ops, ", "), sqpoll, time.Since(start).Round(time.Millisecond), ownEACCES, prepRefused)

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +113,33 @@ type StepResult struct {
 	Output []byte
 	// Tests lists the go test -v results found in Output, in order.
 	Tests []TestResult
+	// Figures are the figures the tests reported (vmtest.Figure), in
+	// order.
+	Figures []Figure
+}
+
+// Figure is one count a test reported from inside the guest.
+type Figure struct {
+	Name  string
+	Value int
+}
+
+// parseFigure reads a figure from a line of test output: the marker, then
+// "name=N".
+func parseFigure(line string) (Figure, bool) {
+	_, rest, ok := strings.Cut(line, vminit.FigureMarker+" ")
+	if !ok {
+		return Figure{}, false
+	}
+	i := strings.LastIndexByte(rest, '=')
+	if i <= 0 {
+		return Figure{}, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(rest[i+1:]))
+	if err != nil {
+		return Figure{}, false
+	}
+	return Figure{Name: strings.TrimSpace(rest[:i]), Value: n}, true
 }
 
 // TestResult is one "--- PASS/FAIL/SKIP: Name" line.
@@ -166,6 +194,9 @@ func ParseConsole(r *Result, console []byte) {
 		out.WriteByte('\n')
 		if m := testLine.FindStringSubmatch(line); m != nil {
 			cur.Tests = append(cur.Tests, TestResult{Name: m[2], Status: m[1]})
+		}
+		if f, ok := parseFigure(line); ok {
+			cur.Figures = append(cur.Figures, f)
 		}
 	}
 	if cur != nil {

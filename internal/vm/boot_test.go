@@ -228,3 +228,38 @@ func TestParseConsoleTestTimeout(t *testing.T) {
 		t.Errorf("count %+v", c)
 	}
 }
+
+// TestFiguresMarkdown checks that figures the tests log are collected per
+// step and summed per kernel into the Markdown table.
+func TestFiguresMarkdown(t *testing.T) {
+	console := "=== RINGFENCE BOOT release=7.3.4+deb13-amd64 filters=yes\n" +
+		"=== RINGFENCE BEGIN p\n" +
+		"=== RUN   TestA\n" +
+		"    a_test.go:1: RINGFENCE_FIGURE checker programs=20000\n" +
+		"    a_test.go:2: RINGFENCE_FIGURE mismatches=0\n" +
+		"--- PASS: TestA (1.00s)\n" +
+		"=== RUN   TestB\n" +
+		"    b_test.go:1: RINGFENCE_FIGURE checker programs=1280\n" +
+		"    b_test.go:2: RINGFENCE_FIGURE policy-parity requests=12261\n" +
+		"    b_test.go:3: RINGFENCE_FIGURE not a figure\n" +
+		"--- PASS: TestB (1.00s)\n" +
+		"=== RINGFENCE END p exit=0\n" +
+		"=== RINGFENCE DONE\n"
+	r := &Result{Kernel: k("7.3.4"), Duration: 12 * time.Second}
+	ParseConsole(r, []byte(console))
+	if len(r.Steps) != 1 || len(r.Steps[0].Figures) != 4 {
+		t.Fatalf("steps %+v", r.Steps)
+	}
+	r619 := &Result{Kernel: k("6.19.14"), Release: "6.19.14+deb13-amd64", Filters: "no", Done: true, Duration: 4 * time.Second}
+	m := &Matrix{Results: []*Result{r619, r}, Wall: 20 * time.Second}
+	var b strings.Builder
+	m.WriteMarkdown(&b)
+	want := "| kernel | filters | passed | failed | skipped | time | checker programs | mismatches | policy-parity requests |\n" +
+		"| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" +
+		"| 6.19.14 | no | 0 | 0 | 0 | 4 s | — | — | — |\n" +
+		"| 7.3.4 | yes | 2 | 0 | 0 | 12 s | 21,280 | 0 | 12,261 |\n" +
+		"\n2 passed, 0 failed, 0 skipped; matrix wall time 20 s.\n"
+	if b.String() != want {
+		t.Errorf("markdown:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -626,4 +627,77 @@ func ForwardedEnv(environ []string) []string {
 		}
 	}
 	return out
+}
+
+// Figures sums the figures r's tests reported, by name, and returns the
+// names in the order they first appeared.
+func (r *Result) Figures() (names []string, sums map[string]int) {
+	sums = map[string]int{}
+	for _, s := range r.Steps {
+		for _, f := range s.Figures {
+			if _, ok := sums[f.Name]; !ok {
+				names = append(names, f.Name)
+			}
+			sums[f.Name] += f.Value
+		}
+	}
+	return names, sums
+}
+
+// WriteMarkdown prints the matrix as the README shows it: a Markdown table
+// with a row per kernel (filters, tests passed, failed and skipped, boot
+// time, and every figure the tests reported, summed per kernel) and a line
+// with the totals and the wall time. Rerunning "ringfence vm test
+// --markdown" reproduces the README's figures.
+func (m *Matrix) WriteMarkdown(w io.Writer) {
+	var names []string
+	seen := map[string]bool{}
+	sums := make([]map[string]int, len(m.Results))
+	for i, r := range m.Results {
+		var ns []string
+		ns, sums[i] = r.Figures()
+		for _, n := range ns {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	head := []string{"kernel", "filters", "passed", "failed", "skipped", "time"}
+	head = append(head, names...)
+	fmt.Fprintf(w, "| %s |\n", strings.Join(head, " | "))
+	fmt.Fprintf(w, "|%s\n", strings.Repeat(" --- |", len(head)))
+	for i, r := range m.Results {
+		c := r.Count()
+		filters := r.Filters
+		if filters == "" {
+			filters = "?"
+		}
+		row := []string{r.Kernel.Version.String(), filters, fmt.Sprint(c.Passed), fmt.Sprint(c.Failed), fmt.Sprint(c.Skipped),
+			fmt.Sprintf("%.0f s", r.Duration.Seconds())}
+		for _, n := range names {
+			if v, ok := sums[i][n]; ok {
+				row = append(row, thousands(v))
+			} else {
+				row = append(row, "—")
+			}
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+	}
+	t := m.Total()
+	fmt.Fprintf(w, "\n%d passed, %d failed, %d skipped; matrix wall time %.0f s.\n", t.Passed, t.Failed, t.Skipped, m.Wall.Seconds())
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
 }

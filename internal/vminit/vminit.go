@@ -169,3 +169,9 @@ func ParseMarker(line string) (m Marker, ok bool) {
 	}
 	return m, false
 }
+
+// FigureMarker starts a test's log line that reports a figure: a count it
+// measured in the kernel, as "RINGFENCE_FIGURE name=N" (see vmtest.Figure).
+// The host harness sums each figure per kernel for the table of
+// "ringfence vm test --markdown".
+const FigureMarker = "RINGFENCE_FIGURE"

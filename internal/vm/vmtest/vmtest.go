@@ -76,3 +76,12 @@ func WaitGone(t testing.TB, s string, timeout time.Duration) {
 		}
 	}
 }
+
+// Figure reports a count the test measured in the kernel (programs
+// checked, requests compared, mismatches), for the per-kernel table that
+// "ringfence vm test --markdown" prints: the harness sums the figures of
+// one name over a kernel's tests. name is a column heading.
+func Figure(t testing.TB, name string, n int) {
+	t.Helper()
+	t.Logf("%s %s=%d", vminit.FigureMarker, name, n)
+}
