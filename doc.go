@@ -19,6 +19,15 @@
 // carries the policy. Rings created before ApplyToTask are not filtered:
 // close them (RingFDs lists them) or refuse to continue.
 //
+// ApplyToTask also registers the policy's io_uring task restrictions (its
+// register section) before the filters and installs a small companion
+// seccomp filter after them (CompanionSeccomp), and it refuses a kernel
+// that drops task filters at execve once a thread used io_uring: it checks
+// by behaviour (ExecKeepsFilters) and fails with an error wrapping
+// ErrExecDropsFilters, which names the kernel fix.
+//
 // Everything fails closed: any error means the policy is not (fully) in
-// place, and the caller must not run the workload. See docs/runtime-guide.md.
+// place, and the caller must not run the workload. See docs/runtime-guide.md
+// for the threat model: what this guarantees, against whom, and what it
+// cannot (a workload that may ptrace other processes).
 package ringfence
