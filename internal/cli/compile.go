@@ -43,17 +43,9 @@ Exit status: 0 compiled, 1 the policy cannot be compiled for that kernel,
 				if err != nil {
 					return err
 				}
-				kernel, err := kernelArg(*kernelFlag, p)
+				plan, err := compilePlan(p, *kernelFlag, *endian, *naive)
 				if err != nil {
-					return usagef("--kernel: %v", err)
-				}
-				bo, err := endianArg(*endian)
-				if err != nil {
-					return usagef("--endian: %v", err)
-				}
-				plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo, Naive: *naive})
-				if err != nil {
-					return fail(exitDenied, err)
+					return err
 				}
 				text, err := plan.Format(*format)
 				if err != nil {
@@ -63,6 +55,25 @@ Exit status: 0 compiled, 1 the policy cannot be compiled for that kernel,
 			}
 		},
 	}
+}
+
+// compilePlan compiles p for the target the --kernel and --endian values
+// name; errors are bad usage, or (exit 1) a policy the target cannot
+// enforce.
+func compilePlan(p *policy.Policy, kernelFlag, endian string, naive bool) (*compile.Plan, error) {
+	kernel, err := kernelArg(kernelFlag, p)
+	if err != nil {
+		return nil, usagef("--kernel: %v", err)
+	}
+	bo, err := endianArg(endian)
+	if err != nil {
+		return nil, usagef("--endian: %v", err)
+	}
+	plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo, Naive: naive})
+	if err != nil {
+		return nil, fail(exitDenied, err)
+	}
+	return plan, nil
 }
 
 // kernelArg parses a --kernel value: a version such as 7.2, "running" for

@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/asm"
 	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/policy"
@@ -51,26 +50,19 @@ compiled plan disagree, or the policy cannot be compiled for that kernel,
 				if err != nil {
 					return usagef("--sqe: %v", err)
 				}
-				kernel, err := kernelArg(*kernelFlag, p)
+				plan, err := compilePlan(p, *kernelFlag, *endian, false)
 				if err != nil {
-					return usagef("--kernel: %v", err)
+					return err
 				}
-				bo, err := endianArg(*endian)
-				if err != nil {
-					return usagef("--endian: %v", err)
-				}
-				plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo})
-				if err != nil {
-					return fail(exitDenied, err)
-				}
-				return explain(e, p, name, req, plan, kernel, bo)
+				return explain(e, p, name, req, plan)
 			}
 		},
 	}
 }
 
 // explain prints how p and plan decide req.
-func explain(e *env, p *policy.Policy, name string, req policy.Request, plan *compile.Plan, kernel abi.Version, bo binary.ByteOrder) error {
+func explain(e *env, p *policy.Policy, name string, req policy.Request, plan *compile.Plan) error {
+	kernel, bo := plan.Kernel, plan.ByteOrder
 	w := e.stdout
 	d := p.Decide(req)
 	verdict := map[bool]string{true: "allow", false: "deny"}
