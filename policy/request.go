@@ -108,7 +108,19 @@ func joinOr(names []string) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// set stores v (or addr for connect.addr) in r's field f.
+// SetField stores v in r's field named name (a policy field name, not
+// connect.addr: see Request.Connect) and reports whether there is such a
+// field.
+func (r *Request) SetField(name string, v uint64) bool {
+	f, ok := LookupField(name)
+	if !ok || f.IsAddr() {
+		return false
+	}
+	r.set(f, v)
+	return true
+}
+
+// set stores v in r's field f (not connect.addr).
 func (r *Request) set(f FieldSpec, v uint64) {
 	switch f.Name {
 	case "user_data":

@@ -203,3 +203,31 @@ func TestCasesOpcodeKey(t *testing.T) {
 		t.Errorf("op and opcode: %v", err)
 	}
 }
+
+// TestSetField sets every field to its largest value and reads it back.
+func TestSetField(t *testing.T) {
+	for _, f := range Fields() {
+		var r Request
+		r.Op = abi.OpSocket
+		switch f.View {
+		case abi.ViewOpen:
+			r.Op = abi.OpOpenat2
+		case abi.ViewConnect:
+			r.Op = abi.OpConnect
+		}
+		ok := r.SetField(f.Name, f.Max())
+		if f.IsAddr() {
+			if ok {
+				t.Errorf("SetField(%s) = true; addresses are not numbers", f.Name)
+			}
+			continue
+		}
+		if got, _ := FieldValue(r, f.Name); !ok || got != Normalize(f.Name, f.Max()) {
+			t.Errorf("SetField(%s, %#x): ok %v, read back %#x", f.Name, f.Max(), ok, got)
+		}
+	}
+	var r Request
+	if r.SetField("socket.famly", 1) {
+		t.Error("SetField of an unknown field = true")
+	}
+}

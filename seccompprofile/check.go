@@ -373,29 +373,9 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
+// setField returns r with its field f set to v.
 func setField(r policy.Request, f string, v uint64) policy.Request {
-	switch f {
-	case "user_data":
-		r.UserData = v
-	case "sqe_flags":
-		r.SQEFlags = uint8(v)
-	case "socket.family":
-		r.Socket.Family = uint32(v)
-	case "socket.type":
-		r.Socket.Type = uint32(v)
-	case "socket.protocol":
-		r.Socket.Protocol = uint32(v)
-	case "open.flags":
-		r.Open.Flags = v
-	case "open.mode":
-		r.Open.Mode = v
-	case "open.resolve":
-		r.Open.Resolve = v
-	case "connect.family":
-		r.Connect.Family = uint32(v)
-	case "connect.port":
-		r.Connect.Port = uint16(v)
-	}
+	r.SetField(f, v)
 	return r
 }
 
