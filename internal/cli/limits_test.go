@@ -38,3 +38,13 @@ func TestInputLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestEmuJSONLEndless: emu --jsonl on an endless line (/dev/zero) stops
+// with an error instead of reading forever.
+func TestEmuJSONLEndless(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(&env{stdin: endless{}, stdout: &out, stderr: &errb}, []string{"emu", "--jsonl"})
+	if code != exitUsage || !strings.Contains(errb.String(), "input line 1 is longer than 1048576 bytes") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}

@@ -58,13 +58,17 @@ func Run(r io.Reader, w io.Writer, bo binary.ByteOrder) (malformed bool, err err
 			}
 			break
 		}
-		var bad bool
 		if tooLong {
-			buf = fmt.Appendf(buf[:0], "{\"valid\":false,\"error\":\"bad input line %d: longer than %d bytes\"}\n", lineNo, MaxLine)
-			bad = true
-		} else {
-			buf, bad = Answer(buf[:0], line, lineNo, bo)
+			// A line this long is no request; an endless one (/dev/zero)
+			// would be read forever: answer it and stop.
+			fmt.Fprintf(out, "{\"valid\":false,\"error\":\"bad input line %d: longer than %d bytes\"}\n", lineNo, MaxLine)
+			if err := out.Flush(); err != nil {
+				return true, err
+			}
+			return true, fmt.Errorf("input line %d is longer than %d bytes (1 MiB): stopped reading", lineNo, MaxLine)
 		}
+		var bad bool
+		buf, bad = Answer(buf[:0], line, lineNo, bo)
 		malformed = malformed || bad
 		out.Write(buf)
 	}
@@ -76,21 +80,18 @@ func Run(r io.Reader, w io.Writer, bo binary.ByteOrder) (malformed bool, err err
 // [65535,255,255,4294967295],) is about 112 KiB.
 const MaxLine = 1 << 20
 
-// readLine reads one line (with its newline) of at most max bytes. A
-// longer line is read to its end and dropped: tooLong is true and line is
-// nil, so an endless line never fills memory.
+// readLine reads one line (with its newline) of at most max bytes. For a
+// longer line it stops reading as soon as it is past max and returns
+// tooLong, so an endless line never fills memory or time.
 func readLine(in *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
 	for {
 		frag, err := in.ReadSlice('\n')
-		if !tooLong {
-			if len(line)+len(frag) > max {
-				tooLong, line = true, nil
-			} else {
-				line = append(line, frag...)
-			}
+		if len(line)+len(frag) > max {
+			return nil, true, nil
 		}
+		line = append(line, frag...)
 		if err != bufio.ErrBufferFull {
-			return line, tooLong, err
+			return line, false, err
 		}
 	}
 }

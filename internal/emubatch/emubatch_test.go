@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -90,6 +91,32 @@ func TestFastRequest(t *testing.T) {
 			if msg != "" || !slices.Equal(insns, slow) || ctx != sctx {
 				t.Errorf("fastRequest(%q) = %v; encoding/json: %v %q", tt.line, insns, slow, msg)
 			}
+		}
+	}
+}
+
+// zeros is an endless input without a newline, like /dev/zero.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestRunLongLine: a line longer than MaxLine is answered as malformed and
+// ends the run with an error, also when it never ends (/dev/zero).
+func TestRunLongLine(t *testing.T) {
+	zero := strings.Repeat("0", 80)
+	ok := `{"prog": [[6, 0, 0, 1]], "ctx": "` + zero + `"}` + "\n"
+	for _, in := range []io.Reader{
+		strings.NewReader(ok + strings.Repeat(" ", MaxLine+1) + "\n" + ok),
+		io.MultiReader(strings.NewReader(ok), zeros{}),
+	} {
+		var out bytes.Buffer
+		malformed, err := Run(in, &out, binary.LittleEndian)
+		if !malformed || err == nil || !strings.Contains(err.Error(), "input line 2 is longer than 1048576 bytes") {
+			t.Errorf("malformed %v, err %v", malformed, err)
+		}
+		want := `{"valid":true,"ret":1,"allow":true}` + "\n" + `{"valid":false,"error":"bad input line 2: longer than 1048576 bytes"}` + "\n"
+		if out.String() != want {
+			t.Errorf("output %q, want %q", out.String(), want)
 		}
 	}
 }
