@@ -68,7 +68,7 @@ func TestNRIFencedContainerRuns(t *testing.T) {
 		{"fenced", map[string]string{ocifence.PolicyKey: "profile:storage"}, true},
 	} {
 		dir := t.TempDir()
-		spec := ocitest.Spec(t, ocitest.Rootfs(t, dir), "probe", mobySeccomp(t), nil)
+		spec := ocitest.Spec(t, ocitest.Rootfs(t, dir), "probe", ocitest.DockerSeccomp(t), nil)
 		err := create(t, r, pod(c.ann), spec, nriContainer(c.name, spec))
 		if c.fenced && !ocitest.KernelFences(t) {
 			if err == nil || !strings.Contains(err.Error(), "this kernel cannot fence the container") {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,28 +23,8 @@ import (
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/ocifence"
-	"github.com/ringfence/ringfence/seccompprofile"
+	"github.com/ringfence/ringfence/internal/ocitest"
 )
-
-// kernel is a ringfence.Kernel with fixed support and version: all the
-// plugin asks. The real kernel is asked by the shim's VM tests.
-type kernel struct {
-	ringfence.Kernel
-	supported error
-	version   abi.Version
-}
-
-func (k kernel) Supported() error              { return k.supported }
-func (k kernel) Version() (abi.Version, error) { return k.version, nil }
-
-// ExecKeepsFilters answers as Debian's kernels did: 7.0 drops task filters
-// at execve once a thread used io_uring, 7.1 and later keep them.
-func (k kernel) ExecKeepsFilters() error {
-	if k.version.Less(abi.Version{Major: 7, Minor: 1}) {
-		return fmt.Errorf("Linux %v (fake): %w", k.version, ringfence.ErrExecDropsFilters)
-	}
-	return nil
-}
 
 // synced wraps the plugin to tell the test when NRI synchronised it.
 type synced struct {
@@ -102,19 +81,6 @@ func runtime(t *testing.T, p *Plugin, v *validator.DefaultValidatorConfig) *nri.
 	return r
 }
 
-func mobySeccomp(t *testing.T) *specs.LinuxSeccomp {
-	t.Helper()
-	prof, err := seccompprofile.Load("../../testdata/seccomp/moby-default.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ocifence.SeccompFromProfile(prof, seccompprofile.Options{Runtime: seccompprofile.Docker, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // container returns the OCI spec a runtime would create and its NRI view.
 func container(t *testing.T, name string, seccomp *specs.LinuxSeccomp) (*specs.Spec, *api.Container) {
 	spec := &specs.Spec{
@@ -161,7 +127,7 @@ func create(t *testing.T, r *nri.Adaptation, p *api.PodSandbox, spec *specs.Spec
 	return xgen.SpecGenerator(&g).Adjust(resp.GetAdjust())
 }
 
-func newPlugin(t *testing.T, k kernel) (*Plugin, Config) {
+func newPlugin(t *testing.T, k ocitest.Kernel) (*Plugin, Config) {
 	cfg := Config{Binary: "/opt/ringfence/bin/ringfence", PolicyDir: t.TempDir(), Kernel: k}
 	p, err := New(cfg)
 	if err != nil {
@@ -170,7 +136,7 @@ func newPlugin(t *testing.T, k kernel) (*Plugin, Config) {
 	return p, cfg
 }
 
-var k73 = kernel{version: abi.Version{Major: 7, Minor: 3}}
+var k73 = ocitest.Kernel{Release: abi.Version{Major: 7, Minor: 3}}
 
 func TestAdjustsAnnotatedContainer(t *testing.T) {
 	p, cfg := newPlugin(t, k73)
@@ -193,7 +159,7 @@ func TestAdjustsAnnotatedContainer(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var sc *specs.LinuxSeccomp
 			if c.seccomp {
-				sc = mobySeccomp(t)
+				sc = ocitest.DockerSeccomp(t)
 			}
 			spec, ctr := container(t, c.ctr, sc)
 			before, _ := json.Marshal(spec)
@@ -233,7 +199,7 @@ func TestAdjustsAnnotatedContainer(t *testing.T) {
 				t.Errorf("mounts %s, want %s", g, w)
 			}
 			if c.seccomp {
-				wantSC, _ := ocifence.OpenSeccomp(mobySeccomp(t))
+				wantSC, _ := ocifence.OpenSeccomp(ocitest.DockerSeccomp(t))
 				// NRI v0.12's spec generator drops defaultErrnoRet when
 				// it applies a seccomp adjustment (runc then answers
 				// EPERM, which is moby's value anyway). Check that it
@@ -272,11 +238,11 @@ func mustJSON(v any) string {
 func TestFailsClosed(t *testing.T) {
 	cases := []struct {
 		name string
-		k    kernel
+		k    ocitest.Kernel
 		ann  map[string]string
 		err  string
 	}{
-		{"no filters", kernel{supported: errors.New("Linux 6.19.14 has no io_uring BPF filters")}, map[string]string{ocifence.PolicyKey: "profile:storage"}, "not starting the container: this kernel cannot fence the container: Linux 6.19.14 has no io_uring BPF filters"},
+		{"no filters", ocitest.Kernel{Unsupported: errors.New("Linux 6.19.14 has no io_uring BPF filters")}, map[string]string{ocifence.PolicyKey: "profile:storage"}, "not starting the container: this kernel cannot fence the container: Linux 6.19.14 has no io_uring BPF filters"},
 		{"bad policy", k73, map[string]string{ocifence.PolicyKey: "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"}, "annotation org.ringfence.policy:7:22: unknown"},
 		{"path", k73, map[string]string{ocifence.PolicyKey: "/etc/policy.yaml"}, "not a path on the node"},
 		{"bad if-supported", k73, map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "yes"}, "want true or false"},
@@ -285,7 +251,7 @@ func TestFailsClosed(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p, _ := newPlugin(t, c.k)
 			r := runtime(t, p, nil)
-			spec, ctr := container(t, "db", mobySeccomp(t))
+			spec, ctr := container(t, "db", ocitest.DockerSeccomp(t))
 			err := create(t, r, pod(c.ann), spec, ctr)
 			if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "ringfence: pod prod/db container db") {
 				t.Errorf("error %v, want one with %q", err, c.err)
@@ -293,9 +259,9 @@ func TestFailsClosed(t *testing.T) {
 		})
 	}
 	// Opting into if-supported starts the container as it was.
-	p, _ := newPlugin(t, kernel{supported: errors.New("no filters")})
+	p, _ := newPlugin(t, ocitest.Kernel{Unsupported: errors.New("no filters")})
 	r := runtime(t, p, nil)
-	spec, ctr := container(t, "db", mobySeccomp(t))
+	spec, ctr := container(t, "db", ocitest.DockerSeccomp(t))
 	before := mustJSON(spec)
 	if err := create(t, r, pod(map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "true"}), spec, ctr); err != nil || mustJSON(spec) != before {
 		t.Errorf("if-supported: %v, spec changed %v", err, mustJSON(spec) != before)
@@ -308,7 +274,7 @@ func TestFailsClosed(t *testing.T) {
 func TestValidatorRejectsSeccomp(t *testing.T) {
 	p, _ := newPlugin(t, k73)
 	r := runtime(t, p, &validator.DefaultValidatorConfig{Enable: true, RejectRuntimeDefaultSeccompAdjustment: true})
-	spec, ctr := container(t, "db", mobySeccomp(t))
+	spec, ctr := container(t, "db", ocitest.DockerSeccomp(t))
 	err := create(t, r, pod(map[string]string{ocifence.PolicyKey: "profile:storage"}), spec, ctr)
 	if err == nil || !strings.Contains(err.Error(), "seccomp") {
 		t.Fatalf("creation: %v; want a validation error about seccomp", err)
@@ -328,7 +294,7 @@ func TestSeccompCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := runtime(t, p, nil)
-		spec, ctr := container(t, "db", mobySeccomp(t))
+		spec, ctr := container(t, "db", ocitest.DockerSeccomp(t))
 		err = create(t, r, pod(vsock), spec, ctr)
 		if mode == "" {
 			if err == nil || !strings.Contains(err.Error(), "the policy lets io_uring do what the container's seccomp profile forbids") {

@@ -1,4 +1,4 @@
-package ocifence
+package ocifence_test
 
 import (
 	"errors"
@@ -11,8 +11,9 @@ import (
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/ocifence"
+	"github.com/ringfence/ringfence/internal/ocitest"
 	"github.com/ringfence/ringfence/policy"
-	"github.com/ringfence/ringfence/seccompprofile"
 )
 
 func TestChoose(t *testing.T) {
@@ -26,17 +27,17 @@ func TestChoose(t *testing.T) {
 		err  string
 	}{
 		{"nothing", nil, "db", false, "", false, ""},
-		{"pod policy", map[string]string{PolicyKey: "profile:storage"}, "db", true, PolicyKey, false, ""},
-		{"container wins", map[string]string{PolicyKey: "profile:storage", ContainerPolicyPrefix + "db": "profile:deny-all"}, "db", true, ContainerPolicyPrefix + "db", false, ""},
-		{"other container's key", map[string]string{ContainerPolicyPrefix + "web": "profile:deny-all"}, "db", false, "", false, ""},
-		{"opt out", map[string]string{PolicyKey: "profile:storage", ContainerPolicyPrefix + "db": " none "}, "db", false, "", false, ""},
-		{"no name", map[string]string{PolicyKey: "profile:storage", ContainerPolicyPrefix: "profile:deny-all"}, "", true, PolicyKey, false, ""},
-		{"if-supported", map[string]string{PolicyKey: "profile:storage", IfSupportedKey: "true"}, "", true, PolicyKey, true, ""},
-		{"if-supported false", map[string]string{PolicyKey: "profile:storage", IfSupportedKey: "false"}, "", true, PolicyKey, false, ""},
-		{"bad if-supported", map[string]string{PolicyKey: "profile:storage", IfSupportedKey: "yes"}, "", false, "", false, `org.ringfence.if-supported is "yes"`},
+		{"pod policy", map[string]string{ocifence.PolicyKey: "profile:storage"}, "db", true, ocifence.PolicyKey, false, ""},
+		{"container wins", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.ContainerPolicyPrefix + "db": "profile:deny-all"}, "db", true, ocifence.ContainerPolicyPrefix + "db", false, ""},
+		{"other container's key", map[string]string{ocifence.ContainerPolicyPrefix + "web": "profile:deny-all"}, "db", false, "", false, ""},
+		{"opt out", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.ContainerPolicyPrefix + "db": " none "}, "db", false, "", false, ""},
+		{"no name", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.ContainerPolicyPrefix: "profile:deny-all"}, "", true, ocifence.PolicyKey, false, ""},
+		{"if-supported", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "true"}, "", true, ocifence.PolicyKey, true, ""},
+		{"if-supported false", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "false"}, "", true, ocifence.PolicyKey, false, ""},
+		{"bad if-supported", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "yes"}, "", false, "", false, `org.ringfence.if-supported is "yes"`},
 	}
 	for _, c := range cases {
-		got, ok, err := Choose(c.ann, c.ctr)
+		got, ok, err := ocifence.Choose(c.ann, c.ctr)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: error %v, want %q", c.name, err, c.err)
@@ -58,26 +59,26 @@ func TestArgs(t *testing.T) {
 		ifs  bool
 		want []string
 	}{
-		{[]string{"postgres", "-c", "io_method=io_uring"}, false, []string{BinaryPath, "run", "--policy", PolicyPath, "--", "postgres", "-c", "io_method=io_uring"}},
-		{[]string{"--", "-x"}, true, []string{BinaryPath, "run", "--policy", PolicyPath, "--if-supported", "--", "--", "-x"}},
+		{[]string{"postgres", "-c", "io_method=io_uring"}, false, []string{ocifence.BinaryPath, "run", "--policy", ocifence.PolicyPath, "--", "postgres", "-c", "io_method=io_uring"}},
+		{[]string{"--", "-x"}, true, []string{ocifence.BinaryPath, "run", "--policy", ocifence.PolicyPath, "--if-supported", "--", "--", "-x"}},
 	}
 	for _, c := range cases {
-		got := Args(c.args, c.ifs)
+		got := ocifence.Args(c.args, c.ifs)
 		if !slices.Equal(got, c.want) {
 			t.Errorf("Args(%q, %v) = %q, want %q", c.args, c.ifs, got, c.want)
 		}
-		if !IsWrapped(got) {
+		if !ocifence.IsWrapped(got) {
 			t.Errorf("IsWrapped(%q) = false", got)
 		}
-		if IsWrapped(c.args) {
+		if ocifence.IsWrapped(c.args) {
 			t.Errorf("IsWrapped(%q) = true", c.args)
 		}
 	}
 }
 
 func TestMounts(t *testing.T) {
-	m := Mounts("/usr/bin/ringfence", "/run/x/policy.yaml")
-	if len(m) != 2 || m[0].Destination != BinaryPath || m[0].Source != "/usr/bin/ringfence" || m[1].Destination != PolicyPath || m[1].Source != "/run/x/policy.yaml" {
+	m := ocifence.Mounts("/usr/bin/ringfence", "/run/x/policy.yaml")
+	if len(m) != 2 || m[0].Destination != ocifence.BinaryPath || m[0].Source != "/usr/bin/ringfence" || m[1].Destination != ocifence.PolicyPath || m[1].Source != "/run/x/policy.yaml" {
 		t.Fatalf("Mounts = %+v", m)
 	}
 	for _, x := range m {
@@ -85,21 +86,6 @@ func TestMounts(t *testing.T) {
 			t.Errorf("mount %s: type %q options %q; want a read-only bind mount that can be executed", x.Destination, x.Type, x.Options)
 		}
 	}
-}
-
-// mobyDefault returns Docker's default profile as Docker puts it into a
-// container's config.json on x86-64 with the default capabilities.
-func mobyDefault(t *testing.T) *specs.LinuxSeccomp {
-	t.Helper()
-	prof, err := seccompprofile.Load("../../testdata/seccomp/moby-default.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := SeccompFromProfile(prof, seccompprofile.Options{Runtime: seccompprofile.Docker, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 func errno(n uint) *uint { return &n }
@@ -110,17 +96,17 @@ func rulesFor(s *specs.LinuxSeccomp) map[string][]string {
 	m := map[string][]string{}
 	for _, r := range s.Syscalls {
 		for _, n := range r.Names {
-			if slices.Contains(IOUringSyscalls(), n) {
+			if slices.Contains(ocifence.IOUringSyscalls(), n) {
 				continue
 			}
-			m[n] = append(m[n], fmt.Sprintf("%s %v %+v", action(r.Action, r.ErrnoRet), r.ErrnoRet != nil, r.Args))
+			m[n] = append(m[n], fmt.Sprintf("%s %s %+v", r.Action, errnoOf(r.ErrnoRet), r.Args))
 		}
 	}
 	return m
 }
 
 func TestOpenSeccomp(t *testing.T) {
-	moby := mobyDefault(t)
+	moby := ocitest.DockerSeccomp(t)
 	if moby.DefaultAction != specs.ActErrno || moby.DefaultErrnoRet == nil || *moby.DefaultErrnoRet != 1 {
 		t.Fatalf("moby's default profile: default %s errno %v; the test expects ERRNO(EPERM)", moby.DefaultAction, moby.DefaultErrnoRet)
 	}
@@ -163,7 +149,7 @@ func TestOpenSeccomp(t *testing.T) {
 	for _, c := range cases {
 		before := rulesFor(c.in)
 		inCopy := fmt.Sprintf("%+v", *c.in)
-		out, changes := OpenSeccomp(c.in)
+		out, changes := ocifence.OpenSeccomp(c.in)
 		if len(changes) != c.changes {
 			t.Errorf("%s: %d changes %q, want %d", c.name, len(changes), changes, c.changes)
 		}
@@ -180,7 +166,7 @@ func TestOpenSeccomp(t *testing.T) {
 		// Each io_uring system call is allowed unconditionally: by
 		// exactly one unconditional allow rule, or by the default action
 		// with no rule at all.
-		for _, n := range IOUringSyscalls() {
+		for _, n := range ocifence.IOUringSyscalls() {
 			var rules []specs.LinuxSyscall
 			for _, r := range out.Syscalls {
 				if slices.Contains(r.Names, n) {
@@ -195,33 +181,13 @@ func TestOpenSeccomp(t *testing.T) {
 			}
 		}
 		// Opening is idempotent.
-		if _, again := OpenSeccomp(out); len(again) != 0 {
+		if _, again := ocifence.OpenSeccomp(out); len(again) != 0 {
 			t.Errorf("%s: opening twice changes %q", c.name, again)
 		}
 	}
-	if out, ch := OpenSeccomp(nil); out != nil || ch != nil {
+	if out, ch := ocifence.OpenSeccomp(nil); out != nil || ch != nil {
 		t.Errorf("OpenSeccomp(nil) = %v, %v", out, ch)
 	}
-}
-
-// kernel is a ringfence.Kernel whose support and version are fixed; Check
-// asks nothing else.
-type kernel struct {
-	ringfence.Kernel
-	supported error
-	version   abi.Version
-}
-
-func (k kernel) Supported() error              { return k.supported }
-func (k kernel) Version() (abi.Version, error) { return k.version, nil }
-
-// ExecKeepsFilters answers as Debian's kernels did: 7.0 drops task filters
-// at execve once a thread used io_uring, 7.1 and later keep them.
-func (k kernel) ExecKeepsFilters() error {
-	if k.version.Less(abi.Version{Major: 7, Minor: 1}) {
-		return fmt.Errorf("Linux %v (fake): %w", k.version, ringfence.ErrExecDropsFilters)
-	}
-	return nil
 }
 
 func TestCheck(t *testing.T) {
@@ -235,45 +201,30 @@ func TestCheck(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		k      kernel
+		k      ocitest.Kernel
 		p      *policy.Policy
 		cannot bool
 		err    string
 	}{
-		{"7.3", kernel{version: abi.Version{Major: 7, Minor: 3}}, storage, false, ""},
-		{"7.1", kernel{version: abi.Version{Major: 7, Minor: 1}}, storage, false, ""},
-		{"no filters", kernel{supported: errors.New("Linux 6.19 has no io_uring BPF filters"), version: abi.Version{Major: 6, Minor: 19}}, storage, true, "6.19 has no io_uring BPF filters"},
-		{"7.0 drops at exec", kernel{version: abi.Version{Major: 7, Minor: 0}}, storage, true, "execve"},
-		{"connect on 7.1", kernel{version: abi.Version{Major: 7, Minor: 1}}, connect, false, "does not compile for Linux 7.1"},
-		{"connect on 7.2", kernel{version: abi.Version{Major: 7, Minor: 2}}, connect, false, ""},
+		{"7.3", ocitest.Kernel{Release: abi.Version{Major: 7, Minor: 3}}, storage, false, ""},
+		{"7.1", ocitest.Kernel{Release: abi.Version{Major: 7, Minor: 1}}, storage, false, ""},
+		{"no filters", ocitest.Kernel{Unsupported: errors.New("Linux 6.19 has no io_uring BPF filters"), Release: abi.Version{Major: 6, Minor: 19}}, storage, true, "6.19 has no io_uring BPF filters"},
+		{"7.0 drops at exec", ocitest.Kernel{Release: abi.Version{Major: 7, Minor: 0}}, storage, true, "execve"},
+		{"connect on 7.1", ocitest.Kernel{Release: abi.Version{Major: 7, Minor: 1}}, connect, false, "does not compile for Linux 7.1"},
+		{"connect on 7.2", ocitest.Kernel{Release: abi.Version{Major: 7, Minor: 2}}, connect, false, ""},
 	}
 	for _, c := range cases {
-		err := Check(c.k, c.p)
+		err := ocifence.Check(c.k, c.p)
 		if c.err == "" {
 			if err != nil {
 				t.Errorf("%s: %v", c.name, err)
 			}
 			continue
 		}
-		if err == nil || !strings.Contains(err.Error(), c.err) || errors.Is(err, ErrCannotFence) != c.cannot {
+		if err == nil || !strings.Contains(err.Error(), c.err) || errors.Is(err, ocifence.ErrCannotFence) != c.cannot {
 			t.Errorf("%s: Check = %v; want an error with %q, ErrCannotFence %v", c.name, err, c.err, c.cannot)
 		}
 	}
-}
-
-// podmanDefault returns Podman's default profile (containers-common) as
-// Podman puts it into config.json on x86-64.
-func podmanDefault(t *testing.T) *specs.LinuxSeccomp {
-	t.Helper()
-	prof, err := seccompprofile.Load("../../testdata/seccomp/podman-seccomp.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := SeccompFromProfile(prof, seccompprofile.Options{Runtime: seccompprofile.Podman, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // vsockPolicy allows AF_VSOCK sockets, which both real profiles deny.
@@ -293,14 +244,14 @@ func TestBypasses(t *testing.T) {
 		bypass  bool
 		message string
 	}{
-		{"storage under Docker's profile", mobyDefault(t), storage, false, ""},
-		{"storage under Podman's profile", podmanDefault(t), storage, false, ""},
-		{"AF_VSOCK under Docker's profile", mobyDefault(t), vsock, true, "socket"},
-		{"AF_VSOCK under Podman's profile", podmanDefault(t), vsock, true, "socket"},
+		{"storage under Docker's profile", ocitest.DockerSeccomp(t), storage, false, ""},
+		{"storage under Podman's profile", ocitest.PodmanSeccomp(t), storage, false, ""},
+		{"AF_VSOCK under Docker's profile", ocitest.DockerSeccomp(t), vsock, true, "socket"},
+		{"AF_VSOCK under Podman's profile", ocitest.PodmanSeccomp(t), vsock, true, "socket"},
 		{"unconfined", nil, vsock, false, ""},
 	}
 	for _, c := range cases {
-		bs, err := Bypasses(c.s, c.p, k)
+		bs, err := ocifence.Bypasses(c.s, c.p, k)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
@@ -310,7 +261,7 @@ func TestBypasses(t *testing.T) {
 			continue
 		}
 		if c.bypass {
-			msg := BypassError(bs).Error()
+			msg := ocifence.BypassError(bs).Error()
 			if !strings.Contains(msg, c.message) || !strings.Contains(msg, `rule 1 ("sockets")`) {
 				t.Errorf("%s: message %q", c.name, msg)
 			}
@@ -319,12 +270,12 @@ func TestBypasses(t *testing.T) {
 }
 
 func TestParseSeccompCheck(t *testing.T) {
-	for in, want := range map[string]SeccompCheck{"": SeccompRefuse, "refuse": SeccompRefuse, "warn": SeccompWarn, "off": SeccompOff} {
-		if got, err := ParseSeccompCheck(in); err != nil || got != want {
+	for in, want := range map[string]ocifence.SeccompCheck{"": ocifence.SeccompRefuse, "refuse": ocifence.SeccompRefuse, "warn": ocifence.SeccompWarn, "off": ocifence.SeccompOff} {
+		if got, err := ocifence.ParseSeccompCheck(in); err != nil || got != want {
 			t.Errorf("%q: %v %v", in, got, err)
 		}
 	}
-	if _, err := ParseSeccompCheck("no"); err == nil {
+	if _, err := ocifence.ParseSeccompCheck("no"); err == nil {
 		t.Error("accepted no")
 	}
 }
@@ -332,13 +283,20 @@ func TestParseSeccompCheck(t *testing.T) {
 // TestOpenPodmanSeccomp: Podman's real profile answers io_uring with
 // ENOSYS by its default action; opened, exactly the three are allowed.
 func TestOpenPodmanSeccomp(t *testing.T) {
-	s := podmanDefault(t)
+	s := ocitest.PodmanSeccomp(t)
 	if s.DefaultErrnoRet == nil || *s.DefaultErrnoRet != 38 {
 		t.Fatalf("Podman's profile: default errno %v, the test expects ENOSYS", s.DefaultErrnoRet)
 	}
 	before := rulesFor(s)
-	out, changes := OpenSeccomp(s)
+	out, changes := ocifence.OpenSeccomp(s)
 	if len(changes) != 3 || fmt.Sprint(rulesFor(out)) != fmt.Sprint(before) || *out.DefaultErrnoRet != 38 {
 		t.Errorf("changes %q; other rules kept %v", changes, fmt.Sprint(rulesFor(out)) == fmt.Sprint(before))
 	}
+}
+
+func errnoOf(e *uint) string {
+	if e == nil {
+		return "-"
+	}
+	return fmt.Sprint(*e)
 }

@@ -54,7 +54,7 @@ func newRT(t *testing.T, name string) *rt {
 // profile and the annotations.
 func (r *rt) bundle(t *testing.T, role string, ann map[string]string) string {
 	t.Helper()
-	return ocitest.Bundle(t, role, mobySeccomp(t), ann)
+	return ocitest.Bundle(t, role, ocitest.DockerSeccomp(t), ann)
 }
 
 // run runs bin with the runtime's global flags and args; RINGFENCE_RUNTIME

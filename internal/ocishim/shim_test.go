@@ -17,35 +17,15 @@ import (
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/ocifence"
+	"github.com/ringfence/ringfence/internal/ocitest"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
-	"github.com/ringfence/ringfence/seccompprofile"
 )
 
-// kernel is a ringfence.Kernel with fixed support and version (all the
-// shim asks of it; the real kernel is asked in the VM tests).
-type kernel struct {
-	ringfence.Kernel
-	supported error
-	version   abi.Version
-}
-
-func (k kernel) Supported() error              { return k.supported }
-func (k kernel) Version() (abi.Version, error) { return k.version, nil }
-
-// ExecKeepsFilters answers as Debian's kernels did: 7.0 drops task filters
-// at execve once a thread used io_uring, 7.1 and later keep them.
-func (k kernel) ExecKeepsFilters() error {
-	if k.version.Less(abi.Version{Major: 7, Minor: 1}) {
-		return fmt.Errorf("Linux %v (fake): %w", k.version, ringfence.ErrExecDropsFilters)
-	}
-	return nil
-}
-
 var (
-	k73  = kernel{version: abi.Version{Major: 7, Minor: 3}}
-	k70  = kernel{version: abi.Version{Major: 7, Minor: 0}}
-	k619 = kernel{supported: errors.New("this kernel (6.19.14) has no io_uring BPF filters"), version: abi.Version{Major: 6, Minor: 19}}
+	k73  = ocitest.Kernel{Release: abi.Version{Major: 7, Minor: 3}}
+	k70  = ocitest.Kernel{Release: abi.Version{Major: 7, Minor: 0}}
+	k619 = ocitest.Kernel{Unsupported: errors.New("this kernel (6.19.14) has no io_uring BPF filters"), Release: abi.Version{Major: 6, Minor: 19}}
 )
 
 // fakeRuntime writes a shell script named name into dir that answers
@@ -58,21 +38,6 @@ func fakeRuntime(t *testing.T, dir, name string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// mobySeccomp is Docker's default profile as Docker puts it into
-// config.json on x86-64.
-func mobySeccomp(t *testing.T) *specs.LinuxSeccomp {
-	t.Helper()
-	prof, err := seccompprofile.Load("../../testdata/seccomp/moby-default.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ocifence.SeccompFromProfile(prof, seccompprofile.Options{Runtime: seccompprofile.Docker, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // bundle writes a bundle whose config.json has the annotations and Docker's
@@ -117,7 +82,7 @@ type env struct {
 	envVars  map[string]string
 }
 
-func newEnv(t *testing.T, k kernel, configYAML string) *env {
+func newEnv(t *testing.T, k ocitest.Kernel, configYAML string) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), envVars: map[string]string{}}
 	e.real = fakeRuntime(t, e.dir, "runc")
@@ -169,7 +134,7 @@ func TestCreateFences(t *testing.T) {
 	for _, cmd := range []string{"create", "run"} {
 		t.Run(cmd, func(t *testing.T) {
 			e := newEnv(t, k73, "")
-			b, orig := bundle(t, map[string]string{ocifence.PolicyKey: "profile:storage"}, mobySeccomp(t))
+			b, orig := bundle(t, map[string]string{ocifence.PolicyKey: "profile:storage"}, ocitest.DockerSeccomp(t))
 			log := filepath.Join(e.dir, "log.json")
 			args := []string{"--root", "/run/runc", "--log", log, "--log-format", "json", "--systemd-cgroup", cmd, "--bundle", b, "--pid-file", "/run/c1.pid", "c1"}
 			e.run(args...)
@@ -201,7 +166,7 @@ func TestCreateFences(t *testing.T) {
 			if got, _ := json.Marshal(s.Mounts); string(got) != string(mustJSON(wantMounts)) {
 				t.Errorf("mounts = %s, want %s", got, mustJSON(wantMounts))
 			}
-			wantSeccomp, _ := ocifence.OpenSeccomp(mobySeccomp(t))
+			wantSeccomp, _ := ocifence.OpenSeccomp(ocitest.DockerSeccomp(t))
 			if got, _ := json.Marshal(s.Linux.Seccomp); string(got) != string(mustJSON(wantSeccomp)) {
 				t.Errorf("seccomp not opened exactly for io_uring")
 			}
@@ -254,7 +219,7 @@ func TestCreatePassesThrough(t *testing.T) {
 	cases := []struct {
 		name string
 		ann  map[string]string
-		k    kernel
+		k    ocitest.Kernel
 		cfg  string
 		warn string
 	}{
@@ -268,7 +233,7 @@ func TestCreatePassesThrough(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, c.k, c.cfg)
-			b, orig := bundle(t, c.ann, mobySeccomp(t))
+			b, orig := bundle(t, c.ann, ocitest.DockerSeccomp(t))
 			e.run("create", "-b", b, "c1")
 			if !e.executed() {
 				t.Fatalf("not executed: %s", e.stderr.String())
@@ -291,7 +256,7 @@ func TestCreateFailsClosed(t *testing.T) {
 	cases := []struct {
 		name string
 		ann  map[string]string
-		k    kernel
+		k    ocitest.Kernel
 		cfg  string
 		err  string
 	}{
@@ -308,7 +273,7 @@ func TestCreateFailsClosed(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, c.k, c.cfg)
-			b, orig := bundle(t, c.ann, mobySeccomp(t))
+			b, orig := bundle(t, c.ann, ocitest.DockerSeccomp(t))
 			log := filepath.Join(e.dir, "log.json")
 			if code := e.run("--log", log, "--log-format=json", "create", "--bundle="+b, "c1"); code != 1 || e.executed() {
 				t.Fatalf("exit %d, executed %v: the container must not be created", code, e.executed())
@@ -341,7 +306,7 @@ func TestCreateUnknownSeccompField(t *testing.T) {
 
 func TestDefaultPolicyFromConfig(t *testing.T) {
 	e := newEnv(t, k73, "policy: profile:deny-all\n")
-	b, _ := bundle(t, nil, mobySeccomp(t))
+	b, _ := bundle(t, nil, ocitest.DockerSeccomp(t))
 	e.run("create", "--bundle", b, "c1")
 	s := readSpec(t, filepath.Join(b, "config.json"))
 	pol, _ := os.ReadFile(filepath.Join(b, StateDir, "policy.yaml"))
@@ -412,7 +377,7 @@ func TestPassThrough(t *testing.T) {
 func fencedBundle(t *testing.T, ann map[string]string) (*env, string) {
 	t.Helper()
 	e := newEnv(t, k73, "")
-	b, _ := bundle(t, ann, mobySeccomp(t))
+	b, _ := bundle(t, ann, ocitest.DockerSeccomp(t))
 	e.run("create", "--bundle", b, "c1")
 	if !e.executed() {
 		t.Fatalf("create: %s", e.stderr.String())
@@ -487,7 +452,7 @@ func TestExec(t *testing.T) {
 
 func TestExecUnfenced(t *testing.T) {
 	e := newEnv(t, k73, "")
-	b, _ := bundle(t, nil, mobySeccomp(t))
+	b, _ := bundle(t, nil, ocitest.DockerSeccomp(t))
 	t.Setenv("FAKE_BUNDLE", b)
 	e.shim.Environ = append(e.shim.Environ, "FAKE_BUNDLE="+b)
 	args := []string{"exec", "-t", "c1", "sh"}
@@ -554,7 +519,7 @@ func TestSeccompCheck(t *testing.T) {
 	}
 	for _, c := range cases {
 		e := newEnv(t, k73, c.cfg)
-		b, orig := bundle(t, map[string]string{ocifence.PolicyKey: vsock}, mobySeccomp(t))
+		b, orig := bundle(t, map[string]string{ocifence.PolicyKey: vsock}, ocitest.DockerSeccomp(t))
 		code := e.run("create", "--bundle", b, "c1")
 		now, _ := os.ReadFile(filepath.Join(b, "config.json"))
 		if c.created != e.executed() || c.created == bytes.Equal(now, orig) || !c.created && code != 1 {

@@ -19,9 +19,12 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/internal/ocifence"
 	"github.com/ringfence/ringfence/internal/uringprobe"
 	"github.com/ringfence/ringfence/kernel"
+	"github.com/ringfence/ringfence/seccompprofile"
 )
 
 // RoleEnv makes the test binary the container's program: "probe" or
@@ -198,4 +201,58 @@ func KernelFences(t testing.TB) bool {
 func NoPivot() bool {
 	v, _ := kernel.Version()
 	return v.Less(abi.Version{Major: 7})
+}
+
+// Kernel is a ringfence.Kernel whose answers to what fencing asks
+// (support, version, whether filters survive execve) are fixed, for the
+// host tests; the VM tests ask the real kernel.
+type Kernel struct {
+	ringfence.Kernel
+	// Unsupported, if not nil, is Supported's answer.
+	Unsupported error
+	// Release is Version's answer.
+	Release abi.Version
+}
+
+// Supported returns k.Unsupported.
+func (k Kernel) Supported() error { return k.Unsupported }
+
+// Version returns k.Release.
+func (k Kernel) Version() (abi.Version, error) { return k.Release, nil }
+
+// ExecKeepsFilters answers as Debian's kernels did: 7.0 drops task
+// filters at execve once a thread used io_uring, 7.1 and later keep them.
+func (k Kernel) ExecKeepsFilters() error {
+	if k.Release.Less(abi.Version{Major: 7, Minor: 1}) {
+		return fmt.Errorf("fake kernel %v: %w", k.Release, ringfence.ErrExecDropsFilters)
+	}
+	return nil
+}
+
+// Seccomp returns a real profile of testdata/seccomp (moby-default.json,
+// podman-seccomp.json) as Docker or Podman (runtime) put it into a
+// container's config.json on x86-64 with their default capabilities.
+// The path is relative to a package two levels below the module root,
+// as every user of this package is.
+func Seccomp(t testing.TB, file, runtime string) *specs.LinuxSeccomp {
+	t.Helper()
+	prof, err := seccompprofile.Load(filepath.Join("..", "..", "testdata", "seccomp", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ocifence.SeccompFromProfile(prof, seccompprofile.Options{Runtime: runtime, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// DockerSeccomp is Docker's default profile in a container's config.json.
+func DockerSeccomp(t testing.TB) *specs.LinuxSeccomp {
+	return Seccomp(t, "moby-default.json", seccompprofile.Docker)
+}
+
+// PodmanSeccomp is Podman's default profile in a container's config.json.
+func PodmanSeccomp(t testing.TB) *specs.LinuxSeccomp {
+	return Seccomp(t, "podman-seccomp.json", seccompprofile.Podman)
 }
