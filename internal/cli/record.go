@@ -59,7 +59,7 @@ Recording ends when CMD exits: run a server in the foreground (a daemon
 that forks away and outlives CMD is not recorded after CMD's exit).`,
 		setup: func(fs *flag.FlagSet) action {
 			o := recordOptions{}
-			fs.StringVar(&o.out, "o", "", "write the policy to `FILE` (\"-\": standard output)")
+			fs.StringVar(&o.out, "o", "", "write the policy to `FILE` (YAML; JSON if it ends in .json; \"-\": YAML on standard output)")
 			fs.Func("merge", "add the runs recorded in policy `FILE` (repeatable)", func(s string) error {
 				o.merge = append(o.merge, s)
 				return nil
@@ -227,7 +227,11 @@ wait:
 		rec.Merge(m)
 	}
 	p := rec.Policy(opts)
-	out, err := p.YAML()
+	write := p.YAML
+	if strings.HasSuffix(o.out, ".json") {
+		write = p.JSON
+	}
+	out, err := write()
 	if err != nil {
 		return fmt.Errorf("writing the policy: %v", err)
 	}

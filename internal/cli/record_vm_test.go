@@ -351,7 +351,7 @@ func TestRecordMerge(t *testing.T) {
 	needRunKernel(t)
 	dir := t.TempDir()
 	a, b := []string{"nop", "socket,2,1,6"}, []string{"nop", "socket,1,1,0", "sqpoll:socket,1,2,0"}
-	pa, pab := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "ab.yaml")
+	pa, pab := filepath.Join(dir, "a.json"), filepath.Join(dir, "ab.yaml") // JSON and YAML both
 	recordSubmit(t, []string{"-o", pa}, a...)
 	recordSubmit(t, []string{"-o", pab, "--merge", pa}, b...)
 	// a's policy denies b's Unix sockets; the merged one allows both runs.

@@ -194,6 +194,13 @@ func TestGeneralisation(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the written policy does not parse: %v\n%s", err, y)
 			}
+			j, err := p.JSON()
+			if err != nil {
+				t.Fatalf("JSON: %v", err)
+			}
+			if pj, err := policy.Parse(j, "recorded.json"); err != nil || len(pj.Rules) != len(p.Rules) {
+				t.Fatalf("the JSON policy does not parse back: %v\n%s", err, j)
+			}
 			back, err := FromPolicy(parsed)
 			if err != nil {
 				t.Fatalf("FromPolicy: %v", err)
