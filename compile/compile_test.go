@@ -710,3 +710,35 @@ func TestCompileRefusesInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestRestrictions: a register section compiles to a task restriction set
+// that allows the listed operations plus REGISTER_RESTRICTIONS and
+// REGISTER_BPF_FILTER, every SQE opcode and flag; no section, no set.
+func TestRestrictions(t *testing.T) {
+	p := &policy.Policy{Version: 1, Default: policy.Deny, Register: &policy.Register{Allow: []abi.RegisterOp{abi.RegOpProbe}}}
+	plan := mustCompile(t, p, Options{Kernel: k70})
+	r := plan.Restrictions
+	if r == nil {
+		t.Fatal("no restrictions")
+	}
+	for op := range abi.RegisterOp(abi.RegisterOpLast) {
+		want := op == abi.RegOpProbe || op == abi.RegOpRestrictions || op == abi.RegOpBPFFilter
+		if r.AllowsRegister(op) != want {
+			t.Errorf("%v allowed %v, want %v", op, r.AllowsRegister(op), want)
+		}
+	}
+	enc := r.Encode()
+	if len(enc) != 3+abi.OpLast+1 || enc[len(enc)-1] != (abi.Restriction{Op: abi.RestrictSQEFlagsAllowed, Value: abi.IOSQEValidFlagsMask}) {
+		t.Errorf("Encode: %d entries, last %+v", len(enc), enc[len(enc)-1])
+	}
+	if js, err := plan.JSON(); err != nil || !strings.Contains(string(js), `"register_ops": [`) || !strings.Contains(plan.Text(), "task restrictions, registered first: register ops REGISTER_PROBE REGISTER_RESTRICTIONS REGISTER_BPF_FILTER") {
+		t.Errorf("formats: %v\n%s\n%s", err, js, plan.Text())
+	}
+	if plan.Empty() {
+		t.Error("a plan with restrictions is empty")
+	}
+	empty := mustCompile(t, &policy.Policy{Version: 1, Default: policy.Allow}, Options{Kernel: k70})
+	if empty.Restrictions != nil || !empty.Empty() || !empty.Restrictions.AllowsRegister(abi.RegOpSendMsgRing) {
+		t.Errorf("no register section: restrictions %v, empty %v", empty.Restrictions, empty.Empty())
+	}
+}

@@ -57,6 +57,9 @@ func (p *Plan) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "; ringfence plan for Linux %v, %s: %d registrations, %d instructions\n",
 		p.Kernel, orderName(p.ByteOrder), len(p.Registrations), p.Instructions())
+	if p.Restrictions != nil {
+		fmt.Fprintf(&b, "; task restrictions, registered first: %s\n", p.Restrictions)
+	}
 	for i, r := range p.Registrations {
 		info, _ := r.Op.Info()
 		fmt.Fprintf(&b, "\n; registration %d: %s\n", i+1, r.Comment)
@@ -101,17 +104,42 @@ type jsonReg struct {
 	Program []jsonInsn `json:"program"`
 }
 
-type jsonPlan struct {
-	Kernel        string    `json:"kernel"`
-	ByteOrder     string    `json:"byte_order"`
-	Registrations []jsonReg `json:"registrations"`
+// jsonRestrictions is the task restriction set in the JSON format.
+type jsonRestrictions struct {
+	RegisterOps      []string `json:"register_ops"`
+	SQEOps           []string `json:"sqe_ops"`
+	SQEFlagsAllowed  uint8    `json:"sqe_flags_allowed"`
+	SQEFlagsRequired uint8    `json:"sqe_flags_required"`
 }
 
-// JSON returns the plan as indented JSON: kernel, byte_order, and the
-// registrations in order, each with its raw program (code, jt, jf, k) and
-// the 0-based indexes of the rules it enforces.
+type jsonPlan struct {
+	Kernel        string            `json:"kernel"`
+	ByteOrder     string            `json:"byte_order"`
+	Restrictions  *jsonRestrictions `json:"restrictions,omitempty"`
+	Registrations []jsonReg         `json:"registrations"`
+}
+
+// JSON returns the plan as indented JSON: kernel, byte_order, the task
+// restrictions (when the policy has a register section: the allowed
+// register operations and SQE opcodes by name, and the SQE flag masks),
+// and the registrations in order, each with its raw program (code, jt, jf,
+// k) and the 0-based indexes of the rules it enforces.
 func (p *Plan) JSON() ([]byte, error) {
 	jp := jsonPlan{Kernel: p.Kernel.String(), ByteOrder: orderName(p.ByteOrder)}
+	if r := p.Restrictions; r != nil {
+		jr := &jsonRestrictions{RegisterOps: []string{}, SQEOps: []string{}, SQEFlagsAllowed: r.SQEFlagsAllowed, SQEFlagsRequired: r.SQEFlagsRequired}
+		for op, ok := range r.RegisterOps {
+			if ok {
+				jr.RegisterOps = append(jr.RegisterOps, abi.RegisterOp(op).String())
+			}
+		}
+		for op, ok := range r.SQEOps {
+			if ok {
+				jr.SQEOps = append(jr.SQEOps, abi.Opcode(op).String())
+			}
+		}
+		jp.Restrictions = jr
+	}
 	for _, r := range p.Registrations {
 		jr := jsonReg{Opcode: uint8(r.Op), Op: r.Op.String(), Flags: r.Flags, PDUSize: r.PDUSize, Comment: r.Comment, Rules: r.Rules}
 		if jr.Rules == nil {
