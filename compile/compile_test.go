@@ -69,7 +69,7 @@ func comparisons(prog *cbpf.Program, path []int) int {
 	return n
 }
 
-// TestTreeCost checks the bound the issue sets: a set of 256 values costs
+// TestTreeCost checks the compiler's cost bound: a set of 256 values costs
 // at most 10 comparisons on its worst path, measured by running the filter
 // on every member, every neighbour of a member and random values. It
 // checks 32-bit, 8-bit-in-a-word and 64-bit fields, and that the naive
