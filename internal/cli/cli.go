@@ -49,6 +49,13 @@
 //   - any other error: print it, exit 2 (or failStatus), for unreadable
 //     input and the like.
 //
+// Fields of command cover the rest: argsEnd for a command whose first
+// argument starts someone else's command line (run), failStatus for one
+// whose own failures need a status of their own (run's 125), hidden and
+// speaksAs for internal commands that ringfence runs itself, and subs for
+// a group of subcommands (vm test, vm kernels, ...). TestCommandDocs holds
+// every command to the help style, TestHelp to "help NAME", -h and --help.
+//
 // Messages are prefixed with "ringfence NAME: ". Read inputs with
 // readInput or readPolicy (they take "-" for standard input, and
 // readPolicy "profile:NAME" too), write outputs with writeOutput, and
