@@ -61,9 +61,15 @@ func (c *command) writeHelp(w io.Writer) {
 	}
 	if c.subs != nil {
 		fmt.Fprintln(w, "\nCommands:")
+		width := 0
 		for _, s := range c.subs {
 			if !s.hidden {
-				fmt.Fprintf(w, "  %-10s %s\n", strings.TrimSpace(s.name[len(c.name):]), s.summary)
+				width = max(width, len(strings.TrimSpace(s.name[len(c.name):])))
+			}
+		}
+		for _, s := range c.subs {
+			if !s.hidden {
+				fmt.Fprintf(w, "  %-*s  %s\n", width, strings.TrimSpace(s.name[len(c.name):]), s.summary)
 			}
 		}
 		fmt.Fprintf(w, "\nRun %q for a command's flags and details.\n", strings.Join(strings.Fields("ringfence help "+c.name+" COMMAND"), " "))
