@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
@@ -196,7 +197,7 @@ func ExecUnder(k Kernel, spec ExecSpec) error {
 		if err != nil {
 			return &StepError{Step: StepCompile, Err: err}
 		}
-		if err := applyToTask(k, plan, true, true); err != nil {
+		if err := applyToTask(k, plan, true, true, spec.Warn); err != nil {
 			return err
 		}
 	}
@@ -228,8 +229,10 @@ func checkExecDrop(k Kernel, allow bool, warn func(string)) error {
 
 // applyToTask sets no_new_privs (if nnp), registers plan's task
 // restrictions and every filter on the calling thread, in order, and
-// installs the companion seccomp filter (if companion).
-func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool) error {
+// installs the companion seccomp filter (if companion). A task that already
+// has restrictions keeps them, with a warning, when the companion filter
+// will enforce the register section; without it that is an error.
+func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool, warn func(string)) error {
 	if nnp {
 		if err := k.SetNoNewPrivs(); err != nil {
 			return &StepError{Step: StepNoNewPrivs, Err: err}
@@ -237,7 +240,18 @@ func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool) error {
 	}
 	// Restrictions first: the kernel refuses them after any task filter.
 	if plan.Restrictions != nil {
-		if err := k.RegisterTaskRestrictions(plan.Restrictions.Encode()); err != nil {
+		err := k.RegisterTaskRestrictions(plan.Restrictions.Encode())
+		switch {
+		case err == nil:
+		case errors.Is(err, syscall.EPERM) && companion:
+			// The task already has a restriction set or filters (an
+			// outer ringfence run): the kernel takes one set, only
+			// before any filter. The outer set stays; the companion
+			// seccomp filter enforces this policy's register section.
+			if warn != nil {
+				warn("this task already has io_uring task restrictions or filters (an outer policy): the kernel takes a restriction set once, so this policy's register section is enforced by the companion seccomp filter")
+			}
+		default:
 			return &StepError{Step: StepRestrict, Err: err}
 		}
 	}
@@ -260,15 +274,21 @@ func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool) error {
 }
 
 // CompanionSeccomp returns the seccomp filter that ExecUnder and ApplyToTask
-// install with plan (see package seccomp): it refuses pidfd_getfd, and
-// io_uring_register(-1, IORING_REGISTER_SEND_MSG_RING) unless the plan's
-// policy allows that register operation (Linux 7.0 to 7.2 do not check
-// the blind form against task restrictions). A runtime that installs its
-// own seccomp profile can merge these rules into it instead.
+// install with plan (see package seccomp): it refuses pidfd_getfd, and the
+// io_uring_register operations the plan's policy does not allow, on any
+// descriptor and ring-less. That repeats the task restrictions where they
+// hold and covers where they do not: Linux 7.0 to 7.2 do not check the
+// ring-less IORING_REGISTER_SEND_MSG_RING against them, and a task that
+// already has a restriction set cannot take another. A runtime that
+// installs its own seccomp profile can merge these rules into it instead.
 func CompanionSeccomp(plan *compile.Plan) ([]cbpf.Instruction, error) {
-	return seccomp.Build(runtime.GOARCH, seccomp.Options{
-		DenyBlindSendMsgRing: !plan.Restrictions.AllowsRegister(abi.RegOpSendMsgRing),
-	})
+	var deny []abi.RegisterOp
+	for op := range abi.RegisterOp(abi.RegisterOpLast) {
+		if !plan.Restrictions.AllowsRegister(op) {
+			deny = append(deny, op)
+		}
+	}
+	return seccomp.Build(runtime.GOARCH, seccomp.Options{DenyRegister: deny})
 }
 
 // handleRingFDs closes or refuses the process's io_uring descriptors.

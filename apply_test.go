@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ringfence/ringfence/abi"
@@ -66,7 +68,7 @@ func (k *fakeKernel) RegisterTaskRestrictions(rs []abi.Restriction) error {
 	case !k.nnp:
 		return errors.New("EACCES: no_new_privs not set")
 	case k.restricted || k.filtered:
-		return errors.New("EPERM: already restricted, or filtered")
+		return fmt.Errorf("already restricted, or filtered: %w", syscall.EPERM)
 	case k.failRestrict:
 		return errInjected
 	}
@@ -202,7 +204,6 @@ func TestExecUnderFailsClosed(t *testing.T) {
 		{"exec-drop check fails, drop allowed", func(k *fakeKernel, s *ExecSpec) { k.execDropUnknown = true; s.AllowExecDrop = true }, StepExecDrop},
 		{"no_new_privs refused", func(k *fakeKernel, s *ExecSpec) { k.failNNP = true }, StepNoNewPrivs},
 		{"restrictions refused", func(k *fakeKernel, s *ExecSpec) { k.failRestrict = true }, StepRestrict},
-		{"task already filtered", func(k *fakeKernel, s *ExecSpec) { k.filtered = true }, StepRestrict},
 		{"seccomp refused", func(k *fakeKernel, s *ExecSpec) { k.failSeccomp = true }, StepSeccomp},
 		{"fd scan fails", func(k *fakeKernel, s *ExecSpec) { k.failScan = true }, StepRingFDs},
 		{"close fails", func(k *fakeKernel, s *ExecSpec) { k.rings = []int{5}; k.failClose = true }, StepRingFDs},
@@ -295,6 +296,78 @@ func TestExecUnderIfSupported(t *testing.T) {
 		if strings.HasPrefix(c, "reg ") || c == "nnp" {
 			t.Fatalf("unsupported kernel got %q; calls %v", c, k.calls)
 		}
+	}
+}
+
+// TestExecUnderAllowExecDrop runs the program on a kernel that drops
+// filters at execve only when asked, and warns loudly, naming the kernel fix.
+func TestExecUnderAllowExecDrop(t *testing.T) {
+	p, _ := profilePlan(t, "default")
+	k := newFake()
+	k.execDrops = true
+	var warned []string
+	s := spec(p)
+	s.AllowExecDrop = true
+	s.Warn = func(m string) { warned = append(warned, m) }
+	if err := ExecUnder(k, s); !errors.Is(err, errExecuted) {
+		t.Fatal(err)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "UNSAFE") || !strings.Contains(warned[0], KernelFixExecDrop) {
+		t.Fatalf("warnings %q", warned)
+	}
+	// Without the opt-in the error names the kernel fix.
+	k = newFake()
+	k.execDrops = true
+	err := ExecUnder(k, spec(p))
+	if !errors.Is(err, ErrExecDropsFilters) || !strings.Contains(err.Error(), KernelFixExecDrop) || k.execed {
+		t.Fatalf("ExecUnder on a dropping kernel: %v (executed %v)", err, k.execed)
+	}
+	// ApplyToTask refuses too, before touching the task.
+	plan, _ := Compile(p, abi.Version{Major: 7, Minor: 0})
+	k = newFake()
+	k.execDrops = true
+	if err := ApplyToTaskWith(k, plan, ApplyOptions{}); !errors.Is(err, ErrExecDropsFilters) || k.nnp {
+		t.Fatalf("ApplyToTaskWith on a dropping kernel: %v (nnp set: %v)", err, k.nnp)
+	}
+}
+
+// TestExecUnderEmptyPolicy runs a policy that registers nothing.
+func TestExecUnderEmptyPolicy(t *testing.T) {
+	p, err := ParsePolicy([]byte("version: 1\ndefault: allow\n"), "empty.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newFake()
+	if err := ExecUnder(k, spec(p)); !errors.Is(err, errExecuted) {
+		t.Fatalf("%v; calls %v", err, k.calls)
+	}
+}
+
+// TestNestedPolicy: a task that already has io_uring restrictions or
+// filters (an outer ringfence run) cannot take another restriction set; the
+// policy still applies, its register section enforced by the companion
+// seccomp filter, with a warning. Without the companion filter that is an
+// error.
+func TestNestedPolicy(t *testing.T) {
+	p, _ := profilePlan(t, "deny-all")
+	k := newFake()
+	k.filtered = true
+	var warned []string
+	s := spec(p)
+	s.Warn = func(m string) { warned = append(warned, m) }
+	if err := ExecUnder(k, s); !errors.Is(err, errExecuted) {
+		t.Fatalf("%v; calls %v", err, k.calls)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "enforced by the companion seccomp filter") || !slices.Contains(k.calls, "seccomp") {
+		t.Fatalf("warnings %q, calls %v", warned, k.calls)
+	}
+	plan, _ := Compile(p, abi.Version{Major: 7, Minor: 0})
+	k = newFake()
+	k.filtered = true
+	err := ApplyToTaskWith(k, plan, ApplyOptions{SkipSeccomp: true})
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != StepRestrict {
+		t.Fatalf("nested without the companion filter: %v", err)
 	}
 }
 

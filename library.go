@@ -61,6 +61,9 @@ type ApplyOptions struct {
 	// own seccomp profile. Without them the workload can steal the
 	// io_uring descriptors of same-user processes it may ptrace.
 	SkipSeccomp bool
+	// Warn receives warnings (a task that already has io_uring task
+	// restrictions); nil drops them.
+	Warn func(msg string)
 }
 
 // ApplyToTask registers plan on the calling thread: every ring the thread
@@ -91,7 +94,7 @@ func ApplyToTaskWith(k Kernel, plan *compile.Plan, opts ApplyOptions) error {
 	if err := checkExecDrop(k, opts.AllowExecDrop, nil); err != nil {
 		return err
 	}
-	return applyToTask(k, plan, !opts.SkipNoNewPrivs, !opts.SkipSeccomp)
+	return applyToTask(k, plan, !opts.SkipNoNewPrivs, !opts.SkipSeccomp, opts.Warn)
 }
 
 // ApplyToRing registers plan on the io_uring instance fd only. Ring filters

@@ -6,10 +6,11 @@
 //   - pidfd_getfd(2), with which a confined program that may ptrace a
 //     same-user unconfined process takes that process's io_uring
 //     descriptor and submits on a ring no policy filters (EPERM);
-//   - io_uring_register(-1, IORING_REGISTER_SEND_MSG_RING), which posts a
-//     completion to any ring the program has a descriptor for without a
-//     ring of its own: Linux 7.0 to 7.2 do not check it against task
-//     restrictions (EACCES, when the policy does not allow the operation).
+//   - io_uring_register operations the policy's register section does not
+//     allow (EACCES), on any descriptor and ring-less (fd -1): Linux 7.0
+//     to 7.2 do not check the ring-less IORING_REGISTER_SEND_MSG_RING
+//     against task restrictions, and a task that already has a restriction
+//     set (a nested ringfence run) cannot take the policy's own.
 //
 // The package only builds programs; package kernel installs them.
 package seccomp
@@ -58,10 +59,10 @@ const (
 
 // Options choose what the companion filter refuses beyond pidfd_getfd.
 type Options struct {
-	// DenyBlindSendMsgRing refuses io_uring_register(-1,
-	// IORING_REGISTER_SEND_MSG_RING), with or without
-	// IORING_REGISTER_USE_REGISTERED_RING, with EACCES.
-	DenyBlindSendMsgRing bool
+	// DenyRegister are the io_uring_register opcodes refused with
+	// EACCES, on any descriptor and with or without
+	// IORING_REGISTER_USE_REGISTERED_RING.
+	DenyRegister []abi.RegisterOp
 }
 
 // arch describes the audit architectures a Go architecture's processes can
@@ -102,28 +103,25 @@ func Build(goarch string, opt Options) ([]cbpf.Instruction, error) {
 		b.add(cbpf.ALUK(cbpf.AluAnd, ^uint32(x32SyscallBit)))
 	}
 	b.jeq(SysPidfdGetfd, "eperm", "")
-	if opt.DenyBlindSendMsgRing {
+	if len(opt.DenyRegister) > 0 {
 		b.jeq(SysIOURingRegister, "register", "")
 	}
 	b.add(cbpf.Ret(retAllow))
-	if opt.DenyBlindSendMsgRing {
-		lo := func(i uint32) uint32 {
-			if a.lowFirst {
-				return offArgs + 8*i
-			}
-			return offArgs + 8*i + 4
+	if len(opt.DenyRegister) > 0 {
+		lo := offArgs + 8
+		if !a.lowFirst {
+			lo += 4
 		}
 		b.label("register")
-		// The fd argument is an unsigned int: only its low word counts.
-		b.add(cbpf.LoadAbs(lo(0)))
-		b.jeq(0xffffffff, "", "allow")
-		b.add(cbpf.LoadAbs(lo(1)))
+		// The opcode is an unsigned int: only its low word counts.
+		b.add(cbpf.LoadAbs(uint32(lo)))
 		b.add(cbpf.ALUK(cbpf.AluAnd, ^uint32(abi.RegisterUseRegisteredRing)))
-		b.jeq(uint32(abi.RegOpSendMsgRing), "eacces", "allow")
+		for _, op := range opt.DenyRegister {
+			b.jeq(uint32(op), "eacces", "")
+		}
+		b.add(cbpf.Ret(retAllow))
 		b.label("eacces")
 		b.add(cbpf.Ret(retErrno | errnoEACCES))
-		b.label("allow")
-		b.add(cbpf.Ret(retAllow))
 	}
 	b.label("eperm")
 	b.add(cbpf.Ret(retErrno | errnoEPERM))

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
 )
 
@@ -89,7 +90,7 @@ func TestBuild(t *testing.T) {
 	}
 	calls := []struct {
 		c                call
-		deny, allowBlind uint32 // want with DenyBlindSendMsgRing, and without
+		deny, allowBlind uint32 // want with DenyRegister set, and without
 	}{
 		{call{"read", unix.SYS_READ, x86, [6]uint64{}}, allow, allow},
 		{call{"pidfd_getfd", SysPidfdGetfd, x86, [6]uint64{3, 4}}, eperm, eperm},
@@ -100,13 +101,20 @@ func TestBuild(t *testing.T) {
 		{call{"blind send_msg_ring, registered-ring flag", SysIOURingRegister, x86, [6]uint64{minus1, 31 | 1<<31}}, eacces, allow},
 		{call{"blind send_msg_ring, high word set", SysIOURingRegister, x86, [6]uint64{minus1, 31 | 1<<40}}, eacces, allow},
 		{call{"blind send_msg_ring i386", SysIOURingRegister, i386, [6]uint64{minus1, 31}}, eacces, allow},
-		{call{"send_msg_ring on a ring fd", SysIOURingRegister, x86, [6]uint64{5, 31}}, allow, allow},
+		{call{"send_msg_ring on a ring fd", SysIOURingRegister, x86, [6]uint64{5, 31}}, eacces, allow},
+		{call{"sync_cancel on a ring fd", SysIOURingRegister, x86, [6]uint64{5, 24}}, eacces, allow},
+		{call{"personality x32", SysIOURingRegister | x32SyscallBit, x86, [6]uint64{5, 9}}, eacces, allow},
+		{call{"probe on a ring fd", SysIOURingRegister, x86, [6]uint64{5, 8}}, allow, allow},
 		{call{"blind query", SysIOURingRegister, x86, [6]uint64{minus1, 35}}, allow, allow},
 		{call{"blind restrictions", SysIOURingRegister, x86, [6]uint64{minus1, 11}}, allow, allow},
 		{call{"unknown arch", unix.SYS_READ, 0x12345678, [6]uint64{}}, enosys, enosys},
 	}
 	for _, deny := range []bool{true, false} {
-		prog, err := Build("amd64", Options{DenyBlindSendMsgRing: deny})
+		var opt Options
+		if deny {
+			opt.DenyRegister = []abi.RegisterOp{abi.RegOpSyncCancel, abi.RegOpSendMsgRing, 9}
+		}
+		prog, err := Build("amd64", opt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,10 +134,10 @@ func TestBuild(t *testing.T) {
 }
 
 func ExampleBuild() {
-	prog, err := Build("amd64", Options{DenyBlindSendMsgRing: true})
+	prog, err := Build("amd64", Options{DenyRegister: []abi.RegisterOp{abi.RegOpSyncCancel, abi.RegOpSendMsgRing}})
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(len(prog), "instructions")
-	// Output: 17 instructions
+	// Output: 16 instructions
 }

@@ -214,6 +214,29 @@ func TestNamespaces(t *testing.T) {
 	wantHeld(t, "deny-all in new namespaces", attack(t, []string{"--profile", "deny-all"}, "namespaces"))
 }
 
+// TestNestedRun: "ringfence run" inside "ringfence run". The inner run
+// cannot register its own task restriction set (the kernel takes one per
+// task); it warns, and its register section holds through the companion
+// seccomp filter: the inner deny-all refuses REGISTER_PROBE, which the
+// outer default allows, and its filters deny requests.
+func TestNestedRun(t *testing.T) {
+	needFilters(t)
+	nested := func(role ...string) result {
+		argv := append([]string{"ringfence", "run"}, runFlags()...)
+		argv = append(argv, "--profile", "default", "--", os.Args[0], "ringfence", "run")
+		argv = append(argv, runFlags()...)
+		argv = append(argv, "--profile", "deny-all", "--", os.Args[0], "role")
+		return self(t, nil, append(argv, role...)...)
+	}
+	r := nested("register-ops", "REGISTER_PROBE", "REGISTER_PERSONALITY")
+	if r.code != held || !strings.Contains(r.stderr, "enforced by the companion seccomp filter") ||
+		!strings.Contains(r.stdout, fmt.Sprintf("REGISTER_PROBE %d", int(syscall.EACCES))) ||
+		!strings.Contains(r.stdout, fmt.Sprintf("REGISTER_PERSONALITY %d", int(syscall.EACCES))) {
+		t.Errorf("nested deny-all register operations:\n%v", r)
+	}
+	wantHeld(t, "nested deny-all requests", nested("requests"))
+}
+
 // TestEmptyPolicyRuns: a policy that registers nothing (default allow, no
 // rules, no register section) runs its program; run used to refuse it
 // with a false "dropped at execve".
