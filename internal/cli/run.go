@@ -39,8 +39,8 @@ func runCommandWith(k ringfence.Kernel) *command {
 		help: `Runs CMD with io_uring restricted by a policy: sets no_new_privs, compiles the
 policy for the running kernel, registers its io_uring task restrictions (the
 register section) and filters on the task, installs a small companion
-seccomp filter (pidfd_getfd; the ring-less IORING_REGISTER_SEND_MSG_RING
-unless the policy allows it) and execs CMD. CMD and every process it starts
+seccomp filter (pidfd_getfd, and the io_uring_register operations the
+register section does not allow) and execs CMD. CMD and every process it starts
 can then only submit io_uring requests the policy allows; the others
 complete with -EACCES. With neither --policy nor --profile, the built-in
 "default" profile applies ("ringfence profiles" lists them). Flags come
