@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -305,5 +306,60 @@ func TestSeccompCheck(t *testing.T) {
 		if err != nil || !ocifence.IsWrapped(spec.Process.Args) || !strings.Contains(log.String(), "warning") {
 			t.Errorf("warn: %v, args %q, log %q", err, spec.Process.Args, log.String())
 		}
+	}
+}
+
+// TestServe runs the plugin as "ringfence nri" does: it installs its
+// binary, connects to NRI's socket, and answers for annotated pods (a bad
+// policy here, so the answer does not depend on the kernel).
+func TestServe(t *testing.T) {
+	dir, err := os.MkdirTemp("", "nri")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "nri.sock")
+	sync := func(ctx context.Context, cb nri.SyncCB) error { _, err := cb(ctx, nil, nil); return err }
+	update := func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil }
+	r, err := nri.New("test-runtime", "1.0", sync, update, nri.WithPluginPath(filepath.Join(dir, "plugins")), nri.WithPluginConfigPath(filepath.Join(dir, "conf")), nri.WithSocketPath(sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	bin := filepath.Join(dir, "bin", "ringfence")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, Options{Binary: bin, Install: true, PolicyDir: filepath.Join(dir, "policies"), Socket: sock, Name: "ringfence", Idx: "50"}, io.Discard)
+	}()
+	bad := map[string]string{ocifence.PolicyKey: "profile:nope"}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		spec, ctr := container(t, "db", ocitest.DockerSeccomp(t))
+		err := create(t, r, pod(bad), spec, ctr)
+		if err != nil && strings.Contains(err.Error(), "unknown profile") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the served plugin never answered: last result %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	self, _ := os.Executable()
+	want, _ := os.ReadFile(self)
+	if got, err := os.ReadFile(bin); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("--install did not copy the executable to %s (%v)", bin, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Serve did not return after its context was cancelled")
 	}
 }
