@@ -142,7 +142,11 @@ func (g *Guest) Run(ctx context.Context, steps ...vminit.Step) (*Result, error) 
 	if m.Timeout == 0 {
 		m.Timeout = time.Duration(guestSec)*time.Second + time.Minute
 	}
-	fmt.Fprintf(log, "booting %s%s\n", ks[0].Release, map[bool]string{true: "", false: " with the Debian userland"}[rootfs == ""])
+	with := ""
+	if rootfs != "" {
+		with = " with the Debian userland"
+	}
+	fmt.Fprintf(log, "booting %s%s\n", ks[0].Release, with)
 	return m.Boot(ctx, work)
 }
 
