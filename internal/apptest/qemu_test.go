@@ -2,6 +2,7 @@ package apptest
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,9 @@ func TestQEMU(t *testing.T) {
 			out := mustRun(t, 2*time.Minute, nil, under(profile, "qemu-io", "--image-opts",
 				"-c", "write -P 0xab 0 1M", "-c", "write -P 0xcd 4M 64k", "-c", "flush",
 				"-c", "read -P 0xab 0 1M", "-c", "read -P 0xcd 4M 64k", qemuImageOpts(img))...)
-			if strings.Count(out, "wrote ") != 2 || strings.Count(out, "read ") != 2 || strings.Contains(out, "Pattern verification failed") {
+			wrote := regexp.MustCompile(`(?m)^wrote \d+/\d+ bytes at offset`).FindAllString(out, -1)
+			read := regexp.MustCompile(`(?m)^read \d+/\d+ bytes at offset`).FindAllString(out, -1)
+			if len(wrote) != 2 || len(read) != 2 || strings.Contains(out, "Pattern verification failed") {
 				t.Errorf("qemu-io:\n%s", out)
 			}
 			out = mustRun(t, 2*time.Minute, nil, under(profile, "qemu-img", "check", "--image-opts", qemuImageOpts(img))...)
