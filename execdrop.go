@@ -24,7 +24,7 @@ const KernelFixExecDrop = "io_uring: preserve task restrictions across exec"
 // sheds its policy by creating a ring (even one it closes) and executing
 // any program. ExecKeepsFilters returns it, wrapped; ExecUnder and
 // ApplyToTask refuse with it unless told otherwise.
-var ErrExecDropsFilters = errors.New(`this kernel drops io_uring task filters at execve once a thread has used io_uring, so a confined program could shed its policy by creating a ring and executing any program (the kernel lacks the fix "` + KernelFixExecDrop + `", in Linux 7.1 and some distributions' 7.0 builds)`)
+var ErrExecDropsFilters = errors.New(`this kernel drops io_uring task filters at execve after the task used io_uring, so a confined program could shed its policy by creating a ring and executing any program (the kernel lacks the fix "` + KernelFixExecDrop + `", in Linux 7.1 and some distributions' 7.0 builds)`)
 
 // execProbeArgv0 is the argv[0] with which ExecKeepsFilters re-executes the
 // running program as its throwaway child; the package's init recognises it.
