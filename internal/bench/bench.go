@@ -175,6 +175,9 @@ type Options struct {
 	// Rounds and Seconds: each round measures every workload under every
 	// profile once, each sample lasting Seconds.
 	Rounds, Seconds int
+	// WallClock measures with the host's time passing in the guest
+	// instead of the instruction clock (see vm.Machine.InstructionClock).
+	WallClock bool
 	// Log receives progress lines; Console, if set, the guest's console.
 	Log, Console io.Writer
 }
@@ -219,6 +222,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		Files:   []vm.File{{Path: vm.GuestBinDir + "/benchguest", HostPath: bin, Mode: 0o755}},
 		Log:     o.Log,
 		Console: o.Console,
+
+		InstructionClock: !o.WallClock,
 	}
 	r, err := g.Run(ctx, vminit.Step{
 		Name: "bench", Path: vm.GuestBinDir + "/benchguest", Dir: "/tmp", TimeoutSec: budget,

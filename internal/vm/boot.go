@@ -76,6 +76,12 @@ type Machine struct {
 	// unpacks it first and the init, the Files and the configuration on
 	// top of it.
 	Userland string
+	// InstructionClock runs QEMU with -icount shift=0,sleep=off: the
+	// guest's clock advances one nanosecond per emulated instruction
+	// instead of with the host's time, so what the guest measures (a
+	// rate, a duration) depends on the instructions it ran, not on how
+	// busy the host is. Only TCG supports it; it is for benchmarks.
+	InstructionClock bool
 	// Args go on the kernel command line after "--"; the kernel passes
 	// them to the init, which appends them to every step's arguments.
 	// They may not contain spaces or quotes.
@@ -358,6 +364,9 @@ func (m *Machine) Boot(ctx context.Context, workDir string) (*Result, error) {
 		"-kernel", m.Kernel.Vmlinuz,
 		"-initrd", initrd.Name(),
 		"-append", cmdline,
+	}
+	if m.InstructionClock {
+		args = append(args, "-icount", "shift=0,sleep=off")
 	}
 	cmd := exec.CommandContext(ctx, QEMU, args...)
 	cmd.WaitDelay = 5 * time.Second

@@ -48,6 +48,8 @@ type Guest struct {
 	Env []string
 	// MemoryMB is the guest's memory; 0 means Machine's default.
 	MemoryMB int
+	// InstructionClock: see Machine.InstructionClock.
+	InstructionClock bool
 	// Timeout bounds the boot; 0 means the steps' deadlines plus a
 	// minute. A step with TimeoutSec 0 gets 5 minutes.
 	Timeout time.Duration
@@ -138,6 +140,8 @@ func (g *Guest) Run(ctx context.Context, steps ...vminit.Step) (*Result, error) 
 		Timeout:  g.Timeout,
 		Console:  g.Console,
 		MemoryMB: g.MemoryMB,
+
+		InstructionClock: g.InstructionClock,
 	}
 	if m.Timeout == 0 {
 		m.Timeout = time.Duration(guestSec)*time.Second + time.Minute
