@@ -212,7 +212,7 @@ guest cannot be built, booted or does not finish.`,
 			kernel := fs.String("kernel", "7.3", "kernel to boot: `VERSION` 7.3 (newest 7.3.x) or 7.3.4 (exactly)")
 			noUserland := fs.Bool("no-userland", false, "boot without the Debian userland (only ringfence and the init; the command is run directly, not by a shell)")
 			timeout := fs.Duration("timeout", 5*time.Minute, "`DURATION` allowed the command in the guest")
-			memory := fs.Int("memory", 0, "guest memory in `MB` (default 2048 with the userland, 512 without)")
+			memory := fs.Int("memory", 0, "guest memory in `MB` (default 4096 with the userland, 512 without)")
 			verbose := fs.Bool("v", false, "stream the guest's console output (kernel messages included)")
 			return func(e *env, words []string) error {
 				if len(words) > 0 && words[0] == "--" {

@@ -67,7 +67,7 @@ type Machine struct {
 	Timeout time.Duration
 	// Console, if not nil, receives the console output as it arrives.
 	Console io.Writer
-	// MemoryMB is the guest memory; 0 means 512, or 2048 with a
+	// MemoryMB is the guest memory; 0 means 512, or 4096 with a
 	// Userland.
 	MemoryMB int
 	// Userland, if not empty, is the host path of an uncompressed newc
@@ -352,7 +352,7 @@ func (m *Machine) Boot(ctx context.Context, workDir string) (*Result, error) {
 	if mem == 0 {
 		mem = 512
 		if m.Userland != "" {
-			mem = 2048
+			mem = 4096
 		}
 	}
 	args := []string{
