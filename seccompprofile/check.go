@@ -27,7 +27,8 @@ type Bypass struct {
 	Rule int
 	// PolicyRule describes it ("rule 2 (\"sockets\") at line 9").
 	PolicyRule string
-	// Syscall is the system call the profile denies.
+	// Syscall is the system call the profile denies (of a group of
+	// equivalent calls none of which it allows, the first: Mapping).
 	Syscall string
 	// Verdict is Denied, or Unknown when the profile's answer depends on
 	// an argument the request does not show (reported too: the policy
@@ -110,15 +111,27 @@ func Check(prof *Profile, pol *policy.Policy, opts Options) ([]Bypass, error) {
 			if !d.Allow {
 				continue
 			}
-			for _, call := range m.Syscalls {
-				c := Call{Name: call}
-				for idx, field := range m.Fields {
-					c.Args[idx], c.Known[idx] = syscallArg(r, field), true
+			for _, group := range m.Syscalls {
+				// Any call of the group the profile allows covers it;
+				// otherwise the bypass is reported against the first.
+				var a Answer
+				for i, name := range group {
+					c := Call{Name: name}
+					for idx, field := range m.Fields {
+						c.Args[idx], c.Known[idx] = syscallArg(r, field), true
+					}
+					ans := decide(entries, prof.DefaultAction, c)
+					if i == 0 || ans.Verdict == Allowed {
+						a = ans
+					}
+					if ans.Verdict == Allowed {
+						break
+					}
 				}
-				a := decide(entries, prof.DefaultAction, c)
 				if a.Verdict == Allowed {
 					continue
 				}
+				call := group[0]
 				k := key{d.Rule, call, a.Entry, a.Verdict}
 				if i, ok := seen[k]; ok {
 					b := &out[i]
@@ -245,7 +258,7 @@ func candidates(pol *policy.Policy, entries []Entry, m Mapping) []policy.Request
 				continue
 			}
 			for _, e := range entries {
-				if !e.names(m.Syscalls[0]) {
+				if !e.names(m.Syscalls[0][0]) {
 					continue
 				}
 				for _, a := range e.Args {

@@ -101,7 +101,7 @@ func (p *Profile) Derive(opts Options) (*Derivation, error) {
 	}
 	if len(callOps) > 0 {
 		pol.Rules = append(pol.Rules, policy.Rule{Name: "system calls the profile allows", Ops: callOps, Action: policy.Allow,
-			Comment: "every system call each of these opcodes stands for is allowed by the profile, whatever its arguments"})
+			Comment: "for each group of system calls these opcodes stand for, the profile allows one whatever its arguments"})
 	}
 	pol.Rules = append(pol.Rules, dataRules...)
 	if err := pol.Validate(); err != nil {
@@ -130,32 +130,46 @@ func entryPos(p *Profile, e *Entry) policy.Pos {
 	return e.Pos
 }
 
-// plainAllowed decides an opcode whose arguments filters do not see: every
-// system call must be allowed whatever its arguments.
+// plainAllowed decides an opcode whose arguments filters do not see: each
+// group of its system calls must have one the profile allows whatever its
+// arguments. A group with none gets a note for each of its calls.
 func (d *Derivation) plainAllowed(p *Profile, entries []Entry, m Mapping) bool {
 	ok := true
-	for _, call := range m.Syscalls {
-		a := decide(entries, p.DefaultAction, Call{Name: call})
-		switch a.Verdict {
-		case Allowed:
+	for _, group := range m.Syscalls {
+		answers := make([]Answer, len(group))
+		allowed := false
+		for i, call := range group {
+			answers[i] = decide(entries, p.DefaultAction, Call{Name: call})
+			allowed = allowed || answers[i].Verdict == Allowed
+		}
+		if allowed {
 			continue
-		case Denied:
-			if a.Entry != nil {
-				d.note(entryPos(p, a.Entry), m.Op, call, "denied: the profile denies %s (%s)", call, a.Entry.Action)
-			} else {
-				d.note(entryPos(p, nil), m.Op, call, "denied: the profile's default action (%s) denies %s", p.DefaultAction, call)
-			}
-		case Unknown:
-			what := "denies"
-			if a.Entry.Action.Allows() {
-				what = "allows only"
-			}
-			d.note(entryPos(p, a.Entry), m.Op, call, "denied: the profile %s %s when %s, and io_uring filters do not see argument %d of %s",
-				what, call, argList(a.Entry.Args), a.Unseen, call)
+		}
+		for i, call := range group {
+			d.noteDenied(p, m.Op, call, answers[i])
 		}
 		ok = false
 	}
 	return ok
+}
+
+// noteDenied notes why the profile's answer a for call denies op.
+func (d *Derivation) noteDenied(p *Profile, op abi.Opcode, call string, a Answer) {
+	switch a.Verdict {
+	case Denied:
+		if a.Entry != nil {
+			d.note(entryPos(p, a.Entry), op, call, "denied: the profile denies %s (%s)", call, a.Entry.Action)
+		} else {
+			d.note(entryPos(p, nil), op, call, "denied: the profile's default action (%s) denies %s", p.DefaultAction, call)
+		}
+	case Unknown:
+		what := "denies"
+		if a.Entry.Action.Allows() {
+			what = "allows only"
+		}
+		d.note(entryPos(p, a.Entry), op, call, "denied: the profile %s %s when %s, and io_uring filters do not see argument %d of %s",
+			what, call, argList(a.Entry.Args), a.Unseen, call)
+	}
 }
 
 func argList(args []Arg) string {
@@ -171,7 +185,7 @@ func argList(args []Arg) string {
 // entries first, then allowing ones, then an allow for a default that
 // allows.
 func (d *Derivation) dataRules(p *Profile, entries []Entry, m Mapping) []policy.Rule {
-	call := m.Syscalls[0]
+	call := m.Syscalls[0][0]
 	var denies, allows []policy.Rule
 	for i := range entries {
 		e := &entries[i]

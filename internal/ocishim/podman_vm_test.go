@@ -27,9 +27,10 @@ func TestPodman(t *testing.T) {
 		t.Fatal(err)
 	}
 	// seccompCheck: warn, because Debian's containers-common profile
-	// denies futex_wait, futex_wake and futex_waitv (with ENOSYS, as
-	// system calls newer than it), which the storage profile's FUTEX_*
-	// requests stand for; the refusal is tested below with AF_VSOCK.
+	// denies futex_waitv (with ENOSYS, as newer than it), which the
+	// storage profile's FUTEX_WAITV requests stand for and futex(2),
+	// which it allows, cannot do (FUTEX_WAIT and FUTEX_WAKE pass through
+	// futex(2)); the refusal is tested below with AF_VSOCK.
 	if err := os.WriteFile(DefaultConfigPath, []byte("runtime: "+r.path+"\nseccompCheck: warn\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
