@@ -15,7 +15,7 @@ func ExamplePolicyFromOCIConfig() {
   "ociVersion": "1.2.0",
   "annotations": {"org.ringfence.policy": "profile:network-server"}
 }`)
-	p, found, err := ringfence.PolicyFromOCIConfig(config, "/run/bundle")
+	p, found, err := ringfence.PolicyFromOCIConfig(config, ringfence.DefaultPolicyDir)
 	if err != nil {
 		fmt.Println("error:", err)
 		return
@@ -82,13 +82,13 @@ func ExampleRequestFromCtx() {
 // source, as the OCI runtime shim does to mount the policy into the
 // container.
 func ExampleResolvePolicyValue() {
-	p, source, err := ringfence.ResolvePolicyValue("profile:deny-all", "annotation org.ringfence.policy", "/bundle")
+	p, source, err := ringfence.ResolvePolicyValue("profile:deny-all", "annotation org.ringfence.policy", ringfence.DefaultPolicyDir)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(p.Default, len(source) > 0)
-	_, _, err = ringfence.ResolvePolicyValue("version: 1\ndefault: maybe\n", "annotation org.ringfence.policy", "/bundle")
+	_, _, err = ringfence.ResolvePolicyValue("version: 1\ndefault: maybe\n", "annotation org.ringfence.policy", ringfence.DefaultPolicyDir)
 	fmt.Println(err)
 	// Output:
 	// deny true

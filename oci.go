@@ -2,9 +2,13 @@ package ringfence
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
@@ -15,18 +19,26 @@ import (
 // policy in a bundle's config.json, until the spec has a field for it.
 const OCIAnnotation = "org.ringfence.policy"
 
+// DefaultPolicyDir is the trusted directory of policy files that the
+// container runtimes (ringfence-runtime, ringfence nri) let annotations
+// name by default. Whoever sets annotations (in Kubernetes, a pod's
+// author) is not trusted with the node's files: only files in this
+// directory, which the node's administrator fills, can be named.
+const DefaultPolicyDir = "/etc/ringfence/policies"
+
 // PolicyFromOCI reads the policy named by the org.ringfence.policy
-// annotation of the OCI bundle in dir (dir/config.json). found is false,
-// with a nil error, when the bundle has no such annotation: the runtime
-// decides what that means (no policy, or a default such as
-// Profile("default")). See PolicyFromOCIConfig for the annotation's forms.
-func PolicyFromOCI(bundleDir string) (p *policy.Policy, found bool, err error) {
+// annotation of the OCI bundle in bundleDir (bundleDir/config.json).
+// found is false, with a nil error, when the bundle has no such
+// annotation: the runtime decides what that means (no policy, or a default
+// such as Profile("default")). Policy files the annotation names must lie
+// in policyDir (see PolicyFromOCIConfig).
+func PolicyFromOCI(bundleDir, policyDir string) (p *policy.Policy, found bool, err error) {
 	cfg := filepath.Join(bundleDir, "config.json")
 	data, err := readlimit.File(cfg)
 	if err != nil {
 		return nil, false, err
 	}
-	return PolicyFromOCIConfig(data, bundleDir)
+	return PolicyFromOCIConfig(data, policyDir)
 }
 
 // PolicyFromOCIConfig reads the org.ringfence.policy annotation of an OCI
@@ -35,11 +47,12 @@ func PolicyFromOCI(bundleDir string) (p *policy.Policy, found bool, err error) {
 //   - an inline policy, YAML or JSON: any value that contains a newline or
 //     starts with "{";
 //   - "profile:NAME", a built-in profile;
-//   - otherwise a path to a policy file; a relative path is resolved
-//     against bundleDir.
+//   - otherwise the name of a policy file in the trusted directory
+//     policyDir (see ResolvePolicyValue for the rules); with policyDir ""
+//     no file can be named.
 //
 // found is false, with a nil error, when there is no such annotation.
-func PolicyFromOCIConfig(config []byte, bundleDir string) (p *policy.Policy, found bool, err error) {
+func PolicyFromOCIConfig(config []byte, policyDir string) (p *policy.Policy, found bool, err error) {
 	var spec struct {
 		Annotations map[string]string `json:"annotations"`
 	}
@@ -50,7 +63,7 @@ func PolicyFromOCIConfig(config []byte, bundleDir string) (p *policy.Policy, fou
 	if !ok {
 		return nil, false, nil
 	}
-	p, _, err = ResolvePolicyValue(v, "annotation "+OCIAnnotation, bundleDir)
+	p, _, err = ResolvePolicyValue(v, "annotation "+OCIAnnotation, policyDir)
 	if err != nil {
 		return nil, true, err
 	}
@@ -59,24 +72,35 @@ func PolicyFromOCIConfig(config []byte, bundleDir string) (p *policy.Policy, fou
 
 // ResolvePolicyValue resolves a value of the org.ringfence.policy
 // annotation (the forms of PolicyFromOCIConfig: inline YAML or JSON,
-// "profile:NAME", or a path resolved against baseDir) and returns the
-// policy with the source text it was parsed from, so that a runtime can
-// hand the same policy to a process inside a container. src names where
-// the value came from, for errors ("annotation org.ringfence.policy").
+// "profile:NAME", or the name of a policy file) and returns the policy
+// with the source text it was parsed from, so that a runtime can hand the
+// same policy to a process inside a container. src names where the value
+// came from, for errors ("annotation org.ringfence.policy").
+//
+// Policy files, whether the value names one or a policy extends one
+// (directly or through other files), are read only from the trusted
+// directory policyDir, since whoever writes the value may not be trusted
+// with the files of the machine the runtime runs on: a relative name is
+// resolved inside policyDir (a base's relative name against the directory
+// of the file that extends it), an absolute name must lie inside it, a
+// name that leaves it with ".." or through a symbolic link is refused, and
+// only regular files are read (never a FIFO, a device or a directory).
+// With policyDir "" every file is refused. Errors name src and the rule
+// broken.
 //
 // A policy that extends others (docs/policy.md, "Composition") is
 // returned with its flattened text as source instead: parsed inside the
 // container, a reference to a file would name the container's file, which
-// the image controls, not the one checked here. Files an inline policy
-// extends by a relative path are resolved against baseDir.
-func ResolvePolicyValue(v, src, baseDir string) (p *policy.Policy, source []byte, err error) {
+// the image controls, not the one checked here.
+func ResolvePolicyValue(v, src, policyDir string) (p *policy.Policy, source []byte, err error) {
 	trimmed := strings.TrimSpace(v)
+	l := dirLoader{dir: policyDir}
 	switch {
 	case trimmed == "":
-		return nil, nil, fmt.Errorf("%s is empty: give an inline policy, profile:NAME or a path", src)
+		return nil, nil, fmt.Errorf("%s is empty: give an inline policy, profile:NAME or the name of a file in the policy directory", src)
 	case strings.Contains(trimmed, "\n") || strings.HasPrefix(trimmed, "{"):
 		source = []byte(v)
-		p, err = policy.ParseWith(source, src, baseLoader{baseDir})
+		p, err = policy.ParseWith(source, src, l)
 	case strings.HasPrefix(trimmed, "profile:"):
 		name := strings.TrimPrefix(trimmed, "profile:")
 		source, err = profiles.Get(name)
@@ -87,13 +111,10 @@ func ResolvePolicyValue(v, src, baseDir string) (p *policy.Policy, source []byte
 			err = fmt.Errorf("%s: %w", src, err)
 		}
 	default:
-		path := trimmed
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(baseDir, path)
-		}
-		source, err = readlimit.File(path)
+		var file string
+		source, file, err = l.read(trimmed, "")
 		if err == nil {
-			p, err = ParsePolicy(source, path)
+			p, err = policy.ParseWith(source, file, l)
 		}
 		if err != nil {
 			err = fmt.Errorf("%s names %q: %w", src, trimmed, err)
@@ -110,14 +131,78 @@ func ResolvePolicyValue(v, src, baseDir string) (p *policy.Policy, source []byte
 	return p, source, nil
 }
 
-// baseLoader resolves the bases of an inline policy: relative paths
-// against dir, everything else as policy.DefaultLoader does.
-type baseLoader struct{ dir string }
+// dirLoader finds the bases of a policy: built-in profiles as
+// policy.DefaultLoader does, files only inside dir.
+type dirLoader struct{ dir string }
 
 // Load implements policy.Loader.
-func (l baseLoader) Load(ref, from string) ([]byte, string, error) {
-	if policy.IsPath(ref) && !filepath.IsAbs(ref) {
-		ref = filepath.Join(l.dir, ref)
+func (l dirLoader) Load(ref, from string) ([]byte, string, error) {
+	if !policy.IsPath(ref) || strings.HasPrefix(from, "profile ") {
+		return policy.DefaultLoader{}.Load(ref, from)
 	}
-	return policy.DefaultLoader{}.Load(ref, from)
+	base := ""
+	if dir, err := filepath.Abs(l.dir); err == nil && l.dir != "" && filepath.IsAbs(from) {
+		if rel, err := filepath.Rel(dir, from); err == nil && filepath.IsLocal(rel) {
+			base = filepath.Dir(from) // a file l.read returned
+		}
+	}
+	return l.read(ref, base)
+}
+
+// read reads the policy file name, relative to base (dir when ""), under
+// the rules of ResolvePolicyValue, and returns its contents and path.
+func (l dirLoader) read(name, base string) ([]byte, string, error) {
+	if l.dir == "" {
+		return nil, "", fmt.Errorf("no policy directory is configured, so no policy file may be named (give an inline policy or profile:NAME)")
+	}
+	dir, err := filepath.Abs(l.dir)
+	if err != nil {
+		return nil, "", err
+	}
+	if base == "" {
+		base = dir
+	}
+	path := filepath.Clean(name)
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(base, name)
+	}
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, "", fmt.Errorf("%s is outside the policy directory %s: only files in it may be named", path, dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("policy directory: %w", err)
+	}
+	defer root.Close()
+	// Stat first, so that a FIFO or a device is never opened; os.Root
+	// refuses symbolic links and ".." that lead out of dir.
+	st, err := root.Stat(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("%s: no such file in the policy directory %s", path, dir)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: refused, it must resolve inside the policy directory %s (symbolic links leading out of it are not followed): %w", path, dir, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, "", fmt.Errorf("%s is not a regular file (%s): only regular files are read", path, st.Mode().Type())
+	}
+	// O_NONBLOCK, and the check on the opened file, because the name may
+	// have been replaced since Stat.
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return nil, "", err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, "", fmt.Errorf("%s is not a regular file (%s): only regular files are read", path, st.Mode().Type())
+	}
+	data, err := readlimit.Reader(f, path)
+	if err != nil {
+		return nil, "", err
+	}
+	return data, path, nil
 }

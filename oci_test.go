@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ringfence/ringfence/abi"
@@ -66,11 +67,11 @@ func TestPolicyFromOCI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"annotations":{"org.ringfence.policy":"pol/p.yaml"}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, found, err := PolicyFromOCI(dir)
+	p, found, err := PolicyFromOCI(dir, dir)
 	if err != nil || !found || p.Default != policy.Allow {
 		t.Fatalf("PolicyFromOCI: %v %v %v", p, found, err)
 	}
-	if _, _, err := PolicyFromOCI(filepath.Join(dir, "nope")); err == nil {
+	if _, _, err := PolicyFromOCI(filepath.Join(dir, "nope"), dir); err == nil {
 		t.Fatal("PolicyFromOCI of a missing bundle succeeded")
 	}
 }
@@ -156,7 +157,8 @@ func checkFlattened(t *testing.T, value string, p *policy.Policy, src []byte) {
 // TestResolvePolicyValueExtends: a policy that extends others is handed
 // on flattened, so that a process inside the container, which would
 // resolve a file reference in its own file system, runs what was checked;
-// an inline policy's relative references are resolved against the bundle.
+// an inline policy's relative references are resolved in the policy
+// directory.
 func TestResolvePolicyValueExtends(t *testing.T) {
 	dir := t.TempDir()
 	base := "version: 1\ndefault: deny\nrules:\n  - ops: [READ]\n    action: allow\n"
@@ -175,7 +177,90 @@ func TestResolvePolicyValueExtends(t *testing.T) {
 		checkFlattened(t, v, p, src)
 	}
 	if _, _, err := ResolvePolicyValue("version: 1\nextends: missing.yaml\n", "here", dir); err == nil ||
-		!strings.Contains(err.Error(), `here:2:10: extends "missing.yaml": open `+filepath.Join(dir, "missing.yaml")) {
+		!strings.Contains(err.Error(), `here:2:10: extends "missing.yaml": `+filepath.Join(dir, "missing.yaml")+": no such file in the policy directory") {
 		t.Errorf("missing base: %v", err)
+	}
+}
+
+// TestResolvePolicyValueConfined: files named by a value, or extended by
+// it, directly or through other files, are read only from the policy
+// directory, only when regular, and errors never quote a file outside it.
+func TestResolvePolicyValueConfined(t *testing.T) {
+	top := t.TempDir()
+	dir := filepath.Join(top, "policies")
+	const secret = "SECRET-CONTENT-OUTSIDE"
+	outside := filepath.Join(top, "outside.yaml")
+	write := func(path, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(outside, secret+": [\n")
+	const good = "version: 1\ndefault: allow\nrules: []\n"
+	write(filepath.Join(dir, "p.yaml"), good)
+	write(filepath.Join(dir, "sub", "q.yaml"), good)
+	write(filepath.Join(dir, "sub", "ext.yaml"), "version: 1\nextends: q.yaml\n")    // relative to itself
+	write(filepath.Join(dir, "leak.yaml"), "version: 1\nextends: ../outside.yaml\n") // transitive escape
+	write(filepath.Join(dir, "leakabs.yaml"), "version: 1\nextends: "+outside+"\n")
+	if err := os.Symlink(outside, filepath.Join(dir, "out.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("p.yaml", filepath.Join(dir, "in.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(top, filepath.Join(dir, "updir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, value, dir, err string
+	}{
+		{"relative", "p.yaml", dir, ""},
+		{"subdirectory", "sub/q.yaml", dir, ""},
+		{"absolute inside", filepath.Join(dir, "p.yaml"), dir, ""},
+		{"symlink inside", "in.yaml", dir, ""},
+		{"dot-dot inside", "sub/../p.yaml", dir, ""},
+		{"file extends file", "sub/ext.yaml", dir, ""},
+		{"inline extends file", "version: 1\nextends: sub/q.yaml\n", dir, ""},
+		{"inline extends profile", "version: 1\nextends: default\n", dir, ""},
+		{"profile", "profile:storage", dir, ""},
+		{"profile without dir", "profile:storage", "", ""},
+		{"absolute outside", outside, dir, "outside the policy directory"},
+		{"dot-dot escape", "../outside.yaml", dir, "outside the policy directory"},
+		{"symlink out", "out.yaml", dir, "must resolve inside the policy directory"},
+		{"symlinked directory out", "updir/outside.yaml", dir, "must resolve inside the policy directory"},
+		{"fifo", "fifo.yaml", dir, "not a regular file"},
+		{"device", "null", "/dev", "not a regular file"},
+		{"directory", "sub", dir, "not a regular file"},
+		{"no directory", "p.yaml", "", "no policy directory"},
+		{"inline extends outside", "version: 1\nextends: " + outside + "\n", dir, "outside the policy directory"},
+		{"inline extends escape", "version: 1\nextends: ../outside.yaml\n", dir, "outside the policy directory"},
+		{"inline extends symlink out", "version: 1\nextends: out.yaml\n", dir, "must resolve inside the policy directory"},
+		{"inline extends fifo", "version: 1\nextends: fifo.yaml\n", dir, "not a regular file"},
+		{"inline extends without dir", "version: 1\nextends: p.yaml\n", "", "no policy directory"},
+		{"file extends escape", "leak.yaml", dir, "outside the policy directory"},
+		{"file extends outside", "leakabs.yaml", dir, "outside the policy directory"},
+	}
+	for _, c := range cases {
+		p, _, err := ResolvePolicyValue(c.value, "annotation x", c.dir)
+		if c.err == "" {
+			if err != nil || p == nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: %q accepted, want an error containing %q", c.name, c.value, c.err)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, c.err) || !strings.Contains(msg, "annotation x") || strings.Contains(msg, secret) {
+			t.Errorf("%s: error %q: want one naming the annotation and containing %q, never the outside file's content", c.name, msg, c.err)
+		}
 	}
 }
