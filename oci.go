@@ -172,7 +172,7 @@ func (l dirLoader) read(name, base string) ([]byte, string, error) {
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, "", fmt.Errorf("policy directory: %w", err)
+		return nil, "", fmt.Errorf("%s: the policy directory cannot be opened: %w", path, err)
 	}
 	defer root.Close()
 	// Stat first, so that a FIFO or a device is never opened; os.Root

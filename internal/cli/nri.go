@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/internal/nriplugin"
 )
 
@@ -21,6 +22,7 @@ func nriCommand() *command {
 			fs.StringVar(&o.Binary, "binary", "/opt/ringfence/bin/ringfence", "the ringfence binary on the node, mounted into fenced containers (`PATH`)")
 			fs.BoolVar(&o.Install, "install", false, "copy this executable to --binary first (the DaemonSet does)")
 			fs.StringVar(&o.PolicyDir, "policy-dir", "/var/lib/ringfence/nri", "`DIR` on the node, at the same path in the plugin's container, for the policies it mounts")
+			fs.StringVar(&o.Policies, "policies", ringfence.DefaultPolicyDir, "trusted `DIR`, in the plugin's container, of the policy files annotations may name; no other file is read")
 			fs.StringVar(&o.Socket, "socket", "/var/run/nri/nri.sock", "the runtime's NRI socket (`PATH`)")
 			fs.StringVar(&o.Name, "name", "ringfence", "plugin `NAME`")
 			fs.StringVar(&o.Idx, "idx", "50", "plugin index: the order among NRI plugins (`NN`)")

@@ -25,7 +25,12 @@ annotation names a policy:
   org.ringfence.if-supported: "true"
       start unfenced (seccomp unchanged) where the kernel cannot fence
 
-Values are an inline policy (YAML or JSON) or profile:NAME. The container's
+Values are an inline policy (YAML or JSON), profile:NAME, or the name of a
+policy file in the --policies directory (relative to it, or an absolute
+path inside it); no other file is read, since pod authors are not trusted
+with the node's files: "..", symbolic links out of the directory and
+anything but regular files are refused, for the files policies extend too.
+The container's
 process then runs under "ringfence run", with the binary and the policy
 bind-mounted read-only at /.ringfence, and its seccomp profile allows
 io_uring_setup, io_uring_enter and io_uring_register. A bad policy or a
@@ -41,6 +46,7 @@ type Options struct {
 	Binary      string // the ringfence binary on the node
 	Install     bool   // copy this executable to Binary first
 	PolicyDir   string // where policies are written, on the node
+	Policies    string // the trusted directory of policy files annotations may name
 	Socket      string // the runtime's NRI socket
 	Name, Idx   string // plugin name and index
 	IfSupported bool   // start containers unfenced where the kernel cannot fence
@@ -60,7 +66,7 @@ func Serve(ctx context.Context, o Options, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, err := New(Config{Binary: o.Binary, PolicyDir: o.PolicyDir, IfSupported: o.IfSupported, SeccompCheck: mode, Kernel: ringfence.Host(), Log: log})
+	p, err := New(Config{Binary: o.Binary, PolicyDir: o.PolicyDir, Policies: o.Policies, IfSupported: o.IfSupported, SeccompCheck: mode, Kernel: ringfence.Host(), Log: log})
 	if err != nil {
 		return err
 	}

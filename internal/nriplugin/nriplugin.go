@@ -12,8 +12,9 @@
 //	org.ringfence.policy/container.sidecar: none       # leave this container unfenced
 //	org.ringfence.if-supported: "true"                 # start unfenced where the kernel cannot fence
 //
-// Values are an inline policy (YAML or JSON) or profile:NAME; paths are
-// refused, since they would name files on the node.
+// Values are an inline policy (YAML or JSON), profile:NAME, or the name of
+// a policy file in the trusted policy directory (Config.Policies): a pod's
+// author is not trusted with the node's files, so no other file is read.
 //
 // NRI offers no hook for processes started later in a container
 // (kubectl exec): they are not fenced by the plugin. Use the runtime shim
@@ -48,6 +49,10 @@ type Config struct {
 	// plugin's own container, where the plugin writes the policies it
 	// mounts (one file per policy, named by its SHA-256).
 	PolicyDir string
+	// Policies is the trusted directory, in the plugin's container, of
+	// the policy files annotations may name (and policies extend); ""
+	// refuses every file. See ringfence.ResolvePolicyValue.
+	Policies string
 	// IfSupported lets every container start unfenced on a kernel that
 	// cannot fence it (the pod annotation does so for one pod).
 	IfSupported bool
@@ -99,11 +104,7 @@ func (p *Plugin) adjust(pod *api.PodSandbox, ctr *api.Container) (*api.Container
 	if !ok {
 		return nil, nil
 	}
-	v := strings.TrimSpace(choice.Value)
-	if !strings.Contains(v, "\n") && !strings.HasPrefix(v, "{") && !strings.HasPrefix(v, "profile:") {
-		return nil, fmt.Errorf("annotation %s names %q: the NRI plugin takes an inline policy or profile:NAME, not a path on the node", choice.Key, v)
-	}
-	pol, source, err := ringfence.ResolvePolicyValue(choice.Value, "annotation "+choice.Key, "/")
+	pol, source, err := ringfence.ResolvePolicyValue(choice.Value, "annotation "+choice.Key, p.cfg.Policies)
 	if err != nil {
 		return nil, err
 	}

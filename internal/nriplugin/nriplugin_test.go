@@ -129,7 +129,7 @@ func create(t *testing.T, r *nri.Adaptation, p *api.PodSandbox, spec *specs.Spec
 }
 
 func newPlugin(t *testing.T, k ocitest.Kernel) (*Plugin, Config) {
-	cfg := Config{Binary: "/opt/ringfence/bin/ringfence", PolicyDir: t.TempDir(), Kernel: k}
+	cfg := Config{Binary: "/opt/ringfence/bin/ringfence", PolicyDir: t.TempDir(), Policies: ringfence.DefaultPolicyDir, Kernel: k}
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +222,59 @@ func TestAdjustsAnnotatedContainer(t *testing.T) {
 	}
 }
 
+// TestPolicyDirectory: policy files named by pod annotations, or extended
+// by them, come only from the trusted directory; every other file is
+// refused, with an error that names the annotation and never the content
+// of a file outside.
+func TestPolicyDirectory(t *testing.T) {
+	dir, cases := ocitest.PolicyDir(t)
+	p, err := New(Config{Binary: "/opt/ringfence/bin/ringfence", PolicyDir: t.TempDir(), Policies: dir, Kernel: k73})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runtime(t, p, nil)
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			spec, ctr := container(t, "db", ocitest.DockerSeccomp(t))
+			err := create(t, r, pod(map[string]string{ocifence.PolicyKey: c.Value}), spec, ctr)
+			if c.Err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				var pol []byte
+				for _, m := range spec.Mounts {
+					if m.Destination == ocifence.PolicyPath {
+						pol, err = os.ReadFile(m.Source)
+					}
+				}
+				fromFile := !strings.Contains(c.Value, "extends: default")
+				if err != nil || !ocifence.IsWrapped(spec.Process.Args) || fromFile != strings.Contains(string(pol), ocitest.PolicyDirRule) {
+					t.Errorf("args %q, mounted policy %q (%v)", spec.Process.Args, pol, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%q accepted, want a refusal with %q", c.Value, c.Err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, c.Err) || !strings.Contains(msg, "annotation "+ocifence.PolicyKey) || strings.Contains(msg, ocitest.OutsideSecret) {
+				t.Errorf("error %q: want the annotation and %q, never the outside file's content", msg, c.Err)
+			}
+			if ocifence.IsWrapped(spec.Process.Args) {
+				t.Error("the container was fenced although the policy was refused")
+			}
+		})
+	}
+	// Without a trusted directory, no file is read.
+	p, err = New(Config{Binary: "/b", PolicyDir: t.TempDir(), Kernel: k73})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, ctr := container(t, "db", ocitest.DockerSeccomp(t))
+	if err := create(t, runtime(t, p, nil), pod(map[string]string{ocifence.PolicyKey: filepath.Join(dir, "p.yaml")}), spec, ctr); err == nil || !strings.Contains(err.Error(), "no policy directory") {
+		t.Errorf("no directory: %v", err)
+	}
+}
+
 func sortMounts(m []specs.Mount) []specs.Mount {
 	m = slices.Clone(m)
 	slices.SortFunc(m, func(a, b specs.Mount) int { return strings.Compare(a.Destination, b.Destination) })
@@ -245,7 +298,7 @@ func TestFailsClosed(t *testing.T) {
 	}{
 		{"no filters", ocitest.Kernel{Unsupported: errors.New("Linux 6.19.14 has no io_uring BPF filters")}, map[string]string{ocifence.PolicyKey: "profile:storage"}, "not starting the container: this kernel cannot fence the container: Linux 6.19.14 has no io_uring BPF filters"},
 		{"bad policy", k73, map[string]string{ocifence.PolicyKey: "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"}, "annotation org.ringfence.policy:7:22: unknown"},
-		{"path", k73, map[string]string{ocifence.PolicyKey: "/etc/policy.yaml"}, "not a path on the node"},
+		{"path", k73, map[string]string{ocifence.PolicyKey: "/etc/policy.yaml"}, `names "/etc/policy.yaml": /etc/policy.yaml is outside the policy directory ` + ringfence.DefaultPolicyDir},
 		{"bad if-supported", k73, map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "yes"}, "want true or false"},
 	}
 	for _, c := range cases {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+
+	"github.com/ringfence/ringfence"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -24,12 +27,14 @@ const RuntimeEnv = "RINGFENCE_RUNTIME"
 //	policy: profile:default       # policy of containers without the annotation (default: none, they pass through)
 //	ifSupported: false            # start containers unfenced on kernels that cannot fence them
 //	seccompCheck: refuse          # refuse (default), warn or off: a policy that lets io_uring do what the seccomp profile forbids
+//	policyDir: /etc/ringfence/policies # the only directory annotations may name policy files in (default ringfence.DefaultPolicyDir)
 type Config struct {
 	Runtime      string `yaml:"runtime"`
 	Binary       string `yaml:"binary"`
 	Policy       string `yaml:"policy"`
 	IfSupported  bool   `yaml:"ifSupported"`
 	SeccompCheck string `yaml:"seccompCheck"`
+	PolicyDir    string `yaml:"policyDir"`
 }
 
 // LoadConfig reads the configuration at path; a missing file is the empty
@@ -62,6 +67,9 @@ func ParseConfig(data []byte, name string) (Config, error) {
 		}
 		return c, fmt.Errorf("%s: %v", name, err)
 	}
+	if c.PolicyDir != "" && !filepath.IsAbs(c.PolicyDir) {
+		return c, fmt.Errorf("%s: policyDir is %q: want an absolute path", name, c.PolicyDir)
+	}
 	switch c.SeccompCheck {
 	case "", "refuse", "warn", "off":
 	default:
@@ -70,13 +78,22 @@ func ParseConfig(data []byte, name string) (Config, error) {
 	return c, nil
 }
 
+// PolicyDirectory is the trusted directory of the policy files that
+// annotations may name: PolicyDir, or ringfence.DefaultPolicyDir.
+func (c Config) PolicyDirectory() string {
+	if c.PolicyDir != "" {
+		return c.PolicyDir
+	}
+	return ringfence.DefaultPolicyDir
+}
+
 // trimYAMLLine turns yaml's "line 3: field x not found in type ..." into
 // "3: unknown key x".
 func trimYAMLLine(s string) string {
 	var line int
 	var field string
 	if n, _ := fmt.Sscanf(s, "line %d: field %s not found", &line, &field); n == 2 {
-		return fmt.Sprintf("%d: unknown key %q (known: runtime, binary, policy, ifSupported, seccompCheck)", line, field)
+		return fmt.Sprintf("%d: unknown key %q (known: runtime, binary, policy, ifSupported, seccompCheck, policyDir)", line, field)
 	}
 	return " " + s
 }

@@ -265,20 +265,24 @@ func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
 	if err != nil {
 		return err
 	}
-	baseDir := bundle
+	// Annotations are written by whoever creates the container, who may
+	// not be trusted with the host's files: the files they name come
+	// from the policy directory only. The configuration's default is the
+	// administrator's, read from files in the configuration's directory.
+	policyDir := cfg.PolicyDirectory()
 	if !ok {
 		if cfg.Policy == "" {
 			return nil
 		}
 		choice = ocifence.Choice{Key: s.ConfigPath + ": policy", Value: cfg.Policy, IfSupported: choice.IfSupported}
-		baseDir = filepath.Dir(s.ConfigPath)
+		policyDir = filepath.Dir(s.ConfigPath)
 	}
 	ifSupported := choice.IfSupported || cfg.IfSupported
 	src := choice.Key
 	if !strings.Contains(src, ":") {
 		src = "annotation " + src
 	}
-	pol, source, err := ringfence.ResolvePolicyValue(choice.Value, src, baseDir)
+	pol, source, err := ringfence.ResolvePolicyValue(choice.Value, src, policyDir)
 	if err != nil {
 		return err
 	}

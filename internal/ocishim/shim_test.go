@@ -263,7 +263,7 @@ func TestCreateFailsClosed(t *testing.T) {
 		{"no filters", map[string]string{ocifence.PolicyKey: "profile:storage"}, k619, "", "not starting the container: this kernel cannot fence the container: this kernel (6.19.14) has no io_uring BPF filters"},
 		{"7.0 sheds filters at exec", map[string]string{ocifence.PolicyKey: "profile:storage"}, k70, "", "io_uring: preserve task restrictions across exec"},
 		{"bad inline policy", map[string]string{ocifence.PolicyKey: "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"}, k73, "", "annotation org.ringfence.policy:7:22: unknown"},
-		{"missing policy file", map[string]string{ocifence.PolicyKey: "policies/db.yaml"}, k73, "", `names "policies/db.yaml"`},
+		{"missing policy file", map[string]string{ocifence.PolicyKey: "policies/db.yaml"}, k73, "", `names "policies/db.yaml": ` + ringfence.DefaultPolicyDir + "/policies/db.yaml: the policy directory cannot be opened"},
 		{"unknown profile", map[string]string{ocifence.PolicyKey: "profile:nope"}, k73, "", "unknown profile"},
 		{"bad if-supported", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "1"}, k73, "", "want true or false"},
 		{"bad default policy", nil, k73, "policy: profile:nope\n", "runtime.yaml: policy: unknown profile"},
@@ -301,6 +301,65 @@ func TestCreateUnknownSeccompField(t *testing.T) {
 	os.WriteFile(filepath.Join(b, "config.json"), data, 0o644)
 	if code := e.run("create", "--bundle", b, "c1"); code != 1 || e.executed() || !strings.Contains(e.stderr.String(), "futureField") {
 		t.Errorf("exit %d executed %v stderr %q: want a refusal naming the unknown field", code, e.executed(), e.stderr.String())
+	}
+}
+
+// TestCreatePolicyDirectory: policy files named by annotations, or
+// extended by them, come only from the configured policy directory; every
+// other file is refused before the real runtime runs, with an error that
+// names the annotation and never the content of a file outside.
+func TestCreatePolicyDirectory(t *testing.T) {
+	dir, cases := ocitest.PolicyDir(t)
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			e := newEnv(t, k73, "policyDir: "+dir+"\n")
+			b, orig := bundle(t, map[string]string{ocifence.PolicyKey: c.Value}, ocitest.DockerSeccomp(t))
+			code := e.run("create", "--bundle", b, "c1")
+			if c.Err == "" {
+				pol, err := os.ReadFile(filepath.Join(b, StateDir, "policy.yaml"))
+				if code != 0 || !e.executed() || err != nil {
+					t.Fatalf("exit %d executed %v (%v): %s", code, e.executed(), err, e.stderr.String())
+				}
+				fromFile := !strings.Contains(c.Value, "extends: default")
+				if p, err := policy.ParseWith(pol, "policy.yaml", noBases{}); err != nil || p.Default != policy.Deny || fromFile != strings.Contains(string(pol), ocitest.PolicyDirRule) {
+					t.Errorf("mounted policy %q: %v", pol, err)
+				}
+				return
+			}
+			msg := e.stderr.String()
+			if code != 1 || e.executed() {
+				t.Fatalf("exit %d executed %v: %q must be refused", code, e.executed(), c.Value)
+			}
+			if !strings.Contains(msg, c.Err) || !strings.Contains(msg, "annotation "+ocifence.PolicyKey) || strings.Contains(msg, ocitest.OutsideSecret) {
+				t.Errorf("stderr %q: want the annotation and %q, never the outside file's content", msg, c.Err)
+			}
+			if now, _ := os.ReadFile(filepath.Join(b, "config.json")); !bytes.Equal(now, orig) {
+				t.Error("config.json changed although create failed")
+			}
+		})
+	}
+	// Without policyDir, the default directory is the trusted one: a file
+	// next to the bundle, as the old shim read it, is refused.
+	e := newEnv(t, k73, "")
+	b, _ := bundle(t, map[string]string{ocifence.PolicyKey: "config.json"}, nil)
+	if code := e.run("create", "--bundle", b, "c1"); code != 1 || e.executed() || !strings.Contains(e.stderr.String(), ringfence.DefaultPolicyDir) {
+		t.Errorf("exit %d stderr %q: want a refusal naming %s", code, e.stderr.String(), ringfence.DefaultPolicyDir)
+	}
+	if _, err := ParseConfig([]byte("policyDir: policies\n"), "runtime.yaml"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Errorf("relative policyDir: %v", err)
+	}
+}
+
+// TestDefaultPolicyFileFromConfig: the configuration's default policy, the
+// administrator's, may name a file in the configuration's directory.
+func TestDefaultPolicyFileFromConfig(t *testing.T) {
+	e := newEnv(t, k73, "policy: default.yaml\n")
+	if err := os.WriteFile(filepath.Join(e.dir, "default.yaml"), []byte("version: 1\nextends: deny-all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := bundle(t, nil, ocitest.DockerSeccomp(t))
+	if code := e.run("create", "--bundle", b, "c1"); code != 0 || !e.executed() {
+		t.Fatalf("exit %d: %s", code, e.stderr.String())
 	}
 }
 
