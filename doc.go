@@ -6,7 +6,7 @@
 // A runtime calls it in its init process, after setting up the container and
 // before exec:
 //
-//	p, found, err := ringfence.PolicyFromOCI(bundleDir) // or LoadPolicy, Profile
+//	p, found, err := ringfence.PolicyFromOCI(bundleDir, ringfence.DefaultPolicyDir) // or LoadPolicy, Profile
 //	...
 //	v, err := ringfence.RunningKernel()
 //	plan, err := ringfence.Compile(p, v)

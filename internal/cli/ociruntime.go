@@ -14,7 +14,9 @@ runtime (runc; or crun or another, set by RINGFENCE_RUNTIME or by "runtime:" in
 /etc/ringfence/runtime.yaml) with the same arguments, global flags included.
 
 For "create" and "run", a container whose config.json annotation
-org.ringfence.policy names a policy (inline, profile:NAME or a path), or any
+org.ringfence.policy names a policy (inline, profile:NAME or a file in the
+trusted directory "policyDir:" of runtime.yaml, default
+/etc/ringfence/policies; no other file is read), or any
 container when runtime.yaml sets "policy:", is fenced first: the ringfence
 binary and the policy are bind-mounted read-only at /.ringfence, the process
 runs under "ringfence run", and the seccomp profile allows io_uring_setup,

@@ -13,6 +13,10 @@
 // container without a policy, passes through unchanged: the shim execs the
 // real runtime with the same arguments.
 //
+// Policy files named by annotations, which whoever creates the container
+// writes, are read only from the trusted policy directory (Config.PolicyDir;
+// see ringfence.ResolvePolicyValue).
+//
 // It fails closed: a bad policy, a kernel without io_uring filters, or one
 // on which the program could shed its filters makes "create" fail with an
 // error that says why, and the real runtime is not run; only the
