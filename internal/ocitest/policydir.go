@@ -3,7 +3,6 @@ package ocitest
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -51,13 +50,7 @@ func PolicyDir(t *testing.T) (dir string, cases []PolicyFileCase) {
 			t.Fatal(err)
 		}
 	}
-	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.yaml"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// /dev/null's numbers (1, 3).
-	if err := syscall.Mknod(filepath.Join(dir, "null.yaml"), syscall.S_IFCHR|0o644, 1<<8|3); err != nil {
-		t.Fatalf("mknod (the test needs root): %v", err)
-	}
+	makeSpecialFiles(t, dir)
 	const escape = "outside the policy directory"
 	const link = "must resolve inside the policy directory"
 	const irregular = "not a regular file"
