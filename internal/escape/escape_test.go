@@ -320,3 +320,29 @@ func TestProfileRegisterOps(t *testing.T) {
 		}
 	}
 }
+
+// TestSCMRightsRing (held before, kept): an unconfined process cannot hand
+// its ring to a confined one over a Unix socket, because the kernel
+// refuses to pass io_uring descriptors with SCM_RIGHTS; were it to accept,
+// the confined program would receive a ring no filter covers.
+func TestSCMRightsRing(t *testing.T) {
+	needFilters(t)
+	r, err := kernel.NewRing(kernel.Params{Entries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	err = syscall.Sendmsg(fds[0], []byte{0}, syscall.UnixRights(r.FD()), nil, 0)
+	if err == nil {
+		t.Fatalf("the kernel passed an io_uring descriptor over SCM_RIGHTS: an unconfined process can hand a confined one an unfiltered ring")
+	}
+	if err != syscall.EINVAL {
+		t.Errorf("sendmsg with an io_uring descriptor: got %v, want EINVAL", err)
+	}
+}
