@@ -260,18 +260,24 @@ func (p *parser) str(n *yaml.Node, what string) string {
 }
 
 func (p *parser) strs(n *yaml.Node, what string) []string {
+	var out []string
+	for _, c := range p.seq(n, what+" must be a list of strings") {
+		out = append(out, p.str(c, what))
+	}
+	return out
+}
+
+// seq returns the items of a list node: none for null, and none with
+// the error msg for anything that is not a list.
+func (p *parser) seq(n *yaml.Node, msg string) []*yaml.Node {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.errf(n, "%s must be a list of strings", what)
+		p.errf(n, "%s", msg)
 		return nil
 	}
-	var out []string
-	for _, c := range n.Content {
-		out = append(out, p.str(c, what))
-	}
-	return out
+	return n.Content
 }
 
 func (p *parser) uint(n *yaml.Node, what string) uint64 {
@@ -369,14 +375,7 @@ func (p *parser) profileNode(root *yaml.Node) *Profile {
 		case "architectures":
 			prof.Architectures = p.strs(v, "architectures")
 		case "syscalls":
-			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-				continue
-			}
-			if v.Kind != yaml.SequenceNode {
-				p.errf(v, "syscalls must be a list")
-				continue
-			}
-			for _, en := range v.Content {
+			for _, en := range p.seq(v, "syscalls must be a list") {
 				prof.Syscalls = append(prof.Syscalls, p.entry(en))
 			}
 		}
@@ -422,14 +421,7 @@ func (p *parser) entry(n *yaml.Node) Entry {
 		case "excludes":
 			e.Excludes = p.filter(v, "excludes")
 		case "args":
-			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-				continue
-			}
-			if v.Kind != yaml.SequenceNode {
-				p.errf(v, "args must be a list")
-				continue
-			}
-			for _, an := range v.Content {
+			for _, an := range p.seq(v, "args must be a list") {
 				e.Args = append(e.Args, p.arg(an))
 			}
 		}
