@@ -86,11 +86,7 @@ func (p *Policy) node(comments bool) (*yaml.Node, error) {
 		if r.Comment != "" {
 			addPair(sec, "comment", strNode(r.Comment))
 		}
-		allow := flowSeq()
-		for _, op := range r.Allow {
-			allow.Content = append(allow.Content, strNode(op.String()))
-		}
-		addPair(sec, "allow", allow)
+		addPair(sec, "allow", stringSeq(r.Allow))
 		addPair(doc, "register", sec)
 	}
 	rules := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
@@ -120,11 +116,7 @@ func ruleNode(r Rule) (*yaml.Node, error) {
 	if r.Comment != "" {
 		addPair(n, "comment", strNode(r.Comment))
 	}
-	ops := flowSeq()
-	for _, op := range r.Ops {
-		ops.Content = append(ops.Content, strNode(op.String()))
-	}
-	addPair(n, "ops", ops)
+	addPair(n, "ops", stringSeq(r.Ops))
 	addPair(n, "action", strNode(r.Action.String()))
 	if len(r.Conds) == 0 {
 		return n, nil
@@ -184,11 +176,7 @@ func operandNode(f FieldSpec, c Cond) *yaml.Node {
 		addPair(m, "value", valueNode(f, c.Values[1]))
 		return m
 	case CIDR, NotCIDR:
-		s := flowSeq()
-		for _, n := range c.Nets {
-			s.Content = append(s.Content, strNode(n.String()))
-		}
-		return s
+		return stringSeq(c.Nets)
 	}
 	return valueNode(f, c.Values[0])
 }
@@ -210,6 +198,16 @@ func flowMap() *yaml.Node {
 func flowSeq() *yaml.Node {
 	return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
 }
+
+// stringSeq writes xs as a flow list of their String forms.
+func stringSeq[T fmt.Stringer](xs []T) *yaml.Node {
+	s := flowSeq()
+	for _, x := range xs {
+		s.Content = append(s.Content, strNode(x.String()))
+	}
+	return s
+}
+
 func strNode(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
 func intNode(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: s} }
 
