@@ -114,19 +114,7 @@ func (rd *reader) register(n *yaml.Node) *Register {
 				rd.errf(kv.v, "register.allow must be a list of register operations such as [REGISTER_PROBE, REGISTER_FILES] ([] for none), got %s", kindName(kv.v))
 				continue
 			}
-			seen := map[abi.RegisterOp]int{}
-			for _, on := range kv.v.Content {
-				op, ok := rd.registerOp(on)
-				if !ok {
-					continue
-				}
-				if line, dup := seen[op]; dup {
-					rd.errf(on, "%s is listed twice in register.allow (first on line %d)", op, line)
-					continue
-				}
-				seen[op] = on.Line
-				r.Allow = append(r.Allow, op)
-			}
+			r.Allow = distinct(rd, kv.v.Content, "register.allow", rd.registerOp)
 		}
 	}
 	if !haveAllow {
@@ -229,21 +217,27 @@ func (rd *reader) ops(n *yaml.Node) []abi.Opcode {
 		rd.errf(n, "ops is empty: a rule names at least one opcode")
 		return nil
 	}
-	var ops []abi.Opcode
-	seen := map[abi.Opcode]int{}
-	for _, on := range n.Content {
-		op, ok := rd.opcode(on)
+	return distinct(rd, n.Content, "ops", rd.opcode)
+}
+
+// distinct parses the items of the list what with parse, in order,
+// reporting an item that repeats an earlier one and leaving it out.
+func distinct[T comparable](rd *reader, items []*yaml.Node, what string, parse func(*yaml.Node) (T, bool)) []T {
+	var out []T
+	seen := map[T]int{}
+	for _, n := range items {
+		x, ok := parse(n)
 		if !ok {
 			continue
 		}
-		if line, dup := seen[op]; dup {
-			rd.errf(on, "%s is listed twice in ops (first on line %d)", op, line)
+		if line, dup := seen[x]; dup {
+			rd.errf(n, "%v is listed twice in %s (first on line %d)", x, what, line)
 			continue
 		}
-		seen[op] = on.Line
-		ops = append(ops, op)
+		seen[x] = n.Line
+		out = append(out, x)
 	}
-	return ops
+	return out
 }
 
 // opcode parses one opcode: short name, kernel name or decimal number.
