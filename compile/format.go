@@ -127,18 +127,12 @@ type jsonPlan struct {
 func (p *Plan) JSON() ([]byte, error) {
 	jp := jsonPlan{Kernel: p.Kernel.String(), ByteOrder: orderName(p.ByteOrder)}
 	if r := p.Restrictions; r != nil {
-		jr := &jsonRestrictions{RegisterOps: []string{}, SQEOps: []string{}, SQEFlagsAllowed: r.SQEFlagsAllowed, SQEFlagsRequired: r.SQEFlagsRequired}
-		for op, ok := range r.RegisterOps {
-			if ok {
-				jr.RegisterOps = append(jr.RegisterOps, abi.RegisterOp(op).String())
-			}
+		jp.Restrictions = &jsonRestrictions{
+			RegisterOps:      allowedNames[abi.RegisterOp](r.RegisterOps[:]),
+			SQEOps:           allowedNames[abi.Opcode](r.SQEOps[:]),
+			SQEFlagsAllowed:  r.SQEFlagsAllowed,
+			SQEFlagsRequired: r.SQEFlagsRequired,
 		}
-		for op, ok := range r.SQEOps {
-			if ok {
-				jr.SQEOps = append(jr.SQEOps, abi.Opcode(op).String())
-			}
-		}
-		jp.Restrictions = jr
 	}
 	for _, r := range p.Registrations {
 		jr := jsonReg{Opcode: uint8(r.Op), Op: r.Op.String(), Flags: r.Flags, PDUSize: r.PDUSize, Comment: r.Comment, Rules: r.Rules}

@@ -80,13 +80,7 @@ func (r *Restrictions) AllowsRegister(op abi.RegisterOp) bool {
 // String lists the allowed register operations, and the SQE opcodes and
 // flags when they are narrowed, for listings.
 func (r *Restrictions) String() string {
-	var regs []string
-	for op, ok := range r.RegisterOps {
-		if ok {
-			regs = append(regs, abi.RegisterOp(op).String())
-		}
-	}
-	s := "register ops " + strings.Join(regs, " ")
+	s := "register ops " + strings.Join(allowedNames[abi.RegisterOp](r.RegisterOps[:]), " ")
 	n := 0
 	for _, ok := range r.SQEOps {
 		if ok {
@@ -100,4 +94,19 @@ func (r *Restrictions) String() string {
 		s += fmt.Sprintf("; SQE flags allowed %#x, required %#x", r.SQEFlagsAllowed, r.SQEFlagsRequired)
 	}
 	return s
+}
+
+// allowedNames returns the names of the opcodes allowed[op] allows, in
+// opcode order; an empty list, not nil, when none.
+func allowedNames[T interface {
+	~uint8
+	fmt.Stringer
+}](allowed []bool) []string {
+	names := []string{}
+	for op, ok := range allowed {
+		if ok {
+			names = append(names, T(op).String())
+		}
+	}
+	return names
 }
