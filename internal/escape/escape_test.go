@@ -307,6 +307,11 @@ func TestProfileRegisterOps(t *testing.T) {
 			}
 			got[name] = errno
 		}
+		for _, op := range append(append([]string{}, denied...), allowed...) {
+			if _, ok := got[op]; !ok {
+				t.Fatalf("%s: the role reported nothing for %s:\n%v", profile, op, r)
+			}
+		}
 		for _, op := range denied {
 			if got[op] != int(syscall.EACCES) {
 				t.Errorf("%s: %s gave errno %d, want EACCES", profile, op, got[op])
