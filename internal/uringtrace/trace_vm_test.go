@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,9 +156,14 @@ func traceHelper(t *testing.T, m Mode, role string) ([]Event, *Tracker) {
 	}
 	// Requests of this process must not be recorded: only the helper is
 	// followed.
-	if ring, err := kernel.NewRing(kernel.Params{}); err == nil {
-		ring.Do(kernel.Request{Op: abi.OpNop, UserData: 999}.SQE())
-		ring.Close()
+	ring, err := kernel.NewRing(kernel.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ring.Do(kernel.Request{Op: abi.OpNop, UserData: 999}.SQE())
+	ring.Close()
+	if err != nil {
+		t.Fatalf("the NOP of a process not followed: %v", err)
 	}
 	c := exec.Command(os.Args[0])
 	c.Env = append(os.Environ(), helperEnv+"="+role)
@@ -280,7 +284,7 @@ func TestDenialSession(t *testing.T) {
 	if r.Req.UserData != 311 || r.Filter || r.Req.Op != abi.OpSocket {
 		t.Errorf("restriction denial: %+v; want user_data 311, not Filter", r)
 	}
-	if f.Comm == "" || strconv.Itoa(f.TGID) == "0" {
+	if f.Comm == "" || f.TGID == 0 {
 		t.Errorf("denial without command or process: %+v", f)
 	}
 }
