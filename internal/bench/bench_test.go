@@ -82,6 +82,9 @@ func TestSummarize(t *testing.T) {
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestWorkloadsHaveBaselineFirst(t *testing.T) {
+	if len(Workloads()) == 0 {
+		t.Fatal("no workloads")
+	}
 	for _, w := range Workloads() {
 		if len(w.Profiles) < 2 || w.Profiles[0] != Unconfined || w.Unit == "" {
 			t.Errorf("%s: profiles %v, unit %q: want the baseline first and at least one profile", w.Name, w.Profiles, w.Unit)
