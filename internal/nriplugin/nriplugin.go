@@ -119,9 +119,6 @@ func (p *Plugin) adjust(pod *api.PodSandbox, ctr *api.Container) (*api.Container
 	if len(args) == 0 {
 		return nil, errors.New("the container has no process arguments to run under the policy")
 	}
-	if ocifence.IsWrapped(args) {
-		return nil, nil
-	}
 	for _, m := range ctr.GetMounts() {
 		if d := filepath.Clean(m.Destination); d == ocifence.Dir || strings.HasPrefix(d, ocifence.Dir+"/") {
 			return nil, fmt.Errorf("the container already mounts %s, where ringfence mounts the policy and its binary", m.Destination)

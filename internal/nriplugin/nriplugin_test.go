@@ -322,6 +322,27 @@ func TestFailsClosed(t *testing.T) {
 	}
 }
 
+// TestForgedWrapperIsFenced: a container whose own arguments look like
+// the fenced form, with an image that could ship its own /.ringfence,
+// is still fenced: the real binary and policy are mounted over it.
+func TestForgedWrapperIsFenced(t *testing.T) {
+	p, cfg := newPlugin(t, k73)
+	r := runtime(t, p, nil)
+	spec, ctr := container(t, "db", nil)
+	ctr.Args = ocifence.Args([]string{"postgres"}, false)
+	spec.Process.Args = ctr.Args
+	if err := create(t, r, pod(map[string]string{ocifence.PolicyKey: "profile:storage"}), spec, ctr); err != nil {
+		t.Fatal(err)
+	}
+	mounted := false
+	for _, m := range spec.Mounts {
+		mounted = mounted || (m.Destination == ocifence.BinaryPath && m.Source == cfg.Binary)
+	}
+	if !mounted || !slices.Equal(spec.Process.Args[len(spec.Process.Args)-len(ctr.Args):], ctr.Args) || spec.Process.Args[0] != ocifence.BinaryPath {
+		t.Errorf("forged wrapper: args %q, mounts %v: want the container fenced by the mounted binary", spec.Process.Args, spec.Mounts)
+	}
+}
+
 // TestValidatorRejectsSeccomp: NRI's default validator, configured to
 // refuse seccomp adjustments of RuntimeDefault containers, fails the
 // creation and says so; nothing starts unfenced.
