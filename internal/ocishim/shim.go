@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -262,7 +263,7 @@ func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
 	if sandbox {
 		return nil
 	}
-	if c.annotations[ocifence.FencedKey] == "true" && ocifence.IsWrapped(c.args) {
+	if s.fencedBefore(cfg, c, bundle) {
 		return nil // rewritten already (a second create of the same bundle)
 	}
 	choice, ok, err := ocifence.Choose(c.annotations, name)
@@ -300,10 +301,7 @@ func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
 	if err := s.checkSeccomp(g, cfg, c, pol); err != nil {
 		return err
 	}
-	binary := cfg.Binary
-	if binary == "" {
-		binary = s.Self
-	}
+	binary := s.binary(cfg)
 	if st, err := os.Stat(binary); err != nil || !st.Mode().IsRegular() {
 		return fmt.Errorf("the ringfence binary to mount into the container, %s, is not a regular file (%v)", binary, err)
 	}
@@ -335,6 +333,30 @@ func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
 		return err
 	}
 	return writeFile(configPath, out, 0o644)
+}
+
+// binary is the ringfence binary mounted into fenced containers.
+func (s *Shim) binary(cfg Config) string {
+	if cfg.Binary != "" {
+		return cfg.Binary
+	}
+	return s.Self
+}
+
+// fencedBefore reports whether c is the bundle's config.json as fence
+// wrote it: marked, wrapped, and mounting this shim's binary and the
+// bundle's own policy file. The mark and the arguments alone may be the
+// container creator's, with a /.ringfence/ringfence of the image's own.
+func (s *Shim) fencedBefore(cfg Config, c *config, bundle string) bool {
+	if c.annotations[ocifence.FencedKey] != "true" || !ocifence.IsWrapped(c.args) {
+		return false
+	}
+	for _, w := range ocifence.Mounts(s.binary(cfg), filepath.Join(bundle, StateDir, "policy.yaml")) {
+		if !slices.ContainsFunc(c.mounts, func(m specs.Mount) bool { return m.Destination == w.Destination && m.Source == w.Source }) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkSeccomp runs the bypass check of the policy against the

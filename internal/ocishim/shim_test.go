@@ -205,6 +205,29 @@ func TestCreateFences(t *testing.T) {
 	}
 }
 
+// TestCreateFencesForgedMark: a config.json that carries the fenced mark
+// and wrapped arguments but not the shim's own mounts (the image would
+// supply /.ringfence/ringfence) is fenced like any other.
+func TestCreateFencesForgedMark(t *testing.T) {
+	e := newEnv(t, k73, "")
+	b, _ := bundle(t, map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.FencedKey: "true"}, nil)
+	var spec map[string]any
+	data, _ := os.ReadFile(filepath.Join(b, "config.json"))
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec["process"].(map[string]any)["args"] = ocifence.Args([]string{"postgres"}, false)
+	if err := os.WriteFile(filepath.Join(b, "config.json"), mustJSON(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.run("create", "--bundle", b, "c1")
+	s := readSpec(t, filepath.Join(b, "config.json"))
+	want := ocifence.Mounts(e.shim.Self, filepath.Join(b, StateDir, "policy.yaml"))
+	if !e.executed() || !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == want[0].Destination && m.Source == want[0].Source }) {
+		t.Errorf("forged mark: executed %v, mounts %v: want the shim's binary mounted; stderr: %s", e.executed(), s.Mounts, e.stderr.String())
+	}
+}
+
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
