@@ -24,6 +24,7 @@ package learn
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -445,7 +446,7 @@ func sameConds(a, b []policy.Cond) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].Field != b[i].Field || a[i].Op != b[i].Op || fmt.Sprint(a[i].Values) != fmt.Sprint(b[i].Values) {
+		if a[i].Field != b[i].Field || a[i].Op != b[i].Op || !slices.Equal(a[i].Values, b[i].Values) {
 			return false
 		}
 	}
