@@ -136,18 +136,12 @@ func Answer(dst, line []byte, lineNo int, bo binary.ByteOrder) (out []byte, malf
 	if !ok {
 		var msg string
 		if insns, msg = slowRequest(line, &ctx); msg != "" {
-			m, _ := json.Marshal(fmt.Sprintf("bad input line %d: %s", lineNo, msg))
-			dst = append(dst, `{"valid":false,"error":`...)
-			dst = append(dst, m...)
-			return append(dst, "}\n"...), true
+			return appendInvalid(dst, fmt.Sprintf("bad input line %d: %s", lineNo, msg)), true
 		}
 	}
 	p, err := cbpf.Check(insns)
 	if err != nil {
-		m, _ := json.Marshal(err.Error())
-		dst = append(dst, `{"valid":false,"error":`...)
-		dst = append(dst, m...)
-		return append(dst, "}\n"...), false
+		return appendInvalid(dst, err.Error()), false
 	}
 	w := cbpf.WordsOf(ctx, bo)
 	ret := p.Run(&w)
@@ -156,6 +150,15 @@ func Answer(dst, line []byte, lineNo int, bo binary.ByteOrder) (out []byte, malf
 	dst = append(dst, `,"allow":`...)
 	dst = strconv.AppendBool(dst, ret != 0)
 	return append(dst, "}\n"...), false
+}
+
+// appendInvalid appends the answer line of a request that is not run:
+// valid false, and msg as the error.
+func appendInvalid(dst []byte, msg string) []byte {
+	m, _ := json.Marshal(msg)
+	dst = append(dst, `{"valid":false,"error":`...)
+	dst = append(dst, m...)
+	return append(dst, "}\n"...)
 }
 
 // slowRequest parses a request line with encoding/json, which is the
