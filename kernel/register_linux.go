@@ -27,12 +27,9 @@ func registerFilter(fd int, op abi.Opcode, prog []cbpf.Instruction, flags uint32
 		who = fmt.Sprintf("ring %d", fd)
 	}
 	name := fmt.Sprintf("register BPF filter on %s for %v", who, op)
-	if len(prog) == 0 {
-		// filter_len 0 is refused with EINVAL; pass a valid pointer anyway.
-		prog = nil
-	}
 	raw := cbpf.Encode(prog, binary.NativeEndian)
 	if len(raw) == 0 {
+		// filter_len 0 is refused with EINVAL; pass a valid pointer anyway.
 		raw = make([]byte, 8)
 	}
 	f := abi.Filter{Opcode: uint32(op), Flags: flags, Len: uint32(len(prog)), PDUSize: pduSize,
