@@ -4,11 +4,11 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/compile"
+	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -83,11 +83,11 @@ func kernelArg(s string, p *policy.Policy) (abi.Version, error) {
 	case "":
 		return p.Needs(), nil
 	case "running":
-		rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
+		v, err := kernel.Version()
 		if err != nil {
 			return abi.Version{}, fmt.Errorf("reading the running kernel's version: %v", err)
 		}
-		return abi.ParseVersion(strings.TrimSpace(string(rel)))
+		return v, nil
 	}
 	return abi.ParseVersion(s)
 }
