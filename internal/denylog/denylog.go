@@ -148,11 +148,7 @@ func (a *Attributor) cgroup(pid int) (string, string) {
 // CgroupV2 returns the unified (v2) cgroup path of a /proc/PID/cgroup
 // file's text, and the last container id (64 hex digits) in it.
 func CgroupV2(text string) (path, container string) {
-	for _, line := range strings.Split(text, "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			path = p
-		}
-	}
+	path, _ = uringtrace.CgroupPath(text)
 	if ids := containerRE.FindAllString(path, -1); len(ids) > 0 {
 		container = ids[len(ids)-1]
 	}

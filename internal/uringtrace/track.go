@@ -153,10 +153,8 @@ func followCgroups(proc string, in func(path string) bool) *Follower {
 		if err != nil {
 			return "", false
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if p, ok := strings.CutPrefix(line, "0::"); ok {
-				return p, in(p)
-			}
+		if p, ok := CgroupPath(string(b)); ok {
+			return p, in(p)
 		}
 		return "", false
 	}
@@ -170,6 +168,17 @@ func followCgroups(proc string, in func(path string) bool) *Follower {
 		}
 	}
 	return f
+}
+
+// CgroupPath returns the unified (v2) cgroup path in the text of a
+// /proc/PID/cgroup file (its "0::PATH" line), and whether it has one.
+func CgroupPath(text string) (string, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // attach notes that thread pid moved into cgroup path.
