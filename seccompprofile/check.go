@@ -112,41 +112,14 @@ func Check(prof *Profile, pol *policy.Policy, opts Options) ([]Bypass, error) {
 				continue
 			}
 			for _, group := range m.Syscalls {
-				// Any call of the group the profile allows covers it;
-				// otherwise the bypass is reported against the first.
-				var a Answer
-				for i, name := range group {
-					c := Call{Name: name}
-					for idx, field := range m.Fields {
-						c.Args[idx], c.Known[idx] = syscallArg(r, field), true
-					}
-					ans := decide(entries, prof.DefaultAction, c)
-					if i == 0 || ans.Verdict == Allowed {
-						a = ans
-					}
-					if ans.Verdict == Allowed {
-						break
-					}
-				}
+				a := groupAnswer(entries, prof.DefaultAction, group, m.Fields, r)
 				if a.Verdict == Allowed {
 					continue
 				}
 				call := group[0]
 				k := key{d.Rule, call, a.Entry, a.Verdict}
 				if i, ok := seen[k]; ok {
-					b := &out[i]
-					if kk := exampleKey(r); kk != "" && len(b.Examples) < maxExamples {
-						dup := false
-						for _, x := range b.Examples {
-							if exampleKey(x) == kk {
-								dup = true
-								break
-							}
-						}
-						if !dup {
-							b.Examples = append(b.Examples, r)
-						}
-					}
+					out[i].addExample(r)
 					continue
 				}
 				seen[k] = len(out)
@@ -165,6 +138,42 @@ func Check(prof *Profile, pol *policy.Policy, opts Options) ([]Bypass, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Request.Op < out[j].Request.Op })
 	return out, nil
+}
+
+// groupAnswer is how the profile answers request r made as the system
+// calls of group, whose arguments fields names: any call of the group the
+// profile allows covers it; otherwise the answer is the first call's.
+func groupAnswer(entries []Entry, def Action, group []string, fields map[int]string, r policy.Request) Answer {
+	var first Answer
+	for i, name := range group {
+		c := Call{Name: name}
+		for idx, field := range fields {
+			c.Args[idx], c.Known[idx] = syscallArg(r, field), true
+		}
+		ans := decide(entries, def, c)
+		if ans.Verdict == Allowed {
+			return ans
+		}
+		if i == 0 {
+			first = ans
+		}
+	}
+	return first
+}
+
+// addExample adds r to b's examples unless it has maxExamples already, r
+// has no example key, or an example with r's key is there.
+func (b *Bypass) addExample(r policy.Request) {
+	kk := exampleKey(r)
+	if kk == "" || len(b.Examples) >= maxExamples {
+		return
+	}
+	for _, x := range b.Examples {
+		if exampleKey(x) == kk {
+			return
+		}
+	}
+	b.Examples = append(b.Examples, r)
 }
 
 // syscallArg returns the system-call argument that a request's field
