@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -421,6 +422,15 @@ func (s *Shim) exec(g globals, real string, args []string) ([]string, error) {
 		return nil, err
 	}
 	if c.annotations[ocifence.FencedKey] != "true" {
+		// A create with --config fenced another file; its policy is
+		// still in the bundle's state directory.
+		_, err := os.Lstat(filepath.Join(bundle, StateDir, "policy.yaml"))
+		switch {
+		case err == nil:
+			return nil, fmt.Errorf("container %s has a ringfence policy in %s but its config.json is not marked %s (created with --config?): refusing exec", id, filepath.Join(bundle, StateDir), ocifence.FencedKey)
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("cannot tell whether container %s is fenced: %w", id, err)
+		}
 		return args, nil
 	}
 	if !ocifence.IsWrapped(c.args) {

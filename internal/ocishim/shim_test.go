@@ -544,6 +544,30 @@ func TestExecUnfenced(t *testing.T) {
 	}
 }
 
+// TestExecFencedFromOtherConfig: a container created with --config has
+// its mark in that file, not in the bundle's config.json that exec reads;
+// exec into it is refused rather than run unfenced.
+func TestExecFencedFromOtherConfig(t *testing.T) {
+	e := newEnv(t, k73, "")
+	b, data := bundle(t, map[string]string{ocifence.PolicyKey: "profile:storage"}, ocitest.DockerSeccomp(t))
+	if err := os.WriteFile(filepath.Join(b, "alt.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b, "config.json"), []byte(`{"ociVersion":"1.2.0","process":{"args":["sh"]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.run("create", "--bundle", b, "--config", "alt.json", "c1")
+	if !e.executed() {
+		t.Fatalf("create: %s", e.stderr.String())
+	}
+	t.Setenv("FAKE_BUNDLE", b)
+	e.shim.Environ = append(e.shim.Environ, "FAKE_BUNDLE="+b)
+	e.execPath = ""
+	if code := e.run("exec", "c1", "sh"); code == 0 || e.executed() || !strings.Contains(e.stderr.String(), "refusing exec") {
+		t.Errorf("exec: status %d, executed %q; stderr %s: want a refusal", code, e.execArgv, e.stderr.String())
+	}
+}
+
 func TestExecStateFails(t *testing.T) {
 	e := newEnv(t, k73, "")
 	fail := filepath.Join(e.dir, "failing")
