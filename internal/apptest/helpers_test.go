@@ -101,13 +101,12 @@ func runCmd(t *testing.T, timeout time.Duration, env []string, argv ...string) r
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
+		t.Fatalf("%s: %v", strings.Join(argv, " "), err)
+	}
 	r := result{argv: argv, out: out.String(), exit: cmd.ProcessState.ExitCode(), timedOut: ctx.Err() != nil}
 	if ws, ok := cmd.ProcessState.Sys().(interface{ Signaled() bool }); ok && ws.Signaled() {
 		r.signal = cmd.ProcessState.String()
-	}
-	if err != nil && cmd.ProcessState == nil {
-		t.Fatalf("%s: %v", strings.Join(argv, " "), err)
 	}
 	return r
 }
