@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -228,13 +229,7 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string) [][2]*yaml
 			continue
 		}
 		seen[k.Value] = true
-		known := false
-		for _, a := range allowed {
-			if a == k.Value {
-				known = true
-			}
-		}
-		if !known {
+		if !slices.Contains(allowed, k.Value) {
 			p.errf(k, "unknown key %q in %s%s (known: %s)", k.Value, what,
 				didYouMean(abi.Closest(k.Value, allowed)), strings.Join(allowed, ", "))
 			continue
@@ -388,10 +383,8 @@ func (p *parser) profileNode(root *yaml.Node) *Profile {
 
 func (p *parser) action(n *yaml.Node) Action {
 	s := p.str(n, "action")
-	for _, a := range actions {
-		if a == s {
-			return Action(s)
-		}
+	if slices.Contains(actions, s) {
+		return Action(s)
 	}
 	if s != "" {
 		p.errf(n, "unknown action %q%s", s, didYouMean(abi.Closest(s, actions)))
