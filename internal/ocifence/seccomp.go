@@ -5,8 +5,6 @@ import (
 	"slices"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/ringfence/ringfence/seccompprofile"
 )
 
 // OpenSeccomp returns a copy of the seccomp profile s in which
@@ -70,35 +68,4 @@ func action(a specs.LinuxSeccompAction, errno *uint) string {
 		return fmt.Sprintf("%s(%d)", a, *errno)
 	}
 	return string(a)
-}
-
-// SeccompFromProfile returns a seccomp profile file (Docker's or
-// Podman's format, or the OCI form) as the linux.seccomp of a
-// config.json for the container opts describes, choosing its entries by
-// capabilities, architecture and kernel as Docker and Podman do.
-func SeccompFromProfile(prof *seccompprofile.Profile, opts seccompprofile.Options) (*specs.LinuxSeccomp, error) {
-	entries, err := prof.Effective(opts)
-	if err != nil {
-		return nil, err
-	}
-	s := &specs.LinuxSeccomp{DefaultAction: specs.LinuxSeccompAction(prof.DefaultAction)}
-	if prof.DefaultErrno != 0 {
-		n := uint(prof.DefaultErrno)
-		s.DefaultErrnoRet = &n
-	}
-	for _, a := range prof.Architectures {
-		s.Architectures = append(s.Architectures, specs.Arch(a))
-	}
-	for _, e := range entries {
-		r := specs.LinuxSyscall{Names: e.Names, Action: specs.LinuxSeccompAction(e.Action)}
-		if e.Errno != 0 {
-			n := uint(e.Errno)
-			r.ErrnoRet = &n
-		}
-		for _, a := range e.Args {
-			r.Args = append(r.Args, specs.LinuxSeccompArg{Index: uint(a.Index), Value: a.Value, ValueTwo: a.ValueTwo, Op: specs.LinuxSeccompOperator(a.Op)})
-		}
-		s.Syscalls = append(s.Syscalls, r)
-	}
-	return s, nil
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
-	"github.com/ringfence/ringfence/internal/ocifence"
 	"github.com/ringfence/ringfence/internal/uringprobe"
 	"github.com/ringfence/ringfence/kernel"
 	"github.com/ringfence/ringfence/seccompprofile"
@@ -240,7 +239,7 @@ func Seccomp(t testing.TB, file, runtime string) *specs.LinuxSeccomp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ocifence.SeccompFromProfile(prof, seccompprofile.Options{Runtime: runtime, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
+	s, err := seccompFromProfile(prof, seccompprofile.Options{Runtime: runtime, Arch: "amd64", Kernel: abi.Version{Major: 7, Minor: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,4 +254,35 @@ func DockerSeccomp(t testing.TB) *specs.LinuxSeccomp {
 // PodmanSeccomp is Podman's default profile in a container's config.json.
 func PodmanSeccomp(t testing.TB) *specs.LinuxSeccomp {
 	return Seccomp(t, "podman-seccomp.json", seccompprofile.Podman)
+}
+
+// seccompFromProfile returns a seccomp profile file (Docker's or
+// Podman's format, or the OCI form) as the linux.seccomp of a
+// config.json for the container opts describes, choosing its entries by
+// capabilities, architecture and kernel as Docker and Podman do.
+func seccompFromProfile(prof *seccompprofile.Profile, opts seccompprofile.Options) (*specs.LinuxSeccomp, error) {
+	entries, err := prof.Effective(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &specs.LinuxSeccomp{DefaultAction: specs.LinuxSeccompAction(prof.DefaultAction)}
+	if prof.DefaultErrno != 0 {
+		n := uint(prof.DefaultErrno)
+		s.DefaultErrnoRet = &n
+	}
+	for _, a := range prof.Architectures {
+		s.Architectures = append(s.Architectures, specs.Arch(a))
+	}
+	for _, e := range entries {
+		r := specs.LinuxSyscall{Names: e.Names, Action: specs.LinuxSeccompAction(e.Action)}
+		if e.Errno != 0 {
+			n := uint(e.Errno)
+			r.ErrnoRet = &n
+		}
+		for _, a := range e.Args {
+			r.Args = append(r.Args, specs.LinuxSeccompArg{Index: uint(a.Index), Value: a.Value, ValueTwo: a.ValueTwo, Op: specs.LinuxSeccompOperator(a.Op)})
+		}
+		s.Syscalls = append(s.Syscalls, r)
+	}
+	return s, nil
 }
