@@ -150,24 +150,10 @@ func (g *ppGen) policy() *policy.Policy {
 	})
 }
 
-// boundaries returns the boundary values of every condition of p on field
-// (policygen.Boundaries).
-func boundaries(p *policy.Policy, field string) []uint64 {
-	var out []uint64
-	for _, r := range p.Rules {
-		for _, c := range r.Conds {
-			if c.Field == field {
-				out = append(out, policygen.Boundaries(c)...)
-			}
-		}
-	}
-	return out
-}
-
 // value returns a request value for field: mostly near the policy's
 // constants, else a typical one.
 func (g *ppGen) value(p *policy.Policy, field string) uint64 {
-	if b := boundaries(p, field); len(b) > 0 && g.pick(4) != 0 {
+	if b := policygen.PolicyBoundaries(p, field); len(b) > 0 && g.pick(4) != 0 {
 		return b[g.pick(len(b))]
 	}
 	return g.constant(field)

@@ -7,6 +7,20 @@ import (
 	"github.com/ringfence/ringfence/policy"
 )
 
+// PolicyBoundaries returns the Boundaries of every condition of p on
+// field, rule by rule.
+func PolicyBoundaries(p *policy.Policy, field string) []uint64 {
+	var out []uint64
+	for _, r := range p.Rules {
+		for _, c := range r.Conds {
+			if c.Field == field {
+				out = append(out, Boundaries(c)...)
+			}
+		}
+	}
+	return out
+}
+
 // Boundaries returns the values of c's field on both sides of c's edges,
 // sorted, without duplicates, within the field's width: each listed value
 // and its neighbours (and, for 64-bit fields, the value with its other

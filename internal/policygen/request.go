@@ -64,14 +64,7 @@ func (g *Gen) Request(p *policy.Policy, ops []abi.Opcode) policy.Request {
 // of one of p's conditions on it.
 func (g *Gen) fieldValue(p *policy.Policy, name string) uint64 {
 	f, _ := policy.LookupField(name)
-	var pool []uint64
-	for _, r := range p.Rules {
-		for _, c := range r.Conds {
-			if c.Field == name {
-				pool = append(pool, Boundaries(c)...)
-			}
-		}
-	}
+	pool := PolicyBoundaries(p, name)
 	var v uint64
 	if len(pool) > 0 && g.Pick(4) != 0 {
 		v = pool[g.Pick(len(pool))]
