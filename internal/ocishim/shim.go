@@ -275,19 +275,15 @@ func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
 	// not be trusted with the host's files: the files they name come
 	// from the policy directory only. The configuration's default is the
 	// administrator's, read from files in the configuration's directory.
-	policyDir := cfg.PolicyDirectory()
+	policyDir, src := cfg.PolicyDirectory(), "annotation "+choice.Key
 	if !ok {
 		if cfg.Policy == "" {
 			return nil
 		}
-		choice = ocifence.Choice{Key: s.ConfigPath + ": policy", Value: cfg.Policy, IfSupported: choice.IfSupported}
-		policyDir = filepath.Dir(s.ConfigPath)
+		choice.Value = cfg.Policy
+		policyDir, src = filepath.Dir(s.ConfigPath), s.ConfigPath+": policy"
 	}
 	ifSupported := choice.IfSupported || cfg.IfSupported
-	src := choice.Key
-	if !strings.Contains(src, ":") {
-		src = "annotation " + src
-	}
 	pol, source, err := ringfence.ResolvePolicyValue(choice.Value, src, policyDir)
 	if err != nil {
 		return err
