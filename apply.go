@@ -288,7 +288,13 @@ func CompanionSeccomp(plan *compile.Plan) ([]cbpf.Instruction, error) {
 			deny = append(deny, op)
 		}
 	}
-	return seccomp.Build(runtime.GOARCH, seccomp.Options{DenyRegister: deny})
+	opt := seccomp.Options{DenyRegister: deny}
+	if plan.Restrictions != nil {
+		// An allow list allows no operation it cannot name: those of
+		// kernels newer than ringfence's table, as the restriction set.
+		opt.DenyRegisterFrom = abi.RegisterOpLast
+	}
+	return seccomp.Build(runtime.GOARCH, opt)
 }
 
 // handleRingFDs closes or refuses the process's io_uring descriptors.

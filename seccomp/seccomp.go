@@ -63,6 +63,11 @@ type Options struct {
 	// EACCES, on any descriptor and with or without
 	// IORING_REGISTER_USE_REGISTERED_RING.
 	DenyRegister []abi.RegisterOp
+	// DenyRegisterFrom, if not 0, also refuses with EACCES every
+	// io_uring_register opcode from it on: the operations of kernels
+	// newer than this package, which a register allow list cannot name
+	// and so does not allow.
+	DenyRegisterFrom abi.RegisterOp
 }
 
 // arch describes the audit architectures a Go architecture's processes can
@@ -103,11 +108,12 @@ func Build(goarch string, opt Options) ([]cbpf.Instruction, error) {
 		b.add(cbpf.ALUK(cbpf.AluAnd, ^uint32(x32SyscallBit)))
 	}
 	b.jeq(SysPidfdGetfd, "eperm", "")
-	if len(opt.DenyRegister) > 0 {
+	checkRegister := len(opt.DenyRegister) > 0 || opt.DenyRegisterFrom > 0
+	if checkRegister {
 		b.jeq(SysIOURingRegister, "register", "")
 	}
 	b.add(cbpf.Ret(retAllow))
-	if len(opt.DenyRegister) > 0 {
+	if checkRegister {
 		lo := offArgs + 8
 		if !a.lowFirst {
 			lo += 4
@@ -116,6 +122,9 @@ func Build(goarch string, opt Options) ([]cbpf.Instruction, error) {
 		// The opcode is an unsigned int: only its low word counts.
 		b.add(cbpf.LoadAbs(uint32(lo)))
 		b.add(cbpf.ALUK(cbpf.AluAnd, ^uint32(abi.RegisterUseRegisteredRing)))
+		if opt.DenyRegisterFrom > 0 {
+			b.jump(cbpf.JmpJGE, uint32(opt.DenyRegisterFrom), "eacces", "")
+		}
 		for _, op := range opt.DenyRegister {
 			b.jeq(uint32(op), "eacces", "")
 		}
@@ -137,12 +146,15 @@ type builder struct {
 
 func (b *builder) add(in cbpf.Instruction) { b.code = append(b.code, in) }
 
-func (b *builder) jeq(k uint32, jt, jf string) {
+func (b *builder) jeq(k uint32, jt, jf string) { b.jump(cbpf.JmpJEQ, k, jt, jf) }
+
+// jump compares A with k using op and goes to label jt or jf ("" = next).
+func (b *builder) jump(op uint16, k uint32, jt, jf string) {
 	if b.jumps == nil {
 		b.jumps = map[int][2]string{}
 	}
 	b.jumps[len(b.code)] = [2]string{jt, jf}
-	b.add(cbpf.JumpIf(cbpf.JmpJEQ, k, 0, 0))
+	b.add(cbpf.JumpIf(op, k, 0, 0))
 }
 
 func (b *builder) label(name string) {

@@ -35,6 +35,12 @@ func simulate(t *testing.T, prog []cbpf.Instruction, nr int32, arch uint32, args
 			} else {
 				pc += int(in.Jf)
 			}
+		case cbpf.ClassJMP | cbpf.JmpJGE | cbpf.SrcK:
+			if acc >= in.K {
+				pc += int(in.Jt)
+			} else {
+				pc += int(in.Jf)
+			}
 		case cbpf.ClassRET | cbpf.RetK:
 			return in.K
 		default:
@@ -107,12 +113,16 @@ func TestBuild(t *testing.T) {
 		{call{"probe on a ring fd", SysIOURingRegister, x86, [6]uint64{5, 8}}, allow, allow},
 		{call{"blind query", SysIOURingRegister, x86, [6]uint64{minus1, 35}}, allow, allow},
 		{call{"blind restrictions", SysIOURingRegister, x86, [6]uint64{minus1, 11}}, allow, allow},
+		{call{"a newer kernel's operation", SysIOURingRegister, x86, [6]uint64{5, uint64(abi.RegisterOpLast)}}, eacces, allow},
+		{call{"a newer kernel's operation, blind, registered-ring flag", SysIOURingRegister, x86, [6]uint64{minus1, uint64(abi.RegisterOpLast) + 20 | 1<<31}}, eacces, allow},
+		{call{"the last known operation", SysIOURingRegister, x86, [6]uint64{5, uint64(abi.RegisterOpLast) - 1}}, allow, allow},
 		{call{"unknown arch", unix.SYS_READ, 0x12345678, [6]uint64{}}, enosys, enosys},
 	}
 	for _, deny := range []bool{true, false} {
 		var opt Options
 		if deny {
 			opt.DenyRegister = []abi.RegisterOp{abi.RegOpSyncCancel, abi.RegOpSendMsgRing, 9}
+			opt.DenyRegisterFrom = abi.RegisterOpLast
 		}
 		prog, err := Build("amd64", opt)
 		if err != nil {
