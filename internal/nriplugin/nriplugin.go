@@ -37,6 +37,7 @@ import (
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/internal/ocifence"
+	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -202,7 +203,7 @@ func (p *Plugin) adjustSeccomp(adj *api.ContainerAdjustment, ctr *api.Container,
 func (p *Plugin) writePolicy(source []byte) (string, error) {
 	sum := sha256.Sum256(source)
 	path := filepath.Join(p.cfg.PolicyDir, hex.EncodeToString(sum[:])+".yaml")
-	if data, err := os.ReadFile(path); err == nil && string(data) == string(source) {
+	if data, err := readlimit.File(path); err == nil && string(data) == string(source) {
 		return path, nil
 	}
 	if err := os.MkdirAll(p.cfg.PolicyDir, 0o755); err != nil {

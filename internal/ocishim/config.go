@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/ringfence/ringfence"
+	"github.com/ringfence/ringfence/internal/readlimit"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -41,7 +41,7 @@ type Config struct {
 // configuration. Unknown keys are an error, with file:line:column.
 func LoadConfig(path string) (Config, error) {
 	var c Config
-	data, err := os.ReadFile(path)
+	data, err := readlimit.File(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
 	}

@@ -43,6 +43,7 @@ import (
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/internal/ocifence"
+	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -252,7 +253,7 @@ func (s *Shim) create(g globals, cfg Config, args []string) error {
 // fence rewrites the config.json at configPath of the bundle, if a policy
 // applies to it.
 func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
-	data, err := os.ReadFile(configPath)
+	data, err := readlimit.File(configPath)
 	if err != nil {
 		return err
 	}
@@ -409,7 +410,7 @@ func (s *Shim) exec(g globals, real string, args []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	data, err := readlimit.File(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		return nil, err
 	}
@@ -481,7 +482,7 @@ func (s *Shim) bundleOf(g globals, real, id string) (string, error) {
 // wrapProcessFile writes a copy of the process file of "exec --process"
 // whose args run under ringfence into dir, and returns its path.
 func wrapProcessFile(file, dir string, ifSupported bool) (string, error) {
-	data, err := os.ReadFile(file)
+	data, err := readlimit.File(file)
 	if err != nil {
 		return "", err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/ocifence"
 	"github.com/ringfence/ringfence/internal/ocitest"
+	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
 	"github.com/ringfence/ringfence/profiles"
 )
@@ -642,4 +643,62 @@ type noBases struct{}
 
 func (noBases) Load(ref, from string) ([]byte, string, error) {
 	return nil, "", fmt.Errorf("no bases: the policy file must stand alone")
+}
+
+// oversize makes path a file of readlimit.Max+1 bytes (sparse, so cheap),
+// keeping what it held at its start.
+func oversize(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(readlimit.Max + 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOversizedInputs: runtime.yaml, a bundle's config.json (at create
+// and at exec) and the process file of exec are read with a limit; a
+// larger file fails with an error that names it and the limit, and the
+// real runtime is not run.
+func TestOversizedInputs(t *testing.T) {
+	wantLimit := fmt.Sprintf("more than %d MiB", readlimit.Max>>20)
+	t.Run("runtime.yaml", func(t *testing.T) {
+		e := newEnv(t, k73, "runtime: runc\n")
+		oversize(t, e.shim.ConfigPath)
+		b, _ := bundle(t, nil, nil)
+		if code := e.run("create", "--bundle", b, "c1"); code != 1 || e.executed() || !strings.Contains(e.stderr.String(), e.shim.ConfigPath+": input too large: "+wantLimit) {
+			t.Errorf("exit %d executed %v stderr %q: want a refusal naming runtime.yaml and the limit", code, e.executed(), e.stderr.String())
+		}
+	})
+	t.Run("config.json at create", func(t *testing.T) {
+		e := newEnv(t, k73, "")
+		b, _ := bundle(t, map[string]string{ocifence.PolicyKey: "profile:storage"}, nil)
+		oversize(t, filepath.Join(b, "config.json"))
+		if code := e.run("create", "--bundle", b, "c1"); code != 1 || e.executed() || !strings.Contains(e.stderr.String(), filepath.Join(b, "config.json")+": input too large: "+wantLimit) {
+			t.Errorf("exit %d executed %v stderr %q: want a refusal naming config.json and the limit", code, e.executed(), e.stderr.String())
+		}
+	})
+	t.Run("config.json at exec", func(t *testing.T) {
+		e, b := fencedBundle(t, map[string]string{ocifence.PolicyKey: "profile:storage"})
+		oversize(t, filepath.Join(b, "config.json"))
+		e.execPath = ""
+		if code := e.run("exec", "c1", "sh"); code != 1 || e.executed() || !strings.Contains(e.stderr.String(), filepath.Join(b, "config.json")+": input too large: "+wantLimit) {
+			t.Errorf("exit %d executed %v stderr %q: want a refusal naming config.json and the limit", code, e.executed(), e.stderr.String())
+		}
+	})
+	t.Run("process file at exec", func(t *testing.T) {
+		e, _ := fencedBundle(t, map[string]string{ocifence.PolicyKey: "profile:storage"})
+		proc := filepath.Join(t.TempDir(), "process.json")
+		if err := os.WriteFile(proc, []byte(`{"args":["sh"]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		oversize(t, proc)
+		e.execPath = ""
+		if code := e.run("exec", "--process", proc, "c1"); code != 1 || e.executed() || !strings.Contains(e.stderr.String(), proc+": input too large: "+wantLimit) {
+			t.Errorf("exit %d executed %v stderr %q: want a refusal naming the process file and the limit", code, e.executed(), e.stderr.String())
+		}
+	})
 }
