@@ -100,6 +100,15 @@ func TestProfilesDecide(t *testing.T) {
 		{"storage", sock(afUnix, stream), true},
 		{"storage", sock(afInet, stream), false},
 		{"storage", op(abi.OpUringCmd), false},
+		// base and those that extend it: one futex waits and wakes, not
+		// FUTEX_WAITV (a container's seccomp profile may deny futex_waitv).
+		{"base", op(abi.OpFutexWait), true},
+		{"base", op(abi.OpFutexWake), true},
+		{"base", op(abi.OpFutexWaitv), false},
+		{"default", op(abi.OpFutexWait), true},
+		{"default", op(abi.OpFutexWaitv), false},
+		{"storage", op(abi.OpFutexWaitv), false},
+		{"network-server", op(abi.OpFutexWaitv), false},
 	}
 	for _, c := range cases {
 		data, _ := profiles.Get(c.profile)

@@ -10,11 +10,13 @@ import (
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/profiles"
 )
 
 const (
 	mobyFile   = "../testdata/seccomp/moby-default.json"
 	podmanFile = "../testdata/seccomp/podman-seccomp.json"
+	debianFile = "../testdata/seccomp/debian-containers-common.json"
 )
 
 func load(t testing.TB, path string) *Profile {
@@ -447,19 +449,6 @@ rules:
 		t.Errorf("AF_VSOCK policy under Podman: %v", bs)
 	}
 
-	// The built-in profiles bypass neither runtime's default profile.
-	for _, name := range []string{"default", "network-server", "storage", "deny-all"} {
-		p, err := policy.Parse([]byte("version: 1\nextends: "+name+"\n"), "x.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range []string{mobyFile, podmanFile} {
-			if bs, _ := Check(load(t, f), p, Options{}); len(bs) != 0 {
-				t.Errorf("profile %s under %s: %v", name, f, bs)
-			}
-		}
-	}
-
 	// A profile that denies a plain system call: the opcode is a bypass;
 	// one that decides on an argument the ring hides: Unknown.
 	prof, _ := Parse([]byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
@@ -469,6 +458,47 @@ rules:
 	bs, _ = Check(prof, p, Options{})
 	if len(bs) != 2 || bs[0].Request.Op != abi.OpConnect || bs[0].Verdict != Unknown || bs[1].Syscall != "renameat2" || bs[1].Request.UserData <= 100 {
 		t.Errorf("plain bypasses: %v", bs)
+	}
+}
+
+// TestBuiltinProfilesNoBypass: no built-in profile lets io_uring do what
+// a kept runtime profile denies, for the runtime's default capabilities and
+// every kernel with filters, so the runtime shim's default bypass check
+// (refuse) accepts each of them under Docker's profile, upstream Podman's
+// and the one Debian's Podman uses (which denies futex_waitv: "base"
+// leaves FUTEX_WAITV out for it).
+func TestBuiltinProfilesNoBypass(t *testing.T) {
+	runtimes := []struct{ file, runtime string }{
+		{mobyFile, Docker},
+		{podmanFile, Podman},
+		{debianFile, Podman},
+	}
+	names := profiles.Names()
+	if len(names) < 6 {
+		t.Fatalf("built-in profiles %v: want at least base, default, deny-all, network-server, postgresql, storage", names)
+	}
+	for _, rt := range runtimes {
+		prof := load(t, rt.file)
+		for _, name := range names {
+			data, err := profiles.Get(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pol, err := policy.Parse(data, "profile "+name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for minor := 0; minor <= 3; minor++ {
+				opts := Options{Runtime: rt.runtime, Kernel: abi.Version{Major: 7, Minor: minor}}
+				bs, err := Check(prof, pol, opts)
+				if err != nil {
+					t.Fatalf("%s under %s: %v", name, rt.file, err)
+				}
+				for _, b := range bs {
+					t.Errorf("profile %s under %s (%s, Linux 7.%d): %s", name, rt.file, rt.runtime, minor, b)
+				}
+			}
+		}
 	}
 }
 
@@ -683,18 +713,24 @@ func TestParseOCIConfig(t *testing.T) {
 	}
 }
 
-// TestFutexEquivalents: Debian 13's containers-common answers futex_wait,
-// futex_wake and futex_waitv with ENOSYS while allowing futex(2), which
-// does all FUTEX_WAIT and FUTEX_WAKE do: no bypass for those two, one for
-// FUTEX_WAITV (no futex(2) operation waits on several futexes). A profile
-// that denies futex(2) too makes FUTEX_WAIT and FUTEX_WAKE bypasses.
+// TestFutexEquivalents: Debian's containers-common (kept in testdata)
+// denies futex_wait, futex_wake and futex_waitv (EPERM) while allowing
+// futex(2), which does all FUTEX_WAIT and FUTEX_WAKE do: no bypass for
+// those two, one for FUTEX_WAITV (no futex(2) operation waits on several
+// futexes); so does a profile answering them with ENOSYS. A profile that
+// denies futex(2) too makes FUTEX_WAIT and FUTEX_WAKE bypasses.
 func TestFutexEquivalents(t *testing.T) {
 	pol := mustPolicy(t, "version: 1\ndefault: deny\nrules:\n  - ops: [FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAITV]\n    action: allow\n")
+	debian, err := os.ReadFile(debianFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name, src string
 		want      string // "OP:call" of each bypass
 	}{
-		{"debian13", `{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+		{"debian-containers-common", string(debian), "FUTEX_WAITV:futex_waitv"},
+		{"enosys", `{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
  {"names": ["futex"], "action": "SCMP_ACT_ALLOW"},
  {"names": ["futex_wait", "futex_wake", "futex_waitv"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}`,
 			"FUTEX_WAITV:futex_waitv"},

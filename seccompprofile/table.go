@@ -146,9 +146,8 @@ func Table() []Mapping {
 		// and futex_wake, the code futex(2)'s FUTEX_WAIT_BITSET and
 		// FUTEX_WAKE_BITSET run; FUTEX2_PRIVATE is FUTEX_PRIVATE_FLAG,
 		// sizes other than 32 bits are refused). So futex(2) does all
-		// they do: Debian 13's containers-common answers futex_wait and
-		// futex_wake with ENOSYS, for compatibility, while allowing
-		// futex(2).
+		// they do: Debian's containers-common denies futex_wait and
+		// futex_wake (EPERM) while allowing futex(2).
 		anyOf(abi.OpFutexWait, "futex_wait", "futex"),
 		anyOf(abi.OpFutexWake, "futex_wake", "futex"),
 		// FUTEX_WAITV waits on up to 128 futexes at once

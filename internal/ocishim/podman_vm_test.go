@@ -26,12 +26,11 @@ func TestPodman(t *testing.T) {
 	if err := os.MkdirAll("/etc/ringfence", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// seccompCheck: warn, because Debian's containers-common profile
-	// denies futex_waitv (with ENOSYS, as newer than it), which the
-	// storage profile's FUTEX_WAITV requests stand for and futex(2),
-	// which it allows, cannot do (FUTEX_WAIT and FUTEX_WAKE pass through
-	// futex(2)); the refusal is tested below with AF_VSOCK.
-	if err := os.WriteFile(DefaultConfigPath, []byte("runtime: "+r.path+"\nseccompCheck: warn\n"), 0o644); err != nil {
+	// No seccompCheck: the default, refuse. The built-in profile must pass
+	// the bypass check under the real Podman's profile (Debian's
+	// containers-common, which denies futex_waitv: "base" leaves
+	// FUTEX_WAITV out for it); the refusal is tested below with AF_VSOCK.
+	if err := os.WriteFile(DefaultConfigPath, []byte("runtime: "+r.path+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Remove(DefaultConfigPath)
@@ -99,10 +98,7 @@ func TestPodman(t *testing.T) {
 	}
 	ocitest.CheckFenced(t, "podman exec", ocitest.ParseReport(t, out))
 	// A policy that lets io_uring open AF_VSOCK sockets, which Podman's
-	// profile denies as socket(2), is refused under seccompCheck: refuse.
-	if err := os.WriteFile(DefaultConfigPath, []byte("runtime: "+r.path+"\nseccompCheck: refuse\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// profile denies as socket(2), is refused (the default seccompCheck).
 	vsock := "--annotation=" + ocifence.PolicyKey + "=version: 1\ndefault: deny\nrules:\n  - name: sockets\n    ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: [AF_UNIX, AF_VSOCK]\n"
 	out, errs, code = pod(append(append([]string{"run", "--rm"}, common("probe", vsock)...), "--rootfs", rootfs, "/probe")...)
 	if code == 0 || out != "" || !strings.Contains(errs, "the policy lets io_uring do what the container's seccomp profile forbids") || !strings.Contains(errs, "socket") {
