@@ -209,20 +209,44 @@ func (s *Shim) logLine(g globals, level, msg string) {
 }
 
 // containerName returns the Kubernetes container name containerd or
-// CRI-O put into the annotations, and whether the container is a pod's
-// sandbox (pause) container.
-func containerName(ann map[string]string) (name string, sandbox bool) {
-	for _, k := range []string{"io.kubernetes.cri.container-type", "io.kubernetes.cri-o.ContainerType"} {
-		if ann[k] == "sandbox" {
-			sandbox = true
-		}
-	}
+// CRI-O put into the annotations.
+func containerName(ann map[string]string) string {
 	for _, k := range []string{"io.kubernetes.cri.container-name", "io.kubernetes.container.name"} {
 		if v := ann[k]; v != "" {
-			return v, sandbox
+			return v
 		}
 	}
-	return "", sandbox
+	return ""
+}
+
+// sandboxKeys returns the annotations by which containerd and CRI-O mark
+// a pod's sandbox (pause) container: its type, and the sandbox's ID,
+// which for the sandbox container itself is its own container ID.
+func sandboxKeys() [][2]string {
+	return [][2]string{
+		{"io.kubernetes.cri.container-type", "io.kubernetes.cri.sandbox-id"},   // containerd
+		{"io.kubernetes.cri-o.ContainerType", "io.kubernetes.cri-o.SandboxID"}, // CRI-O
+	}
+}
+
+// isSandbox reports whether the container id is a pod's sandbox (pause)
+// container, and whether its annotations claim to be one. A claim alone
+// is not trusted: annotations may come from the pod's author (containerd
+// passes pod annotations matching pod_annotations, and does not
+// overwrite CRI-O's keys; Docker and Podman take any). Only the runtime
+// that creates the sandbox knows its ID before the container exists, so
+// a sandbox is a container marked as one whose sandbox ID is its own ID.
+func isSandbox(ann map[string]string, id string) (sandbox, claimed bool) {
+	for _, k := range sandboxKeys() {
+		if ann[k[0]] != "sandbox" {
+			continue
+		}
+		claimed = true
+		if id != "" && ann[k[1]] == id {
+			return true, true
+		}
+	}
+	return false, claimed
 }
 
 // create rewrites the bundle of "create" or "run" (args after the command
@@ -231,6 +255,10 @@ func (s *Shim) create(g globals, cfg Config, args []string) error {
 	p, err := createFlags.parse(args, true)
 	if err != nil {
 		return err
+	}
+	id := ""
+	if len(p.pos) > 0 {
+		id = args[p.pos[0]]
 	}
 	bundle, _, _ := p.value("bundle", "b")
 	if bundle == "" {
@@ -247,12 +275,12 @@ func (s *Shim) create(g globals, cfg Config, args []string) error {
 			configPath = filepath.Join(bundle, c)
 		}
 	}
-	return s.fence(g, cfg, bundle, configPath)
+	return s.fence(g, cfg, id, bundle, configPath)
 }
 
-// fence rewrites the config.json at configPath of the bundle, if a policy
-// applies to it.
-func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
+// fence rewrites the config.json at configPath of the bundle of
+// container id, if a policy applies to it.
+func (s *Shim) fence(g globals, cfg Config, id, bundle, configPath string) error {
 	data, err := readlimit.File(configPath)
 	if err != nil {
 		return err
@@ -261,10 +289,14 @@ func (s *Shim) fence(g globals, cfg Config, bundle, configPath string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", configPath, err)
 	}
-	name, sandbox := containerName(c.annotations)
+	sandbox, claimed := isSandbox(c.annotations, id)
 	if sandbox {
-		return nil
+		return nil // the pause container runs no workload
 	}
+	if claimed {
+		s.warn(g, fmt.Sprintf("container %s is marked as a pod sandbox but its sandbox ID is not its own: fenced like any other container", id))
+	}
+	name := containerName(c.annotations)
 	if s.fencedBefore(cfg, c, bundle) {
 		return nil // rewritten already (a second create of the same bundle)
 	}

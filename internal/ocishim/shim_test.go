@@ -249,7 +249,8 @@ func TestCreatePassesThrough(t *testing.T) {
 	}{
 		{"no annotation", nil, k73, "", ""},
 		{"other annotations", map[string]string{"org.example": "x"}, k73, "", ""},
-		{"pod sandbox", map[string]string{ocifence.PolicyKey: "profile:storage", "io.kubernetes.cri.container-type": "sandbox"}, k73, "", ""},
+		{"pod sandbox", map[string]string{ocifence.PolicyKey: "profile:storage", "io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "c1"}, k73, "", ""},
+		{"CRI-O pod sandbox", map[string]string{"io.kubernetes.cri-o.ContainerType": "sandbox", "io.kubernetes.cri-o.SandboxID": "c1"}, k73, "policy: profile:deny-all\n", ""},
 		{"container opted out", map[string]string{ocifence.PolicyKey: "profile:storage", "io.kubernetes.cri.container-name": "side", ocifence.ContainerPolicyPrefix + "side": "none"}, k73, "", ""},
 		{"if-supported on 6.19", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "true"}, k619, "", "WITHOUT its io_uring policy"},
 		{"config if-supported on 7.0", map[string]string{ocifence.PolicyKey: "profile:storage"}, k70, "ifSupported: true\n", "execve"},
@@ -701,4 +702,41 @@ func TestOversizedInputs(t *testing.T) {
 			t.Errorf("exit %d executed %v stderr %q: want a refusal naming the process file and the limit", code, e.executed(), e.stderr.String())
 		}
 	})
+}
+
+// TestSandboxClaimNotTrusted: a container whose annotations merely say it
+// is a pod sandbox (which a pod's author can write where the runtime
+// passes pod annotations through, and anyone can with Docker or Podman)
+// gets the default policy like any other, with a warning; only a
+// container whose sandbox ID is its own ID is a sandbox.
+func TestSandboxClaimNotTrusted(t *testing.T) {
+	const podID = "0123abcd"
+	cases := []struct {
+		name string
+		ann  map[string]string
+	}{
+		{"containerd type only", map[string]string{"io.kubernetes.cri.container-type": "sandbox"}},
+		{"containerd type, the pod's sandbox ID", map[string]string{"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": podID}},
+		// containerd overwrites its own keys after the pod's, but not
+		// CRI-O's: with pod_annotations = ["*"] these reach the runtime.
+		{"CRI-O keys under containerd", map[string]string{"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": podID, "io.kubernetes.cri-o.ContainerType": "sandbox", "io.kubernetes.cri-o.SandboxID": podID}},
+		{"CRI-O type, no ID", map[string]string{"io.kubernetes.cri-o.ContainerType": "sandbox"}},
+		{"mixed keys", map[string]string{"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri-o.SandboxID": "c1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, k73, "policy: profile:deny-all\n")
+			b, _ := bundle(t, c.ann, ocitest.DockerSeccomp(t))
+			if code := e.run("create", "--bundle", b, "c1"); code != 0 || !e.executed() {
+				t.Fatalf("exit %d: %s", code, e.stderr.String())
+			}
+			s := readSpec(t, filepath.Join(b, "config.json"))
+			if !ocifence.IsWrapped(s.Process.Args) || s.Annotations[ocifence.FencedKey] != "true" {
+				t.Errorf("args %q: a container that only claims to be a sandbox escaped the default policy", s.Process.Args)
+			}
+			if !strings.Contains(e.stderr.String(), "marked as a pod sandbox but its sandbox ID is not its own") {
+				t.Errorf("stderr %q: want a warning", e.stderr.String())
+			}
+		})
+	}
 }
