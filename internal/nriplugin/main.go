@@ -21,23 +21,35 @@ annotation names a policy:
   org.ringfence.policy: profile:storage
       every container of the pod
   org.ringfence.policy/container.NAME: profile:storage
-      the container NAME; wins over the pod's; "none" leaves it unfenced
+      the container NAME; wins over the pod's
   org.ringfence.if-supported: "true"
       start unfenced (seccomp unchanged) where the kernel cannot fence
 
-Values are an inline policy (YAML or JSON), profile:NAME, or the name of a
+Values are an inline policy (YAML or JSON), profile:NAME, the name of a
 policy file in the --policies directory (relative to it, or an absolute
-path inside it); no other file is read, since pod authors are not trusted
-with the node's files: "..", symbolic links out of the directory and
-anything but regular files are refused, for the files policies extend too.
-The container's
-process then runs under "ringfence run", with the binary and the policy
-bind-mounted read-only at /.ringfence, and its seccomp profile allows
-io_uring_setup, io_uring_enter and io_uring_register. A bad policy or a
-kernel that cannot fence fails the container's creation, with the reason.
-Processes started later by "kubectl exec" are not fenced: NRI has no hook
-for them (use the ringfence-runtime RuntimeClass where that matters).
-See docs/kubernetes.md.
+path inside it), or "none". No other file is read, since pod authors are
+not trusted with the node's files: "..", symbolic links out of the
+directory and anything but regular files are refused, for the files
+policies extend too. "none" names no policy: the container is treated as
+if the annotation were not there (at the container's key, the pod's
+policy is set aside too); the plugin has no default policy, so the
+container is left as it is. (ringfence-runtime gives such a container
+runtime.yaml's default policy: "none" never removes an administrator's
+default.)
+
+The container's process then runs under "ringfence run", with the binary
+and the policy bind-mounted read-only at /.ringfence, and its seccomp
+profile allows io_uring_setup, io_uring_enter and io_uring_register. A bad
+policy or a kernel that cannot fence fails the container's creation, with
+the reason. Processes started later by "kubectl exec" are not fenced: NRI
+has no hook for them (use the ringfence-runtime RuntimeClass where that
+matters).
+
+NRI fails open: while this plugin is not running (not yet started on a
+new node, restarting, crashed, evicted), the runtime creates containers
+without asking it, so annotated pods start unfenced, with their seccomp
+profile unchanged (io_uring blocked by the default profiles, allowed
+under Unconfined). See docs/kubernetes.md for what to do about it.
 
 Exit status: 0 when stopped by SIGINT or SIGTERM, 1 on errors, 2 for bad usage.`
 

@@ -9,12 +9,15 @@
 //
 //	org.ringfence.policy: profile:storage              # every container of the pod
 //	org.ringfence.policy/container.db: profile:storage # the container named db; wins
-//	org.ringfence.policy/container.sidecar: none       # leave this container unfenced
+//	org.ringfence.policy/container.sidecar: none       # no policy for this container
 //	org.ringfence.if-supported: "true"                 # start unfenced where the kernel cannot fence
 //
 // Values are an inline policy (YAML or JSON), profile:NAME, or the name of
 // a policy file in the trusted policy directory (Config.Policies): a pod's
 // author is not trusted with the node's files, so no other file is read.
+// The value "none" names no policy (ocifence.None): the container is
+// treated as if it had no annotation, which here, since the plugin has no
+// default policy, leaves it as it is.
 //
 // NRI offers no hook for processes started later in a container
 // (kubectl exec): they are not fenced by the plugin. Use the runtime shim

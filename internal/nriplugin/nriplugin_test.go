@@ -155,6 +155,10 @@ func TestAdjustsAnnotatedContainer(t *testing.T) {
 		{"no annotation", nil, "db", "", true},
 		{"another container's key", map[string]string{ocifence.ContainerPolicyPrefix + "web": "profile:storage"}, "db", "", true},
 		{"opted out", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.ContainerPolicyPrefix + "db": "none"}, "db", "", true},
+		// "none" names no policy at the pod's key too (the plugin has
+		// no default policy, so the container is left as it is).
+		{"pod none", map[string]string{ocifence.PolicyKey: "none"}, "db", "", true},
+		{"pod none, container policy", map[string]string{ocifence.PolicyKey: "none", ocifence.ContainerPolicyPrefix + "db": "profile:deny-all"}, "db", "deny-all", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -31,11 +31,12 @@ import (
 const (
 	// PolicyKey names the policy of a container (in config.json) or of
 	// every container of a pod (pod annotation): inline YAML or JSON,
-	// "profile:NAME", or a path (see ringfence.PolicyFromOCIConfig).
+	// "profile:NAME", or a path (see ringfence.PolicyFromOCIConfig), or
+	// None.
 	PolicyKey = ringfence.OCIAnnotation
 	// ContainerPolicyPrefix + container name names the policy of one
-	// container of a pod; it wins over PolicyKey. The value "none"
-	// leaves that container unfenced although the pod has a policy.
+	// container of a pod; it wins over PolicyKey. The value None sets
+	// the pod's policy aside for that container.
 	ContainerPolicyPrefix = PolicyKey + "/container."
 	// IfSupportedKey, set to "true", lets a container start unfenced, with
 	// its original seccomp profile (io_uring blocked as before), on a
@@ -45,7 +46,13 @@ const (
 	// FencedKey is set to "true" on specs that the shim or the plugin
 	// rewrote; "runc exec" into such a container is fenced too.
 	FencedKey = "org.ringfence.fenced"
-	// None is the per-container value that opts out of a pod's policy.
+	// None is the value, at either policy key, that names no policy: the
+	// container is treated as if it had no policy annotation at all (at
+	// the per-container key, the pod's policy is set aside too). So the
+	// administrator's default policy, where one is set (runtime.yaml's
+	// "policy", "ringfence nri --default-policy"), applies, and
+	// otherwise the container runs unfenced: whoever writes annotations
+	// can choose a policy but never remove the administrator's default.
 	None = "none"
 )
 
@@ -77,8 +84,9 @@ type Choice struct {
 
 // Choose returns the policy annotation for the container name (may be
 // empty) among annotations: ContainerPolicyPrefix+name first, then
-// PolicyKey. ok is false when neither is set, or when the container's own
-// key says None.
+// PolicyKey. ok is false when neither is set, when the container's own
+// key says None, or when it is not set and PolicyKey says None: then the
+// runtime's default policy, if any, applies (see None).
 func Choose(annotations map[string]string, name string) (c Choice, ok bool, err error) {
 	switch v := annotations[IfSupportedKey]; v {
 	case "", "false":
@@ -98,6 +106,9 @@ func Choose(annotations map[string]string, name string) (c Choice, ok bool, err 
 		}
 	}
 	if v, found := annotations[PolicyKey]; found {
+		if strings.TrimSpace(v) == None {
+			return c, false, nil
+		}
 		c.Key, c.Value = PolicyKey, v
 		return c, true, nil
 	}

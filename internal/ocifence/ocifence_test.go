@@ -31,6 +31,11 @@ func TestChoose(t *testing.T) {
 		{"container wins", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.ContainerPolicyPrefix + "db": "profile:deny-all"}, "db", true, ocifence.ContainerPolicyPrefix + "db", false, ""},
 		{"other container's key", map[string]string{ocifence.ContainerPolicyPrefix + "web": "profile:deny-all"}, "db", false, "", false, ""},
 		{"opt out", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.ContainerPolicyPrefix + "db": " none "}, "db", false, "", false, ""},
+		// "none" means the same at the pod's key: no policy from the
+		// annotations (never a policy file named "none").
+		{"pod none", map[string]string{ocifence.PolicyKey: "none"}, "db", false, "", false, ""},
+		{"pod none, container policy", map[string]string{ocifence.PolicyKey: "none", ocifence.ContainerPolicyPrefix + "db": "profile:storage"}, "db", true, ocifence.ContainerPolicyPrefix + "db", false, ""},
+		{"pod none, no name", map[string]string{ocifence.PolicyKey: "none\n"}, "", false, "", false, ""},
 		{"no name", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.ContainerPolicyPrefix: "profile:deny-all"}, "", true, ocifence.PolicyKey, false, ""},
 		{"if-supported", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "true"}, "", true, ocifence.PolicyKey, true, ""},
 		{"if-supported false", map[string]string{ocifence.PolicyKey: "profile:storage", ocifence.IfSupportedKey: "false"}, "", true, ocifence.PolicyKey, false, ""},

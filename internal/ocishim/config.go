@@ -24,7 +24,7 @@ const RuntimeEnv = "RINGFENCE_RUNTIME"
 //
 //	runtime: crun                 # the real OCI runtime (name or path; default runc)
 //	binary: /usr/bin/ringfence    # the ringfence binary mounted into fenced containers (default: this one)
-//	policy: profile:default       # policy of containers without the annotation (default: none, they pass through)
+//	policy: profile:default       # policy of containers whose annotations name none, "none" included (default: unset, they pass through)
 //	ifSupported: false            # start containers unfenced on kernels that cannot fence them
 //	seccompCheck: refuse          # refuse (default), warn or off: a policy that lets io_uring do what the seccomp profile forbids
 //	policyDir: /etc/ringfence/policies # the only directory annotations may name policy files in (default ringfence.DefaultPolicyDir)

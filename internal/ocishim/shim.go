@@ -4,7 +4,8 @@
 //
 // For "create" and "run" it rewrites the bundle's config.json when a policy
 // applies (the org.ringfence.policy annotation, or the configuration's
-// default policy): the ringfence binary and the policy are bind-mounted
+// default policy when the annotations name none; the value "none" names
+// none, see ocifence.None): the ringfence binary and the policy are bind-mounted
 // read-only at /.ringfence, the process runs under "ringfence run", and the
 // seccomp profile allows io_uring_setup, io_uring_enter and
 // io_uring_register (nothing else changes). The original is kept as
@@ -15,7 +16,9 @@
 //
 // Policy files named by annotations, which whoever creates the container
 // writes, are read only from the trusted policy directory (Config.PolicyDir;
-// see ringfence.ResolvePolicyValue).
+// see ringfence.ResolvePolicyValue). Pod sandbox (pause) containers are
+// left alone only when their runtime's sandbox-ID annotation is their own
+// container ID: a claim to be a sandbox alone is not trusted.
 //
 // It fails closed: a bad policy, a kernel without io_uring filters, or one
 // on which the program could shed its filters makes "create" fail with an
@@ -307,16 +310,20 @@ func (s *Shim) fence(g globals, cfg Config, id, bundle, configPath string) error
 	// Annotations are written by whoever creates the container, who may
 	// not be trusted with the host's files: the files they name come
 	// from the policy directory only. The configuration's default is the
-	// administrator's, read from files in the configuration's directory.
+	// administrator's, read from files in the configuration's directory;
+	// it applies when no annotation names a policy ("none" names none),
+	// and only the administrator's ifSupported may start such a
+	// container without it, never the annotation.
 	policyDir, src := cfg.PolicyDirectory(), "annotation "+choice.Key
+	ifSupported := choice.IfSupported || cfg.IfSupported
 	if !ok {
 		if cfg.Policy == "" {
 			return nil
 		}
 		choice.Value = cfg.Policy
 		policyDir, src = filepath.Dir(s.ConfigPath), s.ConfigPath+": policy"
+		ifSupported = cfg.IfSupported
 	}
-	ifSupported := choice.IfSupported || cfg.IfSupported
 	pol, source, err := ringfence.ResolvePolicyValue(choice.Value, src, policyDir)
 	if err != nil {
 		return err

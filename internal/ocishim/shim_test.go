@@ -740,3 +740,55 @@ func TestSandboxClaimNotTrusted(t *testing.T) {
 		})
 	}
 }
+
+// TestNoneMeansNoAnnotation: "none", at the pod's key or the container's,
+// names no policy: the container gets runtime.yaml's default policy as if
+// it had no annotation, so whoever writes annotations cannot remove the
+// administrator's default (and without a default it passes through, as
+// TestCreatePassesThrough shows). Nor can the if-supported annotation
+// start a container without the default policy; only runtime.yaml can.
+func TestNoneMeansNoAnnotation(t *testing.T) {
+	const cfg = "policy: profile:deny-all\n"
+	denyAll, _ := profiles.Get("deny-all")
+	cases := []struct {
+		name string
+		ann  map[string]string
+	}{
+		{"no annotation", nil},
+		{"pod none", map[string]string{ocifence.PolicyKey: "none"}},
+		{"container none", map[string]string{ocifence.PolicyKey: "profile:storage", "io.kubernetes.cri.container-name": "db", ocifence.ContainerPolicyPrefix + "db": "none"}},
+		{"both none", map[string]string{ocifence.PolicyKey: " none ", "io.kubernetes.cri.container-name": "db", ocifence.ContainerPolicyPrefix + "db": "none"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, k73, cfg)
+			b, _ := bundle(t, c.ann, ocitest.DockerSeccomp(t))
+			if code := e.run("create", "--bundle", b, "c1"); code != 0 || !e.executed() {
+				t.Fatalf("exit %d: %s", code, e.stderr.String())
+			}
+			s := readSpec(t, filepath.Join(b, "config.json"))
+			pol, err := os.ReadFile(filepath.Join(b, StateDir, "policy.yaml"))
+			if !ocifence.IsWrapped(s.Process.Args) || err != nil || !bytes.Equal(pol, denyAll) {
+				t.Errorf("args %q, policy %q (%v): want the default policy deny-all", s.Process.Args, pol, err)
+			}
+		})
+	}
+	for _, ann := range []map[string]string{
+		{ocifence.IfSupportedKey: "true"},
+		{ocifence.PolicyKey: "none", ocifence.IfSupportedKey: "true"},
+	} {
+		e := newEnv(t, k619, cfg)
+		b, orig := bundle(t, ann, ocitest.DockerSeccomp(t))
+		code := e.run("create", "--bundle", b, "c1")
+		now, _ := os.ReadFile(filepath.Join(b, "config.json"))
+		if code != 1 || e.executed() || !bytes.Equal(now, orig) || !strings.Contains(e.stderr.String(), "this kernel cannot fence") {
+			t.Errorf("%v on 6.19: exit %d executed %v stderr %q: the annotation must not start a container without the default policy", ann, code, e.executed(), e.stderr.String())
+		}
+	}
+	// The administrator's ifSupported does.
+	e := newEnv(t, k619, cfg+"ifSupported: true\n")
+	b, _ := bundle(t, map[string]string{ocifence.PolicyKey: "none"}, ocitest.DockerSeccomp(t))
+	if code := e.run("create", "--bundle", b, "c1"); code != 0 || !e.executed() || !strings.Contains(e.stderr.String(), "WITHOUT its io_uring policy") {
+		t.Errorf("ifSupported: true on 6.19: exit %d stderr %q", code, e.stderr.String())
+	}
+}
