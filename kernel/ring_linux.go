@@ -63,6 +63,7 @@ func NewRing(p Params) (*Ring, error) {
 	ne := binary.NativeEndian
 	ne.PutUint32(params[8:], p.Flags)
 	ne.PutUint32(params[16:], p.SQThreadIdle)
+	ne.PutUint32(params[24:], uint32(int32(p.WQFD)))
 	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&params[0])), 0)
 	if errno != 0 {
 		return nil, errSetup(errno, p.Flags)

@@ -113,6 +113,31 @@ func TestRingSQPoll(t *testing.T) {
 	}
 }
 
+// TestRingAttachWQ: Params.WQFD reaches the kernel. A ring attached to
+// another ring runs requests; attached to a pipe, or to no descriptor,
+// the kernel refuses it.
+func TestRingAttachWQ(t *testing.T) {
+	for _, flags := range []uint32{0, SetupSQPoll} {
+		first := hostRing(t, Params{Flags: flags, SQThreadIdle: 10})
+		r := hostRing(t, Params{Flags: flags | SetupAttachWQ, WQFD: first.FD()})
+		if c, err := r.Do(SQE{Opcode: abi.OpNop, UserData: 5}); err != nil || c.UserData != 5 || c.Res != 0 {
+			t.Fatalf("flags %#x: NOP on the attached ring: %+v, %v", flags, c, err)
+		}
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		for _, fd := range []int{p[0], -1} {
+			if r, err := NewRing(Params{Flags: flags | SetupAttachWQ, WQFD: fd}); err == nil {
+				r.Close()
+				t.Errorf("flags %#x: a ring attached to descriptor %d", flags, fd)
+			}
+		}
+		unix.Close(p[0])
+		unix.Close(p[1])
+	}
+}
+
 // TestRingRestrictionsHost: ring restrictions exist since Linux 5.10.
 func TestRingRestrictionsHost(t *testing.T) {
 	r := hostRing(t, Params{Flags: SetupRDisabled})

@@ -10,6 +10,7 @@ import (
 // abi.SetupRDisabled.
 const (
 	SetupSQPoll    = 1 << 1 // IORING_SETUP_SQPOLL: a kernel thread polls the submission queue
+	SetupAttachWQ  = 1 << 5 // IORING_SETUP_ATTACH_WQ: share Params.WQFD's async backend (with SetupSQPoll: its poll thread)
 	SetupRDisabled = abi.SetupRDisabled
 )
 
@@ -18,6 +19,7 @@ type Params struct {
 	Entries      uint32 // submission queue size, rounded up to a power of two by the kernel; 0 means 8
 	Flags        uint32 // IORING_SETUP_* flags, e.g. SetupSQPoll, SetupRDisabled
 	SQThreadIdle uint32 // with SetupSQPoll: milliseconds the poll thread spins before sleeping
+	WQFD         int    // with SetupAttachWQ: the io_uring descriptor whose backend the new ring shares
 }
 
 // SQE is struct io_uring_sqe, 64 bytes, as plain fields. OpFlags is the
