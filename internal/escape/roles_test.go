@@ -38,6 +38,10 @@ func roles() map[string]func(args []string) int {
 		"restrict-again":   roleRestrictAgain,
 		"register-ops":     roleRegisterOps,
 		"namespaces":       roleNamespaces,
+		"attach-wq":        roleAttachWQ,
+		"proc-reopen":      roleProcReopen,
+		"drop-exec":        roleDropExec,
+		"setuid-report":    roleSetuidReport,
 	}
 }
 
@@ -60,14 +64,19 @@ func escapedf(format string, a ...any) int {
 	return escaped
 }
 
-// roleRequests submits a NOP and an AF_PACKET socket request on a new
-// ring: under deny-all both must fail with EACCES.
+// roleRequests submits a NOP and AF_PACKET and AF_NETLINK socket
+// requests on a new ring: under deny-all all must fail with EACCES.
 func roleRequests([]string) int {
 	r, err := kernel.NewRing(kernel.Params{Entries: 4})
 	if err != nil {
 		return brokenf("%v", err)
 	}
 	defer r.Close()
+	return requestsOn(r)
+}
+
+// requestsOn submits roleRequests' requests on r.
+func requestsOn(r *kernel.Ring) int {
 	reqs := map[string]kernel.Request{
 		"NOP":               {Op: abi.OpNop},
 		"SOCKET AF_PACKET":  {Op: abi.OpSocket, Socket: kernel.SocketArgs{Domain: unix.AF_PACKET, Type: unix.SOCK_RAW}},
@@ -200,14 +209,20 @@ func rolePidfdGetfd(args []string) int {
 	return brokenf("pidfd_getfd: %v", err)
 }
 
-// roleVictim is an unconfined process holding a ring: it prints the ring's
-// descriptor and waits for its stdin to close.
+// roleVictim is an unconfined process holding a ring and a pipe: it prints
+// the ring's descriptor and the pipe's read end's, and waits for its stdin to close.
 func roleVictim([]string) int {
 	r, err := kernel.NewRing(kernel.Params{Entries: 4})
 	if err != nil {
 		return brokenf("%v", err)
 	}
-	fmt.Printf("%d\n", r.FD())
+	p, w, err := os.Pipe()
+	if err != nil {
+		return brokenf("%v", err)
+	}
+	defer p.Close()
+	defer w.Close()
+	fmt.Printf("%d %d\n", r.FD(), p.Fd())
 	bufio.NewReader(os.Stdin).ReadString('\n')
 	return 0
 }
