@@ -109,15 +109,20 @@ func ConstName(g Group, v uint64) (string, bool) {
 	return "", false
 }
 
-// Suggest returns the known constant name closest to name (by edit
-// distance, within group g if g is not empty), for "did you mean"
-// messages. It returns "" when nothing is close.
-func Suggest(name string, g Group) string {
+// ConstNames returns the names of the known constants of group g, or of
+// all of them when g is empty, in the order of Consts: the candidates of
+// DidYouMean for a mistyped constant.
+func ConstNames(g Group) []string {
 	var names []string
 	for _, c := range Consts() {
 		if g == "" || c.Group == g {
 			names = append(names, c.Name)
 		}
 	}
-	return Closest(name, names)
+	return names
 }
+
+// Suggest returns the known constant name closest to name (by edit
+// distance, within group g if g is not empty), for "did you mean"
+// messages. It returns "" when nothing is close.
+func Suggest(name string, g Group) string { return Closest(name, ConstNames(g)) }

@@ -349,7 +349,7 @@ func (p *parser) statement() error {
 		case "ldb", "ldh", "ldxb", "ldi", "ldxi", "ldxms":
 			return errAt(t, "%s has no mnemonic here: io_uring filters may only load whole 32-bit context words (ld [word]); write .insn CODE, JT, JF, K for other codes", t.text)
 		}
-		return errAt(t, "unknown instruction %q%s", t.text, didYouMean(closest(name, mnemonics())))
+		return errAt(t, "unknown instruction %q%s", t.text, abi.DidYouMean(name, mnemonics()))
 	}
 	p.stmts = append(p.stmts, s)
 	return nil
@@ -413,7 +413,7 @@ func (p *parser) directive(t token, name string, pos Pos) error {
 		p.boSet = true
 		return nil
 	}
-	return errAt(t, "unknown directive %q%s", t.text, didYouMean(closest(name, []string{".insn", ".view", ".endian"})))
+	return errAt(t, "unknown directive %q%s", t.text, abi.DidYouMean(name, []string{".insn", ".view", ".endian"}))
 }
 
 // load parses the operand of ld or ldx into in.

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/ringfence/ringfence/abi"
 )
 
 // Pos is a position in an assembly source: 1-based line and 1-based byte
@@ -61,15 +59,4 @@ func sortErrors(l ErrorList) {
 		}
 		return a.Msg < b.Msg
 	})
-}
-
-// closest is abi.Closest: the candidate nearest to name, or "".
-func closest(name string, candidates []string) string { return abi.Closest(name, candidates) }
-
-// didYouMean formats a suggestion suffix, or "" when there is none.
-func didYouMean(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "; did you mean " + s + "?"
 }

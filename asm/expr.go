@@ -69,9 +69,9 @@ func (p *parser) constant(t token) (uint64, error) {
 		for _, o := range abi.Opcodes() {
 			names = append(names, o.KernelName())
 		}
-		return 0, errAt(t, "unknown opcode %q%s", t.text, didYouMean(closest(t.text, names)))
+		return 0, errAt(t, "unknown opcode %q%s", t.text, abi.DidYouMean(t.text, names))
 	}
-	return 0, errAt(t, "unknown constant %q%s", t.text, didYouMean(abi.Suggest(t.text, "")))
+	return 0, errAt(t, "unknown constant %q%s", t.text, abi.DidYouMean(t.text, abi.ConstNames("")))
 }
 
 // call evaluates port(N) and ip4(a.b.c.d), which give the value the

@@ -3,6 +3,7 @@ package asm
 import (
 	"fmt"
 
+	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
 )
 
@@ -15,7 +16,7 @@ func (p *parser) resolve() {
 			}
 			idx, ok := p.labels[tg.label]
 			if !ok {
-				p.errorAt(tg.pos.Line, tg.pos.Col, fmt.Sprintf("undefined label %q%s", tg.label, didYouMean(closest(tg.label, p.labelOrder))))
+				p.errorAt(tg.pos.Line, tg.pos.Col, fmt.Sprintf("undefined label %q%s", tg.label, abi.DidYouMean(tg.label, p.labelOrder)))
 				continue
 			}
 			if idx <= i {

@@ -139,8 +139,8 @@ func lookupWord(name string, view abi.View, bo binary.ByteOrder) (word, string) 
 		names = append(names, w.name)
 	}
 	msg := fmt.Sprintf("unknown context word %q", name)
-	if s := closest(name, names); s != "" {
-		msg += didYouMean(s)
+	if s := abi.DidYouMean(name, names); s != "" {
+		msg += s
 	} else {
 		msg += " (write a field such as socket.family, open.flags.lo, connect.port, or a byte offset such as [16])"
 	}
