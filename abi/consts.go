@@ -121,8 +121,3 @@ func ConstNames(g Group) []string {
 	}
 	return names
 }
-
-// Suggest returns the known constant name closest to name (by edit
-// distance, within group g if g is not empty), for "did you mean"
-// messages. It returns "" when nothing is close.
-func Suggest(name string, g Group) string { return Closest(name, ConstNames(g)) }

@@ -26,10 +26,13 @@ func TestClosest(t *testing.T) {
 	if got := DidYouMean("zzzzzz", []string{"AF_INET"}); got != "" {
 		t.Errorf("DidYouMean of nothing close = %q", got)
 	}
-	if got := Suggest("O_CRAET", GroupOpen); got != "O_CREAT" {
-		t.Errorf("Suggest(O_CRAET) = %q", got)
+	if got := DidYouMean("O_CRAET", ConstNames(GroupOpen)); got != "; did you mean O_CREAT?" {
+		t.Errorf("DidYouMean(O_CRAET, open flags) = %q", got)
 	}
-	if got := Suggest("AF_INET", GroupOpen); got == "AF_INET" {
-		t.Errorf("Suggest looked outside its group")
+	if got := Closest("AF_INET", ConstNames(GroupOpen)); got == "AF_INET" {
+		t.Errorf("ConstNames(GroupOpen) has names outside its group")
+	}
+	if got := Closest("AF_INTE", ConstNames("")); got != "AF_INET" {
+		t.Errorf("Closest(AF_INTE, all constants) = %q", got)
 	}
 }

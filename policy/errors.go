@@ -1,10 +1,11 @@
 package policy
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
-	"github.com/ringfence/ringfence/abi"
+	"go.yaml.in/yaml/v3"
 )
 
 // Error is one problem in a policy or cases file, at a place.
@@ -46,13 +47,29 @@ func sortErrors(l ErrorList) ErrorList {
 	return out
 }
 
-// suggest is abi.Closest: the candidate nearest to name, or "".
-func suggest(name string, candidates []string) string { return abi.Closest(name, candidates) }
+// FileErrors collects the errors found while reading one YAML or JSON
+// file, each at its place, for a parser that walks the file's yaml.Node
+// tree: policy and cases files here, seccomp profiles in package
+// seccompprofile. A parser embeds it; the zero value with File set is
+// ready to use.
+type FileErrors struct {
+	// File is the file's name as positions print it.
+	File string
+	// Errs are the errors in the order recorded.
+	Errs ErrorList
+}
 
-// didYouMean returns "; did you mean X?" or "".
-func didYouMean(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "; did you mean " + s + "?"
+// At returns the position of n in the file.
+func (fe *FileErrors) At(n *yaml.Node) Pos {
+	return Pos{File: fe.File, Line: n.Line, Col: n.Column}
+}
+
+// Errorf records an error at n.
+func (fe *FileErrors) Errorf(n *yaml.Node, format string, args ...any) {
+	fe.ErrorAt(fe.At(n), format, args...)
+}
+
+// ErrorAt records an error at p.
+func (fe *FileErrors) ErrorAt(p Pos, format string, args ...any) {
+	fe.Errs = append(fe.Errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
 }

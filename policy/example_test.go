@@ -3,6 +3,8 @@ package policy_test
 import (
 	"fmt"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -99,4 +101,26 @@ rules:
 	// op=SOCKET family=AF_INET6 type=SOCK_STREAM: deny by rule 1 ("no IPv6") at line 4
 	// op=SOCKET family=AF_INET type=SOCK_STREAM: allow by rule 5 ("ordinary sockets only") from default at profile default:48:5
 	// op=URING_CMD: deny by the default (deny)
+}
+
+// A parser of another YAML or JSON format embeds FileErrors to report
+// every problem at its file:line:col, as policy's own parsers do.
+func ExampleFileErrors() {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("{\"name\": \"x\",\n \"size\": \"big\"}"), &doc); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fe := policy.FileErrors{File: "thing.json"}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if k, v := root.Content[i], root.Content[i+1]; k.Value == "size" && v.Tag != "!!int" {
+			fe.Errorf(v, "%s must be a number, got %q", k.Value, v.Value)
+		}
+	}
+	fe.ErrorAt(policy.Pos{File: fe.File}, "no %q key", "kind")
+	fmt.Println(fe.Errs)
+	// Output:
+	// thing.json:2:10: size must be a number, got "big"
+	// thing.json: no "kind" key
 }

@@ -126,10 +126,10 @@ type extendsRef struct {
 // parse parses one file and, recursively, its bases. chain holds the files
 // being parsed above this one, for cycle detection.
 func (c *composer) parse(data []byte, file string, chain []string) (*doc, ErrorList) {
-	rd := &reader{file: file}
+	rd := &reader{FileErrors: FileErrors{File: file}}
 	p := rd.policy(data)
-	if len(rd.errs) > 0 {
-		return nil, rd.errs
+	if len(rd.Errs) > 0 {
+		return nil, rd.Errs
 	}
 	d := &doc{p: p, hasDflt: rd.haveDefault}
 	chain = append(chain, sameFile(file))
@@ -137,12 +137,12 @@ func (c *composer) parse(data []byte, file string, chain []string) (*doc, ErrorL
 	for _, e := range rd.extends {
 		data, bfile, err := c.loader.Load(e.ref, file)
 		if err != nil {
-			errs = append(errs, &Error{Pos: rd.pos(e.node), Msg: fmt.Sprintf("extends %q: %v", e.ref, err)})
+			errs = append(errs, &Error{Pos: rd.At(e.node), Msg: fmt.Sprintf("extends %q: %v", e.ref, err)})
 			continue
 		}
 		if i := indexOf(chain, sameFile(bfile)); i >= 0 {
 			cyc := append(append([]string(nil), chain[i:]...), bfile)
-			errs = append(errs, &Error{Pos: rd.pos(e.node), Msg: fmt.Sprintf("extends %q makes a cycle: %s",
+			errs = append(errs, &Error{Pos: rd.At(e.node), Msg: fmt.Sprintf("extends %q makes a cycle: %s",
 				e.ref, strings.Join(cyc, " extends "))})
 			continue
 		}
@@ -151,7 +151,7 @@ func (c *composer) parse(data []byte, file string, chain []string) (*doc, ErrorL
 			var berrs ErrorList
 			b, berrs = c.parse(data, bfile, chain)
 			if len(berrs) > 0 {
-				errs = append(errs, &Error{Pos: rd.pos(e.node), Msg: fmt.Sprintf("extends %q: the base %s has errors", e.ref, bfile)})
+				errs = append(errs, &Error{Pos: rd.At(e.node), Msg: fmt.Sprintf("extends %q: the base %s has errors", e.ref, bfile)})
 				errs = append(errs, berrs...)
 				continue
 			}
@@ -171,7 +171,7 @@ func (c *composer) parse(data []byte, file string, chain []string) (*doc, ErrorL
 				bd, _ := baseDefault(b)
 				parts = append(parts, fmt.Sprintf("%s has %s", d.refs[i], bd))
 			}
-			return nil, ErrorList{{Pos: rd.pos(rd.extendsKey), Msg: fmt.Sprintf("the bases disagree on the default (%s): "+
+			return nil, ErrorList{{Pos: rd.At(rd.extendsKey), Msg: fmt.Sprintf("the bases disagree on the default (%s): "+
 				"write \"default: deny\" (or allow) in this policy", strings.Join(parts, ", "))}}
 		}
 		d.p.Default = dflt
@@ -179,7 +179,7 @@ func (c *composer) parse(data []byte, file string, chain []string) (*doc, ErrorL
 	if d.p.Register == nil {
 		reg, err := baseRegister(d)
 		if err != "" {
-			return nil, ErrorList{{Pos: rd.pos(rd.extendsKey), Msg: err}}
+			return nil, ErrorList{{Pos: rd.At(rd.extendsKey), Msg: err}}
 		}
 		d.p.Register = reg
 	}
@@ -300,18 +300,18 @@ func (rd *reader) extendsList(k, n *yaml.Node) {
 	if n.Kind == yaml.SequenceNode {
 		items = n.Content
 		if len(items) == 0 {
-			rd.errf(n, "extends is empty: name a built-in profile (default) or a file (./base.yaml), or leave extends out")
+			rd.Errorf(n, "extends is empty: name a built-in profile (default) or a file (./base.yaml), or leave extends out")
 			return
 		}
 	}
 	seen := map[string]int{}
 	for _, it := range items {
 		if it.Kind != yaml.ScalarNode || it.Tag != "!!str" || strings.TrimSpace(it.Value) == "" {
-			rd.errf(it, "extends names a built-in profile (default) or a file (./base.yaml), got %s", kindName(it))
+			rd.Errorf(it, "extends names a built-in profile (default) or a file (./base.yaml), got %s", kindName(it))
 			continue
 		}
 		if line, dup := seen[it.Value]; dup {
-			rd.errf(it, "%q is extended twice (first on line %d)", it.Value, line)
+			rd.Errorf(it, "%q is extended twice (first on line %d)", it.Value, line)
 			continue
 		}
 		seen[it.Value] = it.Line

@@ -45,7 +45,7 @@ func (rd *reader) policy(data []byte) *Policy {
 	if !ok {
 		return nil
 	}
-	p := &Policy{File: rd.file}
+	p := &Policy{File: rd.File}
 	var haveVersion bool
 	for _, kv := range pairs {
 		switch kv.key {
@@ -54,11 +54,11 @@ func (rd *reader) policy(data []byte) *Policy {
 		case "version":
 			haveVersion = true
 			if kv.v.Kind != yaml.ScalarNode || kv.v.Tag != "!!int" {
-				rd.errf(kv.v, "version must be a number (1), got %s", kindName(kv.v))
+				rd.Errorf(kv.v, "version must be a number (1), got %s", kindName(kv.v))
 				continue
 			}
 			if kv.v.Value != "1" {
-				rd.errf(kv.v, "unsupported policy version %s: this ringfence reads version %d", kv.v.Value, Version)
+				rd.Errorf(kv.v, "unsupported policy version %s: this ringfence reads version %d", kv.v.Value, Version)
 				continue
 			}
 			p.Version = Version
@@ -69,7 +69,7 @@ func (rd *reader) policy(data []byte) *Policy {
 		case "default":
 			rd.haveDefault = true
 			p.Default, _ = rd.action(kv.v, "default")
-			p.DefaultPos = rd.pos(kv.v)
+			p.DefaultPos = rd.At(kv.v)
 		case "register":
 			p.Register = rd.register(kv.v)
 		case "rules":
@@ -77,7 +77,7 @@ func (rd *reader) policy(data []byte) *Policy {
 				continue // "rules:" with nothing: no rules
 			}
 			if kv.v.Kind != yaml.SequenceNode {
-				rd.errf(kv.v, "rules must be a list of rules, got %s", kindName(kv.v))
+				rd.Errorf(kv.v, "rules must be a list of rules, got %s", kindName(kv.v))
 				continue
 			}
 			for _, rn := range kv.v.Content {
@@ -88,17 +88,17 @@ func (rd *reader) policy(data []byte) *Policy {
 		}
 	}
 	if !haveVersion {
-		rd.errf(root, "missing version: add \"version: 1\"")
+		rd.Errorf(root, "missing version: add \"version: 1\"")
 	}
 	if !rd.haveDefault && rd.extendsKey == nil {
-		rd.errf(root, "missing default: add \"default: deny\" (or allow) for opcodes no rule matches")
+		rd.Errorf(root, "missing default: add \"default: deny\" (or allow) for opcodes no rule matches")
 	}
 	return p
 }
 
 // register parses the register section.
 func (rd *reader) register(n *yaml.Node) *Register {
-	r := &Register{Pos: rd.pos(n)}
+	r := &Register{Pos: rd.At(n)}
 	pairs, ok := rd.mapping(n, "register", registerKeys)
 	if !ok {
 		return r
@@ -111,14 +111,14 @@ func (rd *reader) register(n *yaml.Node) *Register {
 		case "allow":
 			haveAllow = true
 			if kv.v.Kind != yaml.SequenceNode {
-				rd.errf(kv.v, "register.allow must be a list of register operations such as [REGISTER_PROBE, REGISTER_FILES] ([] for none), got %s", kindName(kv.v))
+				rd.Errorf(kv.v, "register.allow must be a list of register operations such as [REGISTER_PROBE, REGISTER_FILES] ([] for none), got %s", kindName(kv.v))
 				continue
 			}
 			r.Allow = distinct(rd, kv.v.Content, "register.allow", rd.registerOp)
 		}
 	}
 	if !haveAllow {
-		rd.errf(n, "register section has no allow list: add e.g. \"allow: [REGISTER_PROBE]\" (\"allow: []\" for none)")
+		rd.Errorf(n, "register section has no allow list: add e.g. \"allow: [REGISTER_PROBE]\" (\"allow: []\" for none)")
 	}
 	return r
 }
@@ -127,7 +127,7 @@ func (rd *reader) register(n *yaml.Node) *Register {
 // "IORING_", or a decimal number.
 func (rd *reader) registerOp(n *yaml.Node) (abi.RegisterOp, bool) {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
-		rd.errf(n, "expected a register operation name or number, got %s", kindName(n))
+		rd.Errorf(n, "expected a register operation name or number, got %s", kindName(n))
 		return 0, false
 	}
 	if op, ok := abi.LookupRegisterOp(n.Value); ok {
@@ -138,11 +138,11 @@ func (rd *reader) registerOp(n *yaml.Node) (abi.RegisterOp, bool) {
 		if err == nil && v < abi.RegisterOpLast {
 			return abi.RegisterOp(v), true
 		}
-		rd.errf(n, "unknown register operation %s: they are 0 to %d (decimal)", n.Value, abi.RegisterOpLast-1)
+		rd.Errorf(n, "unknown register operation %s: they are 0 to %d (decimal)", n.Value, abi.RegisterOpLast-1)
 		return 0, false
 	}
 	name := strings.TrimPrefix(strings.ToUpper(n.Value), "IORING_")
-	rd.errf(n, "unknown register operation %q%s", n.Value, didYouMean(suggest(name, abi.RegisterOpNames())))
+	rd.Errorf(n, "unknown register operation %q%s", n.Value, abi.DidYouMean(name, abi.RegisterOpNames()))
 	return 0, false
 }
 
@@ -158,13 +158,13 @@ func (rd *reader) action(n *yaml.Node, what string) (Action, bool) {
 	case "deny":
 		return Deny, true
 	}
-	rd.errf(n, "%s must be allow or deny, got %q%s", what, s, didYouMean(suggest(s, []string{"allow", "deny"})))
+	rd.Errorf(n, "%s must be allow or deny, got %q%s", what, s, abi.DidYouMean(s, []string{"allow", "deny"}))
 	return Deny, false
 }
 
 func (rd *reader) rule(n *yaml.Node) (Rule, bool) {
-	r := Rule{Pos: rd.pos(n)}
-	nerr := len(rd.errs)
+	r := Rule{Pos: rd.At(n)}
+	nerr := len(rd.Errs)
 	pairs, ok := rd.mapping(n, "rule", ruleKeys)
 	if !ok {
 		return r, false
@@ -188,15 +188,15 @@ func (rd *reader) rule(n *yaml.Node) (Rule, bool) {
 		}
 	}
 	if !haveOps {
-		rd.errf(n, "rule has no ops: add e.g. \"ops: [SOCKET]\"")
+		rd.Errorf(n, "rule has no ops: add e.g. \"ops: [SOCKET]\"")
 	}
 	if !haveAction {
-		rd.errf(n, "rule has no action: add \"action: allow\" or \"action: deny\"")
+		rd.Errorf(n, "rule has no action: add \"action: allow\" or \"action: deny\"")
 	}
 	if when != nil && len(r.Ops) > 0 {
 		r.Conds = rd.conds(when, r.Ops)
 	}
-	return r, len(rd.errs) == nerr
+	return r, len(rd.Errs) == nerr
 }
 
 // opNames returns every opcode's short name.
@@ -210,11 +210,11 @@ func opNames() []string {
 
 func (rd *reader) ops(n *yaml.Node) []abi.Opcode {
 	if n.Kind != yaml.SequenceNode {
-		rd.errf(n, "ops must be a list of opcodes such as [READ, WRITE], got %s", kindName(n))
+		rd.Errorf(n, "ops must be a list of opcodes such as [READ, WRITE], got %s", kindName(n))
 		return nil
 	}
 	if len(n.Content) == 0 {
-		rd.errf(n, "ops is empty: a rule names at least one opcode")
+		rd.Errorf(n, "ops is empty: a rule names at least one opcode")
 		return nil
 	}
 	return distinct(rd, n.Content, "ops", rd.opcode)
@@ -231,7 +231,7 @@ func distinct[T comparable](rd *reader, items []*yaml.Node, what string, parse f
 			continue
 		}
 		if line, dup := seen[x]; dup {
-			rd.errf(n, "%v is listed twice in %s (first on line %d)", x, what, line)
+			rd.Errorf(n, "%v is listed twice in %s (first on line %d)", x, what, line)
 			continue
 		}
 		seen[x] = n.Line
@@ -243,18 +243,18 @@ func distinct[T comparable](rd *reader, items []*yaml.Node, what string, parse f
 // opcode parses one opcode: short name, kernel name or decimal number.
 func (rd *reader) opcode(n *yaml.Node) (abi.Opcode, bool) {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
-		rd.errf(n, "expected an opcode name or number, got %s", kindName(n))
+		rd.Errorf(n, "expected an opcode name or number, got %s", kindName(n))
 		return 0, false
 	}
 	if info, ok := abi.LookupOpcode(n.Value); ok {
 		return info.Op, true
 	}
 	if n.Tag == "!!int" || (n.Value != "" && n.Value[0] >= '0' && n.Value[0] <= '9') {
-		rd.errf(n, "unknown opcode %s: opcodes are 0 to %d (decimal)", n.Value, abi.OpLast-1)
+		rd.Errorf(n, "unknown opcode %s: opcodes are 0 to %d (decimal)", n.Value, abi.OpLast-1)
 		return 0, false
 	}
 	name := strings.TrimPrefix(strings.ToUpper(n.Value), "IORING_OP_")
-	rd.errf(n, "unknown opcode %q%s", n.Value, didYouMean(suggest(name, opNames())))
+	rd.Errorf(n, "unknown opcode %q%s", n.Value, abi.DidYouMean(name, opNames()))
 	return 0, false
 }
 
@@ -304,10 +304,10 @@ func (rd *reader) unknownField(k *yaml.Node, ops []abi.Opcode) {
 	name := k.Value
 	switch name {
 	case "opcode":
-		rd.errf(k, "opcode is not a condition: the rule's ops choose the opcodes")
+		rd.Errorf(k, "opcode is not a condition: the rule's ops choose the opcodes")
 		return
 	case "pdu_size":
-		rd.errf(k, "pdu_size is not a policy field: the kernel sets it per opcode")
+		rd.Errorf(k, "pdu_size is not a policy field: the kernel sets it per opcode")
 		return
 	}
 	// A bare "family" or "flags": suggest the field of the rule's opcodes.
@@ -315,13 +315,13 @@ func (rd *reader) unknownField(k *yaml.Node, ops []abi.Opcode) {
 		if _, short, ok := strings.Cut(f.Name, "."); ok && short == name {
 			for _, op := range ops {
 				if FieldApplies(op, f.Name) {
-					rd.errf(k, "unknown field %q; did you mean %s?", name, f.Name)
+					rd.Errorf(k, "unknown field %q; did you mean %s?", name, f.Name)
 					return
 				}
 			}
 		}
 	}
-	rd.errf(k, "unknown field %q%s (fields: %s)", name, didYouMean(suggest(name, fieldNames())),
+	rd.Errorf(k, "unknown field %q%s (fields: %s)", name, abi.DidYouMean(name, fieldNames()),
 		strings.Join(fieldNames(), ", "))
 }
 
@@ -368,7 +368,7 @@ func (rd *reader) fieldApplies(k *yaml.Node, f FieldSpec, ops []abi.Opcode) bool
 		if len(with) > 1 {
 			own = "rules of their own"
 		}
-		rd.errf(k, "%s exists only for %s, but this rule also names %s, whose context holds other data in that place; "+
+		rd.Errorf(k, "%s exists only for %s, but this rule also names %s, whose context holds other data in that place; "+
 			"put %s in %s", f.Name, owners, joinAnd(without), joinAnd(with), own)
 		return false
 	}
@@ -378,7 +378,7 @@ func (rd *reader) fieldApplies(k *yaml.Node, f FieldSpec, ops []abi.Opcode) bool
 	if info.View != abi.ViewCommon {
 		have = "fields " + strings.Join(append([]string{"user_data", "sqe_flags"}, fieldsOfView(info.View)...), ", ")
 	}
-	rd.errf(k, "%s exists only for %s; %s has %s", f.Name, owners, joinAnd(without), have)
+	rd.Errorf(k, "%s exists only for %s; %s has %s", f.Name, owners, joinAnd(without), have)
 	return false
 }
 
@@ -413,22 +413,22 @@ func (rd *reader) cond(n *yaml.Node, f FieldSpec) []Cond {
 			return nil
 		}
 		if len(pairs) == 0 {
-			rd.errf(n, "empty condition on %s", f.Name)
+			rd.Errorf(n, "empty condition on %s", f.Name)
 			return nil
 		}
 		var out []Cond
 		for _, kv := range pairs {
 			op, ok := LookupCmpOp(kv.key)
 			if !ok {
-				rd.errf(kv.k, "unknown operator %q%s (operators for %s: %s)", kv.key,
-					didYouMean(suggest(kv.key, allowedOps(f))), f.Name, strings.Join(allowedOps(f), ", "))
+				rd.Errorf(kv.k, "unknown operator %q%s (operators for %s: %s)", kv.key,
+					abi.DidYouMean(kv.key, allowedOps(f)), f.Name, strings.Join(allowedOps(f), ", "))
 				continue
 			}
 			if (op == CIDR || op == NotCIDR) != f.IsAddr() {
 				if f.IsAddr() {
-					rd.errf(kv.k, "connect.addr takes only cidr and not_cidr (an address is a /32 or /128 prefix)")
+					rd.Errorf(kv.k, "connect.addr takes only cidr and not_cidr (an address is a /32 or /128 prefix)")
 				} else {
-					rd.errf(kv.k, "%s applies only to connect.addr, not %s", kv.key, f.Name)
+					rd.Errorf(kv.k, "%s applies only to connect.addr, not %s", kv.key, f.Name)
 				}
 				continue
 			}
@@ -436,15 +436,15 @@ func (rd *reader) cond(n *yaml.Node, f FieldSpec) []Cond {
 		}
 		return out
 	}
-	rd.errf(n, "condition on %s must be a value, a list or a mapping of operators, got %s", f.Name, kindName(n))
+	rd.Errorf(n, "condition on %s must be a value, a list or a mapping of operators, got %s", f.Name, kindName(n))
 	return nil
 }
 
 // one parses the operand n of operator op on field f; at is where the
 // operator was written.
 func (rd *reader) one(op CmpOp, n *yaml.Node, f FieldSpec, at *yaml.Node) []Cond {
-	c := Cond{Field: f.Name, Op: op, Pos: rd.pos(at)}
-	nerr := len(rd.errs)
+	c := Cond{Field: f.Name, Op: op, Pos: rd.At(at)}
+	nerr := len(rd.Errs)
 	switch op {
 	case Eq, Ne, Lt, Le, Gt, Ge:
 		if n.Kind == yaml.SequenceNode {
@@ -454,18 +454,18 @@ func (rd *reader) one(op CmpOp, n *yaml.Node, f FieldSpec, at *yaml.Node) []Cond
 			} else if op == Ne {
 				hint = "; use not_in: [...] for a set"
 			}
-			rd.errf(n, "%s takes one value, got a list%s", op, hint)
+			rd.Errorf(n, "%s takes one value, got a list%s", op, hint)
 			return nil
 		}
 		v, _ := rd.valueExpr(n, f)
 		c.Values = []uint64{v}
 	case In, NotIn:
 		if n.Kind != yaml.SequenceNode {
-			rd.errf(n, "%s takes a list of values, got %s", op, kindName(n))
+			rd.Errorf(n, "%s takes a list of values, got %s", op, kindName(n))
 			return nil
 		}
 		if len(n.Content) == 0 {
-			rd.errf(n, "%s needs at least one value", op)
+			rd.Errorf(n, "%s needs at least one value", op)
 			return nil
 		}
 		for _, vn := range n.Content {
@@ -476,7 +476,7 @@ func (rd *reader) one(op CmpOp, n *yaml.Node, f FieldSpec, at *yaml.Node) []Cond
 		}
 	case Range, NotRange:
 		if n.Kind != yaml.SequenceNode || len(n.Content) != 2 {
-			rd.errf(n, "%s takes two values [lo, hi], got %s", op, kindName(n))
+			rd.Errorf(n, "%s takes two values [lo, hi], got %s", op, kindName(n))
 			return nil
 		}
 		lo, _ := rd.valueExpr(n.Content[0], f)
@@ -498,7 +498,7 @@ func (rd *reader) one(op CmpOp, n *yaml.Node, f FieldSpec, at *yaml.Node) []Cond
 			}
 		}
 		if !haveMask || !haveVal {
-			rd.errf(n, "masked needs both mask and value: {mask: M, value: V}")
+			rd.Errorf(n, "masked needs both mask and value: {mask: M, value: V}")
 			return nil
 		}
 		c.Values = []uint64{mask, val}
@@ -507,7 +507,7 @@ func (rd *reader) one(op CmpOp, n *yaml.Node, f FieldSpec, at *yaml.Node) []Cond
 		switch n.Kind {
 		case yaml.SequenceNode:
 			if len(n.Content) == 0 {
-				rd.errf(n, "%s needs at least one bit", op)
+				rd.Errorf(n, "%s needs at least one bit", op)
 				return nil
 			}
 			for _, vn := range n.Content {
@@ -523,7 +523,7 @@ func (rd *reader) one(op CmpOp, n *yaml.Node, f FieldSpec, at *yaml.Node) []Cond
 		if n.Kind == yaml.SequenceNode {
 			items = n.Content
 			if len(items) == 0 {
-				rd.errf(n, "%s needs at least one prefix", op)
+				rd.Errorf(n, "%s needs at least one prefix", op)
 				return nil
 			}
 		}
@@ -533,11 +533,11 @@ func (rd *reader) one(op CmpOp, n *yaml.Node, f FieldSpec, at *yaml.Node) []Cond
 			}
 		}
 	}
-	if len(rd.errs) != nerr {
+	if len(rd.Errs) != nerr {
 		return nil
 	}
 	rd.checkIgnored(c, f)
-	if len(rd.errs) != nerr {
+	if len(rd.Errs) != nerr {
 		return nil
 	}
 	return []Cond{c}
@@ -559,10 +559,10 @@ func (rd *reader) checkIgnored(c Cond, f FieldSpec) {
 		}
 		switch f.Name {
 		case "socket.type":
-			rd.errAt(c.Pos, "socket.type in a policy never has SOCK_NONBLOCK or SOCK_CLOEXEC: kernels differ "+
+			rd.ErrorAt(c.Pos, "socket.type in a policy never has SOCK_NONBLOCK or SOCK_CLOEXEC: kernels differ "+
 				"on whether filters see them, so ringfence removes them before comparing; drop them from the condition")
 		case "open.flags":
-			rd.errAt(c.Pos, "open.flags in a policy never has O_LARGEFILE: the kernel adds it on 64-bit "+
+			rd.ErrorAt(c.Pos, "open.flags in a policy never has O_LARGEFILE: the kernel adds it on 64-bit "+
 				"machines, so ringfence removes it before comparing; drop it from the condition")
 		}
 		return
@@ -572,25 +572,25 @@ func (rd *reader) checkIgnored(c Cond, f FieldSpec) {
 // prefix parses an IPv4 or IPv6 prefix, or a bare address (a /32 or /128).
 func (rd *reader) prefix(n *yaml.Node) (netip.Prefix, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		rd.errf(n, "expected an address prefix such as 10.0.0.0/8 or \"fd00::/8\", got %s", kindName(n))
+		rd.Errorf(n, "expected an address prefix such as 10.0.0.0/8 or \"fd00::/8\", got %s", kindName(n))
 		return netip.Prefix{}, false
 	}
 	s := strings.TrimSpace(n.Value)
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
-			rd.errf(n, "invalid address %q: want an IPv4 or IPv6 address or prefix such as 10.0.0.0/8", s)
+			rd.Errorf(n, "invalid address %q: want an IPv4 or IPv6 address or prefix such as 10.0.0.0/8", s)
 			return netip.Prefix{}, false
 		}
 		return netip.PrefixFrom(a, a.BitLen()), true
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		rd.errf(n, "invalid prefix %q: want an IPv4 or IPv6 prefix such as 10.0.0.0/8 or fd00::/8", s)
+		rd.Errorf(n, "invalid prefix %q: want an IPv4 or IPv6 prefix such as 10.0.0.0/8 or fd00::/8", s)
 		return netip.Prefix{}, false
 	}
 	if m := p.Masked(); m != p {
-		rd.errf(n, "prefix %s has bits set after the first %d; write %s", s, p.Bits(), m)
+		rd.Errorf(n, "prefix %s has bits set after the first %d; write %s", s, p.Bits(), m)
 		return netip.Prefix{}, false
 	}
 	return p, true

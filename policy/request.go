@@ -97,7 +97,7 @@ func requestField(op abi.Opcode, haveOp bool, view abi.View, key string) (FieldS
 		where = " for " + op.String()
 	}
 	return FieldSpec{}, fmt.Errorf("unknown field %q%s%s (fields: %s)", key, where,
-		didYouMean(suggest(key, known)), strings.Join(known, ", "))
+		abi.DidYouMean(key, known), strings.Join(known, ", "))
 }
 
 // joinOr joins names as "a, b or c".
@@ -215,7 +215,7 @@ func ParseRequestText(s string) (RequestText, error) {
 		info, ok := abi.LookupOpcode(v)
 		if !ok {
 			return t, fmt.Errorf("%s=%s: unknown opcode %q%s", k, v, v,
-				didYouMean(suggest(strings.TrimPrefix(strings.ToUpper(v), "IORING_OP_"), opNames())))
+				abi.DidYouMean(strings.TrimPrefix(strings.ToUpper(v), "IORING_OP_"), opNames()))
 		}
 		r.Op, t.HaveOp = info.Op, true
 		t.View = info.View
@@ -256,8 +256,8 @@ func ParseRequestText(s string) (RequestText, error) {
 		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}
 		x, ok := rd.valueExpr(n, f)
 		if !ok {
-			msgs := make([]string, len(rd.errs))
-			for i, e := range rd.errs {
+			msgs := make([]string, len(rd.Errs))
+			for i, e := range rd.Errs {
 				msgs[i] = strings.TrimPrefix(e.Msg, f.Name+": ")
 			}
 			return t, fmt.Errorf("%s=%s: %s", k, v, strings.Join(msgs, "; "))
@@ -327,10 +327,10 @@ func LoadCases(path string) ([]Case, error) {
 //
 // Errors are an ErrorList, like Parse's.
 func ParseCases(data []byte, filename string) ([]Case, error) {
-	rd := &reader{file: filename}
+	rd := &reader{FileErrors: FileErrors{File: filename}}
 	cases := rd.cases(data)
-	if len(rd.errs) > 0 {
-		return nil, sortErrors(rd.errs)
+	if len(rd.Errs) > 0 {
+		return nil, sortErrors(rd.Errs)
 	}
 	return cases, nil
 }
@@ -352,7 +352,7 @@ func (rd *reader) cases(data []byte) []Case {
 		}
 		found = true
 		if kv.v.Kind != yaml.SequenceNode {
-			rd.errf(kv.v, "cases must be a list, got %s", kindName(kv.v))
+			rd.Errorf(kv.v, "cases must be a list, got %s", kindName(kv.v))
 			continue
 		}
 		for i, cn := range kv.v.Content {
@@ -362,14 +362,14 @@ func (rd *reader) cases(data []byte) []Case {
 		}
 	}
 	if !found {
-		rd.errf(root, "missing cases: add \"cases:\" with a list of cases")
+		rd.Errorf(root, "missing cases: add \"cases:\" with a list of cases")
 	}
 	return out
 }
 
 func (rd *reader) oneCase(n *yaml.Node, i int) (Case, bool) {
-	c := Case{Pos: rd.pos(n), Name: fmt.Sprintf("case %d", i+1)}
-	nerr := len(rd.errs)
+	c := Case{Pos: rd.At(n), Name: fmt.Sprintf("case %d", i+1)}
+	nerr := len(rd.Errs)
 	pairs, ok := rd.mapping(n, "case", caseKeys)
 	if !ok {
 		return c, false
@@ -390,12 +390,12 @@ func (rd *reader) oneCase(n *yaml.Node, i int) (Case, bool) {
 		}
 	}
 	if !haveReq {
-		rd.errf(n, "case has no request")
+		rd.Errorf(n, "case has no request")
 	}
 	if !haveExpect {
-		rd.errf(n, "case has no expect: add \"expect: allow\" or \"expect: deny\"")
+		rd.Errorf(n, "case has no expect: add \"expect: allow\" or \"expect: deny\"")
 	}
-	return c, len(rd.errs) == nerr
+	return c, len(rd.Errs) == nerr
 }
 
 func (rd *reader) request(n *yaml.Node) Request {
@@ -408,7 +408,7 @@ func (rd *reader) request(n *yaml.Node) Request {
 	for _, kv := range pairs {
 		if kv.key == "op" || kv.key == "opcode" {
 			if opKey != "" {
-				rd.errf(kv.k, "the opcode is given twice (%s and %s)", opKey, kv.key)
+				rd.Errorf(kv.k, "the opcode is given twice (%s and %s)", opKey, kv.key)
 				continue
 			}
 			opKey = kv.key
@@ -418,7 +418,7 @@ func (rd *reader) request(n *yaml.Node) Request {
 	}
 	if !haveOp {
 		if opKey == "" {
-			rd.errf(n, "request has no op")
+			rd.Errorf(n, "request has no op")
 		}
 		return r
 	}
@@ -436,7 +436,7 @@ func (rd *reader) request(n *yaml.Node) Request {
 		}
 		f, err := requestField(r.Op, true, abi.ViewCommon, kv.key)
 		if err != nil {
-			rd.errf(kv.k, "%v", err)
+			rd.Errorf(kv.k, "%v", err)
 			continue
 		}
 		if f.IsAddr() {
@@ -446,7 +446,7 @@ func (rd *reader) request(n *yaml.Node) Request {
 			}
 			a, err := netip.ParseAddr(strings.TrimSpace(s))
 			if err != nil || a.Zone() != "" {
-				rd.errf(kv.v, "invalid address %q: want an IPv4 or IPv6 address", s)
+				rd.Errorf(kv.v, "invalid address %q: want an IPv4 or IPv6 address", s)
 				continue
 			}
 			addrNode, addr = kv.v, a
@@ -458,7 +458,7 @@ func (rd *reader) request(n *yaml.Node) Request {
 	}
 	if addrNode != nil {
 		if err := r.setAddr(addr, familyGiven); err != nil {
-			rd.errf(addrNode, "%v", err)
+			rd.Errorf(addrNode, "%v", err)
 		}
 	}
 	return r

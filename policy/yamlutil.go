@@ -16,28 +16,12 @@ import (
 // reader walks yaml.Node trees and collects errors with positions. It is
 // shared by the policy and the cases parsers.
 type reader struct {
-	file string
-	errs ErrorList
+	FileErrors
 	// Set by the policy parser: the extends list and its key, and whether
 	// the file wrote a default.
 	extends     []extendsRef
 	extendsKey  *yaml.Node
 	haveDefault bool
-}
-
-// pos returns n's position.
-func (rd *reader) pos(n *yaml.Node) Pos {
-	return Pos{File: rd.file, Line: n.Line, Col: n.Column}
-}
-
-// errf records an error at n.
-func (rd *reader) errf(n *yaml.Node, format string, args ...any) {
-	rd.errs = append(rd.errs, &Error{Pos: rd.pos(n), Msg: fmt.Sprintf(format, args...)})
-}
-
-// errAt records an error at p.
-func (rd *reader) errAt(p Pos, format string, args ...any) {
-	rd.errs = append(rd.errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -49,14 +33,14 @@ func (rd *reader) document(data []byte, what string) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	err := dec.Decode(&doc)
 	if err == io.EOF {
-		rd.errAt(Pos{File: rd.file, Line: 1, Col: 1}, "empty %s", what)
+		rd.ErrorAt(Pos{File: rd.File, Line: 1, Col: 1}, "empty %s", what)
 		return nil
 	}
 	if err == nil {
 		var extra yaml.Node
 		if err2 := dec.Decode(&extra); err2 != io.EOF {
 			if err2 == nil {
-				rd.errAt(Pos{File: rd.file, Line: extra.Line, Col: extra.Column},
+				rd.ErrorAt(Pos{File: rd.File, Line: extra.Line, Col: extra.Column},
 					"a %s is one YAML document; this is a second one", what)
 				return nil
 			}
@@ -65,18 +49,18 @@ func (rd *reader) document(data []byte, what string) *yaml.Node {
 	}
 	if err != nil {
 		msg := err.Error()
-		p := Pos{File: rd.file}
+		p := Pos{File: rd.File}
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
 			msg = m[2]
 		} else {
 			msg = strings.TrimPrefix(msg, "yaml: ")
 		}
-		rd.errAt(p, "not valid YAML or JSON: %s", msg)
+		rd.ErrorAt(p, "not valid YAML or JSON: %s", msg)
 		return nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		rd.errAt(Pos{File: rd.file, Line: 1, Col: 1}, "empty %s", what)
+		rd.ErrorAt(Pos{File: rd.File, Line: 1, Col: 1}, "empty %s", what)
 		return nil
 	}
 	root := doc.Content[0]
@@ -90,11 +74,11 @@ func (rd *reader) document(data []byte, what string) *yaml.Node {
 // would make one place in the file mean several, and errors ambiguous.
 func (rd *reader) noAliases(n *yaml.Node, depth int) bool {
 	if depth > 100 {
-		rd.errf(n, "nested too deeply")
+		rd.Errorf(n, "nested too deeply")
 		return false
 	}
 	if n.Kind == yaml.AliasNode {
-		rd.errf(n, "YAML aliases (*%s) are not supported in policies; write the value out", n.Value)
+		rd.Errorf(n, "YAML aliases (*%s) are not supported in policies; write the value out", n.Value)
 		return false
 	}
 	ok := true
@@ -133,7 +117,7 @@ type pair struct {
 // nil). what names n in messages ("rule", "condition").
 func (rd *reader) mapping(n *yaml.Node, what string, allowed []string) ([]pair, bool) {
 	if n.Kind != yaml.MappingNode {
-		rd.errf(n, "%s must be a mapping (key: value), got %s", what, kindName(n))
+		rd.Errorf(n, "%s must be a mapping (key: value), got %s", what, kindName(n))
 		return nil, false
 	}
 	var out []pair
@@ -141,17 +125,17 @@ func (rd *reader) mapping(n *yaml.Node, what string, allowed []string) ([]pair, 
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			rd.errf(k, "%s keys must be names, got %s", what, kindName(k))
+			rd.Errorf(k, "%s keys must be names, got %s", what, kindName(k))
 			continue
 		}
 		if prev, dup := seen[k.Value]; dup {
-			rd.errf(k, "duplicate key %q in %s (first at line %d)", k.Value, what, prev.Line)
+			rd.Errorf(k, "duplicate key %q in %s (first at line %d)", k.Value, what, prev.Line)
 			continue
 		}
 		seen[k.Value] = k
 		if allowed != nil && !contains(allowed, k.Value) {
-			rd.errf(k, "unknown key %q in %s%s (known: %s)", k.Value, what,
-				didYouMean(suggest(k.Value, allowed)), strings.Join(allowed, ", "))
+			rd.Errorf(k, "unknown key %q in %s%s (known: %s)", k.Value, what,
+				abi.DidYouMean(k.Value, allowed), strings.Join(allowed, ", "))
 			continue
 		}
 		out = append(out, pair{key: k.Value, k: k, v: v})
@@ -171,7 +155,7 @@ func contains(list []string, s string) bool {
 // str returns n's text after checking it is a string-like scalar.
 func (rd *reader) str(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		rd.errf(n, "%s must be text, got %s", what, kindName(n))
+		rd.Errorf(n, "%s must be text, got %s", what, kindName(n))
 		return "", false
 	}
 	return n.Value, true
@@ -232,7 +216,7 @@ func ParseNumber(s string) (uint64, error) {
 // termPos returns the position of the byte at offset off of scalar n's
 // text, when n is on one line and the offset can be mapped; else n's.
 func (rd *reader) termPos(n *yaml.Node, off int) Pos {
-	p := rd.pos(n)
+	p := rd.At(n)
 	switch n.Style {
 	case 0:
 		p.Col += off
@@ -248,22 +232,22 @@ func (rd *reader) termPos(n *yaml.Node, off int) Pos {
 // group joined by "|". It records errors and returns ok=false on any.
 func (rd *reader) valueExpr(n *yaml.Node, f FieldSpec) (uint64, bool) {
 	if n.Kind != yaml.ScalarNode {
-		rd.errf(n, "%s: expected a value (number or name), got %s", f.Name, kindName(n))
+		rd.Errorf(n, "%s: expected a value (number or name), got %s", f.Name, kindName(n))
 		return 0, false
 	}
 	switch n.Tag {
 	case "!!int", "!!str":
 	case "!!float":
 		if strings.Trim(n.Value, "0123456789") != "" {
-			rd.errf(n, "%s: %q is not a value; write a number or a constant name", f.Name, n.Value)
+			rd.Errorf(n, "%s: %q is not a value; write a number or a constant name", f.Name, n.Value)
 			return 0, false
 		}
 		// All digits: a number too big for YAML's integers; term says so.
 	case "!!null":
-		rd.errf(n, "%s: missing value", f.Name)
+		rd.Errorf(n, "%s: missing value", f.Name)
 		return 0, false
 	default:
-		rd.errf(n, "%s: %q is not a value; write a number or a constant name", f.Name, n.Value)
+		rd.Errorf(n, "%s: %q is not a value; write a number or a constant name", f.Name, n.Value)
 		return 0, false
 	}
 	var v uint64
@@ -275,7 +259,7 @@ func (rd *reader) valueExpr(n *yaml.Node, f FieldSpec) (uint64, bool) {
 		tp := rd.termPos(n, off+lead)
 		off += len(term) + 1
 		if t == "" {
-			rd.errAt(tp, "%s: empty term in %q", f.Name, n.Value)
+			rd.ErrorAt(tp, "%s: empty term in %q", f.Name, n.Value)
 			ok = false
 			continue
 		}
@@ -287,7 +271,7 @@ func (rd *reader) valueExpr(n *yaml.Node, f FieldSpec) (uint64, bool) {
 		v |= x
 	}
 	if ok && v > f.Max() {
-		rd.errf(n, "%s: value %#x is out of range (%d bits, at most %d)", f.Name, v, f.Bits, f.Max())
+		rd.Errorf(n, "%s: value %#x is out of range (%d bits, at most %d)", f.Name, v, f.Bits, f.Max())
 		ok = false
 	}
 	return v, ok
@@ -298,32 +282,32 @@ func (rd *reader) term(p Pos, t string, f FieldSpec) (uint64, bool) {
 	if t[0] >= '0' && t[0] <= '9' {
 		v, err := ParseNumber(t)
 		if err != nil {
-			rd.errAt(p, "%s: %v", f.Name, err)
+			rd.ErrorAt(p, "%s: %v", f.Name, err)
 			return 0, false
 		}
 		if v > f.Max() {
-			rd.errAt(p, "%s: %s is out of range (%d bits, at most %d)", f.Name, t, f.Bits, f.Max())
+			rd.ErrorAt(p, "%s: %s is out of range (%d bits, at most %d)", f.Name, t, f.Bits, f.Max())
 			return 0, false
 		}
 		return v, true
 	}
 	if t[0] == '-' {
-		rd.errAt(p, "%s: negative value %s; values are unsigned", f.Name, t)
+		rd.ErrorAt(p, "%s: negative value %s; values are unsigned", f.Name, t)
 		return 0, false
 	}
 	if f.Group == "" {
-		rd.errAt(p, "%s takes numbers, not names like %q", f.Name, t)
+		rd.ErrorAt(p, "%s takes numbers, not names like %q", f.Name, t)
 		return 0, false
 	}
 	if c, ok := abi.LookupConst(t, f.Group); ok {
 		return c.Value, true
 	}
 	if c, ok := abi.LookupConst(t, ""); ok {
-		rd.errAt(p, "%s is a%s %s, not a%s %s (field %s)", t, an(groupNoun(c.Group)), groupNoun(c.Group),
+		rd.ErrorAt(p, "%s is a%s %s, not a%s %s (field %s)", t, an(groupNoun(c.Group)), groupNoun(c.Group),
 			an(groupNoun(f.Group)), groupNoun(f.Group), f.Name)
 		return 0, false
 	}
-	rd.errAt(p, "unknown %s %q%s", groupNoun(f.Group), t, didYouMean(abi.Suggest(t, f.Group)))
+	rd.ErrorAt(p, "unknown %s %q%s", groupNoun(f.Group), t, abi.DidYouMean(t, abi.ConstNames(f.Group)))
 	return 0, false
 }
 

@@ -193,31 +193,24 @@ var (
 // keys are errors: a key this package does not know could change what the
 // profile means.
 func Parse(data []byte, filename string) (*Profile, error) {
-	p := &parser{file: filename}
+	p := &parser{policy.FileErrors{File: filename}}
 	prof := p.profile(data)
-	if len(p.errs) > 0 {
-		return nil, p.errs
+	if len(p.Errs) > 0 {
+		return nil, p.Errs
 	}
 	return prof, nil
 }
 
+// parser walks a profile's yaml.Node tree and collects errors with
+// positions, as policy's parsers do.
 type parser struct {
-	file string
-	errs policy.ErrorList
-}
-
-func (p *parser) pos(n *yaml.Node) policy.Pos {
-	return policy.Pos{File: p.file, Line: n.Line, Col: n.Column}
-}
-
-func (p *parser) errf(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, &policy.Error{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...)})
+	policy.FileErrors
 }
 
 // mapping returns n's key/value pairs after checking the keys.
 func (p *parser) mapping(n *yaml.Node, what string, allowed []string) [][2]*yaml.Node {
 	if n.Kind != yaml.MappingNode {
-		p.errf(n, "%s must be an object", what)
+		p.Errorf(n, "%s must be an object", what)
 		return nil
 	}
 	var out [][2]*yaml.Node
@@ -225,13 +218,13 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string) [][2]*yaml
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if seen[k.Value] {
-			p.errf(k, "duplicate key %q in %s", k.Value, what)
+			p.Errorf(k, "duplicate key %q in %s", k.Value, what)
 			continue
 		}
 		seen[k.Value] = true
 		if !slices.Contains(allowed, k.Value) {
-			p.errf(k, "unknown key %q in %s%s (known: %s)", k.Value, what,
-				didYouMean(abi.Closest(k.Value, allowed)), strings.Join(allowed, ", "))
+			p.Errorf(k, "unknown key %q in %s%s (known: %s)", k.Value, what,
+				abi.DidYouMean(k.Value, allowed), strings.Join(allowed, ", "))
 			continue
 		}
 		out = append(out, [2]*yaml.Node{k, v})
@@ -239,16 +232,9 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string) [][2]*yaml
 	return out
 }
 
-func didYouMean(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "; did you mean " + s + "?"
-}
-
 func (p *parser) str(n *yaml.Node, what string) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.errf(n, "%s must be a string", what)
+		p.Errorf(n, "%s must be a string", what)
 		return ""
 	}
 	return n.Value
@@ -269,7 +255,7 @@ func (p *parser) seq(n *yaml.Node, msg string) []*yaml.Node {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.errf(n, "%s", msg)
+		p.Errorf(n, "%s", msg)
 		return nil
 	}
 	return n.Content
@@ -277,12 +263,12 @@ func (p *parser) seq(n *yaml.Node, msg string) []*yaml.Node {
 
 func (p *parser) uint(n *yaml.Node, what string) uint64 {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
-		p.errf(n, "%s must be a number", what)
+		p.Errorf(n, "%s must be a number", what)
 		return 0
 	}
 	v, err := strconv.ParseUint(n.Value, 10, 64)
 	if err != nil {
-		p.errf(n, "%s: %q is not an unsigned 64-bit number", what, n.Value)
+		p.Errorf(n, "%s: %q is not an unsigned 64-bit number", what, n.Value)
 	}
 	return v
 }
@@ -294,14 +280,14 @@ func (p *parser) uint(n *yaml.Node, what string) uint64 {
 // runtime that wrote it applied them), so Options do not change how it is
 // read, only Derive's and Check's defaults.
 func ParseOCIConfig(data []byte, filename string) (*Profile, error) {
-	p := &parser{file: filename}
+	p := &parser{policy.FileErrors{File: filename}}
 	root := p.document(data, "OCI configuration")
 	if root == nil {
-		return nil, p.errs
+		return nil, p.Errs
 	}
 	if root.Kind != yaml.MappingNode {
-		p.errf(root, "an OCI configuration is a JSON object")
-		return nil, p.errs
+		p.Errorf(root, "an OCI configuration is a JSON object")
+		return nil, p.Errs
 	}
 	linux := lookup(root, "linux")
 	if linux == nil || linux.Kind != yaml.MappingNode {
@@ -312,8 +298,8 @@ func ParseOCIConfig(data []byte, filename string) (*Profile, error) {
 		return nil, nil
 	}
 	prof := p.profileNode(sec)
-	if len(p.errs) > 0 {
-		return nil, p.errs
+	if len(p.Errs) > 0 {
+		return nil, p.Errs
 	}
 	return prof, nil
 }
@@ -337,11 +323,11 @@ func (p *parser) document(data []byte, what string) *yaml.Node {
 		if err == io.EOF {
 			err = fmt.Errorf("empty %s", what)
 		}
-		p.errs = append(p.errs, &policy.Error{Pos: policy.Pos{File: p.file}, Msg: "not valid JSON: " + err.Error()})
+		p.ErrorAt(policy.Pos{File: p.File}, "not valid JSON: %v", err)
 		return nil
 	}
 	if len(doc.Content) == 0 {
-		p.errs = append(p.errs, &policy.Error{Pos: policy.Pos{File: p.file}, Msg: "empty " + what})
+		p.ErrorAt(policy.Pos{File: p.File}, "empty %s", what)
 		return nil
 	}
 	return doc.Content[0]
@@ -356,7 +342,7 @@ func (p *parser) profile(data []byte) *Profile {
 }
 
 func (p *parser) profileNode(root *yaml.Node) *Profile {
-	prof := &Profile{File: p.file}
+	prof := &Profile{File: p.File}
 	haveDefault := false
 	for _, kv := range p.mapping(root, "profile", profileKeys) {
 		k, v := kv[0], kv[1]
@@ -364,7 +350,7 @@ func (p *parser) profileNode(root *yaml.Node) *Profile {
 		case "defaultAction":
 			haveDefault = true
 			prof.DefaultAction = p.action(v)
-			prof.DefaultPos = p.pos(v)
+			prof.DefaultPos = p.At(v)
 		case "defaultErrnoRet":
 			prof.DefaultErrno = p.uint(v, "defaultErrnoRet")
 		case "architectures":
@@ -376,7 +362,7 @@ func (p *parser) profileNode(root *yaml.Node) *Profile {
 		}
 	}
 	if !haveDefault {
-		p.errf(root, "missing defaultAction")
+		p.Errorf(root, "missing defaultAction")
 	}
 	return prof
 }
@@ -387,13 +373,13 @@ func (p *parser) action(n *yaml.Node) Action {
 		return Action(s)
 	}
 	if s != "" {
-		p.errf(n, "unknown action %q%s", s, didYouMean(abi.Closest(s, actions)))
+		p.Errorf(n, "unknown action %q%s", s, abi.DidYouMean(s, actions))
 	}
 	return Action(s)
 }
 
 func (p *parser) entry(n *yaml.Node) Entry {
-	e := Entry{Pos: p.pos(n)}
+	e := Entry{Pos: p.At(n)}
 	haveAction := false
 	for _, kv := range p.mapping(n, "syscall entry", entryKeys) {
 		k, v := kv[0], kv[1]
@@ -420,16 +406,16 @@ func (p *parser) entry(n *yaml.Node) Entry {
 		}
 	}
 	if !haveAction {
-		p.errf(n, "syscall entry has no action")
+		p.Errorf(n, "syscall entry has no action")
 	}
 	if len(e.Names) == 0 {
-		p.errf(n, "syscall entry names no system call")
+		p.Errorf(n, "syscall entry names no system call")
 	}
 	return e
 }
 
 func (p *parser) arg(n *yaml.Node) Arg {
-	a := Arg{Pos: p.pos(n)}
+	a := Arg{Pos: p.At(n)}
 	haveOp := false
 	for _, kv := range p.mapping(n, "argument condition", argKeys) {
 		k, v := kv[0], kv[1]
@@ -437,7 +423,7 @@ func (p *parser) arg(n *yaml.Node) Arg {
 		case "index":
 			x := p.uint(v, "index")
 			if x > 5 {
-				p.errf(v, "index %d: system calls have arguments 0 to 5", x)
+				p.Errorf(v, "index %d: system calls have arguments 0 to 5", x)
 			}
 			a.Index = int(x)
 		case "value":
@@ -452,12 +438,12 @@ func (p *parser) arg(n *yaml.Node) Arg {
 				a.Op = Op(s)
 			default:
 				ops := []string{string(OpEq), string(OpNe), string(OpLt), string(OpLe), string(OpGt), string(OpGe), string(OpMaskedEq)}
-				p.errf(v, "unknown comparison %q%s", s, didYouMean(abi.Closest(s, ops)))
+				p.Errorf(v, "unknown comparison %q%s", s, abi.DidYouMean(s, ops))
 			}
 		}
 	}
 	if !haveOp {
-		p.errf(n, "argument condition has no op")
+		p.Errorf(n, "argument condition has no op")
 	}
 	return a
 }
@@ -477,7 +463,7 @@ func (p *parser) filter(n *yaml.Node, what string) Filter {
 		case "minKernel":
 			f.MinKernel = p.str(v, what+".minKernel")
 			if _, err := parseKernel(f.MinKernel); err != nil && f.MinKernel != "" {
-				p.errf(v, "%s.minKernel: %v", what, err)
+				p.Errorf(v, "%s.minKernel: %v", what, err)
 			}
 		}
 	}
