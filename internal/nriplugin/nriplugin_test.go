@@ -15,6 +15,7 @@ import (
 
 	nri "github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
+	nriplug "github.com/containerd/nri/pkg/plugin"
 	xgen "github.com/containerd/nri/pkg/runtime-tools/generate"
 	"github.com/containerd/nri/pkg/stub"
 	validator "github.com/containerd/nri/plugins/default-validator"
@@ -38,8 +39,17 @@ func (s *synced) Synchronize(context.Context, []*api.PodSandbox, []*api.Containe
 	return nil, nil
 }
 
-// runtime starts NRI's runtime side in dir with the plugin connected.
+// runtime starts NRI's runtime side with the plugin connected.
 func runtime(t *testing.T, p *Plugin, v *validator.DefaultValidatorConfig) *nri.Adaptation {
+	t.Helper()
+	r, sock := adaptation(t, v)
+	connect(t, p, sock)
+	return r
+}
+
+// adaptation starts NRI's runtime side, as containerd and CRI-O embed
+// it, with no plugin connected, and returns it with its socket.
+func adaptation(t *testing.T, v *validator.DefaultValidatorConfig) (*nri.Adaptation, string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "nri") // a short path: unix socket names are limited
 	if err != nil {
@@ -61,6 +71,13 @@ func runtime(t *testing.T, p *Plugin, v *validator.DefaultValidatorConfig) *nri.
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Stop)
+	return r, sock
+}
+
+// connect connects p, named ringfence, to NRI's socket sock and waits
+// until NRI has synchronised it.
+func connect(t *testing.T, p *Plugin, sock string) {
+	t.Helper()
 	s := &synced{Plugin: p, ch: make(chan struct{})}
 	st, err := stub.New(s, stub.WithSocketPath(sock), stub.WithPluginName("ringfence"), stub.WithPluginIdx("50"))
 	if err != nil {
@@ -79,7 +96,6 @@ func runtime(t *testing.T, p *Plugin, v *validator.DefaultValidatorConfig) *nri.
 	}
 	// Synchronize returned in the plugin; NRI registers it right after.
 	time.Sleep(100 * time.Millisecond)
-	return r
 }
 
 // container returns the OCI spec a runtime would create and its NRI view.
@@ -439,5 +455,33 @@ func TestServe(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("Serve did not return after its context was cancelled")
+	}
+}
+
+// TestPluginDownFailsOpen shows NRI's design: while the plugin is not
+// connected, the runtime creates an annotated container unchanged,
+// unfenced. A pod that requires the plugin by NRI's annotation
+// required-plugins.noderesource.dev (with the runtime's default validator
+// enabled) is refused instead, and created fenced once the plugin is
+// there: the remedy docs/kubernetes.md and deploy/postgres-nri.yaml give.
+func TestPluginDownFailsOpen(t *testing.T) {
+	r, sock := adaptation(t, &validator.DefaultValidatorConfig{Enable: true})
+	ann := map[string]string{ocifence.PolicyKey: "profile:storage"}
+	spec, ctr := container(t, "db", ocitest.DockerSeccomp(t))
+	before := mustJSON(spec)
+	if err := create(t, r, pod(ann), spec, ctr); err != nil || mustJSON(spec) != before {
+		t.Fatalf("without the plugin: %v, spec changed %v; NRI was expected to create the container unchanged", err, mustJSON(spec) != before)
+	}
+	required := map[string]string{ocifence.PolicyKey: "profile:storage", nriplug.RequiredPluginsAnnotation + "/pod": `["ringfence"]`}
+	spec, ctr = container(t, "db", ocitest.DockerSeccomp(t))
+	err := create(t, r, pod(required), spec, ctr)
+	if err == nil || !strings.Contains(err.Error(), `required plugin "ringfence" not present`) || ocifence.IsWrapped(spec.Process.Args) {
+		t.Fatalf("required plugin missing: %v, args %q; want the creation refused", err, spec.Process.Args)
+	}
+	p, _ := newPlugin(t, k73)
+	connect(t, p, sock)
+	spec, ctr = container(t, "db", ocitest.DockerSeccomp(t))
+	if err := create(t, r, pod(required), spec, ctr); err != nil || !ocifence.IsWrapped(spec.Process.Args) {
+		t.Errorf("required plugin present: %v, args %q; want the container fenced", err, spec.Process.Args)
 	}
 }
