@@ -19,6 +19,14 @@ import (
 // policy in a bundle's config.json, until the spec has a field for it.
 const OCIAnnotation = "org.ringfence.policy"
 
+// OCINone is the value of the org.ringfence.policy annotation that names
+// no policy: the container is treated as if it had no such annotation, so
+// the runtime's default, if it has one, applies (PolicyFromOCIConfig
+// reports found false). ringfence-runtime and ringfence nri give it the
+// same meaning, at the per-container keys too; a policy file cannot be
+// named "none".
+const OCINone = "none"
+
 // DefaultPolicyDir is the trusted directory of policy files that the
 // container runtimes (ringfence-runtime, ringfence nri) let annotations
 // name by default. Whoever sets annotations (in Kubernetes, a pod's
@@ -51,7 +59,8 @@ func PolicyFromOCI(bundleDir, policyDir string) (p *policy.Policy, found bool, e
 //     policyDir (see ResolvePolicyValue for the rules); with policyDir ""
 //     no file can be named.
 //
-// found is false, with a nil error, when there is no such annotation.
+// found is false, with a nil error, when there is no such annotation or
+// its value is OCINone.
 func PolicyFromOCIConfig(config []byte, policyDir string) (p *policy.Policy, found bool, err error) {
 	var spec struct {
 		Annotations map[string]string `json:"annotations"`
@@ -60,7 +69,7 @@ func PolicyFromOCIConfig(config []byte, policyDir string) (p *policy.Policy, fou
 		return nil, false, fmt.Errorf("OCI config.json: %w", err)
 	}
 	v, ok := spec.Annotations[OCIAnnotation]
-	if !ok {
+	if !ok || strings.TrimSpace(v) == OCINone {
 		return nil, false, nil
 	}
 	p, _, err = ResolvePolicyValue(v, "annotation "+OCIAnnotation, policyDir)
@@ -85,8 +94,9 @@ func PolicyFromOCIConfig(config []byte, policyDir string) (p *policy.Policy, fou
 // of the file that extends it), an absolute name must lie inside it, a
 // name that leaves it with ".." or through a symbolic link is refused, and
 // only regular files are read (never a FIFO, a device or a directory).
-// With policyDir "" every file is refused. Errors name src and the rule
-// broken.
+// With policyDir "" every file is refused. OCINone is an error here: it
+// names no policy, and the caller decides what applies instead. Errors
+// name src and the rule broken.
 //
 // A policy that extends others (docs/policy.md, "Composition") is
 // returned with its flattened text as source instead: parsed inside the
@@ -98,6 +108,8 @@ func ResolvePolicyValue(v, src, policyDir string) (p *policy.Policy, source []by
 	switch {
 	case trimmed == "":
 		return nil, nil, fmt.Errorf("%s is empty: give an inline policy, profile:NAME or the name of a file in the policy directory", src)
+	case trimmed == OCINone:
+		return nil, nil, fmt.Errorf("%s is %q, which names no policy: give an inline policy, profile:NAME or the name of a file in the policy directory, or leave it out", src, OCINone)
 	case strings.Contains(trimmed, "\n") || strings.HasPrefix(trimmed, "{"):
 		source = []byte(v)
 		p, err = policy.ParseWith(source, src, l)

@@ -21,6 +21,9 @@ func TestPolicyFromOCI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "pol", "p.yaml"), []byte(file), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, OCINone), []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	abs := filepath.Join(dir, "pol", "p.yaml")
 	cases := []struct {
 		name, config string
@@ -38,6 +41,10 @@ func TestPolicyFromOCI(t *testing.T) {
 		{"unknown profile", `{"annotations":{"org.ringfence.policy":"profile:nope"}}`, true, 0, "unknown profile"},
 		{"missing file", `{"annotations":{"org.ringfence.policy":"missing.yaml"}}`, true, 0, "missing.yaml"},
 		{"empty", `{"annotations":{"org.ringfence.policy":"  "}}`, true, 0, "is empty"},
+		// "none" names no policy: as if the annotation were absent, never
+		// a file named none (there is one in dir).
+		{"none", `{"annotations":{"org.ringfence.policy":"none"}}`, false, 0, ""},
+		{"none spaced", `{"annotations":{"org.ringfence.policy":" none\n"}}`, false, 0, ""},
 		{"bad inline", `{"annotations":{"org.ringfence.policy":"version: 1\ndefault: maybe\n"}}`, true, 0, "annotation org.ringfence.policy:"},
 		{"bad json", `{"annotations":`, false, 0, "config.json"},
 	}
@@ -107,6 +114,11 @@ func TestResolvePolicyValue(t *testing.T) {
 		{filepath.Join(dir, "p.yaml"), file, ""},
 		{"version: 1\ndefault: maybe\n", "", "here:2:"},
 		{"nope.yaml", "", `here names "nope.yaml"`},
+		// none names no policy, even with a file of that name.
+		{" none ", "", `here is "none", which names no policy`},
+	}
+	if err := os.WriteFile(filepath.Join(dir, OCINone), []byte(file), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range cases {
 		p, src, err := ResolvePolicyValue(c.value, "here", dir)

@@ -53,7 +53,7 @@ const (
 	// "policy", "ringfence nri --default-policy"), applies, and
 	// otherwise the container runs unfenced: whoever writes annotations
 	// can choose a policy but never remove the administrator's default.
-	None = "none"
+	None = ringfence.OCINone
 )
 
 // Paths inside a fenced container.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/internal/readlimit"
@@ -69,6 +70,9 @@ func ParseConfig(data []byte, name string) (Config, error) {
 	}
 	if c.PolicyDir != "" && !filepath.IsAbs(c.PolicyDir) {
 		return c, fmt.Errorf("%s: policyDir is %q: want an absolute path", name, c.PolicyDir)
+	}
+	if strings.TrimSpace(c.Policy) == ringfence.OCINone {
+		return c, fmt.Errorf("%s: policy is %q: leave it out for no default policy", name, c.Policy)
 	}
 	switch c.SeccompCheck {
 	case "", "refuse", "warn", "off":

@@ -18,6 +18,7 @@ func TestParseConfig(t *testing.T) {
 		{"seccompCheck: maybe\n", Config{}, `r.yaml: seccompCheck is "maybe"`},
 		{"ifSupported: sometimes\n", Config{}, "r.yaml:"},
 		{"- a\n", Config{}, "r.yaml:"},
+		{"policy: none\n", Config{}, `r.yaml: policy is "none": leave it out`},
 	}
 	for _, c := range cases {
 		got, err := ParseConfig([]byte(c.in), "r.yaml")
