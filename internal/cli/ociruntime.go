@@ -16,25 +16,28 @@ runtime (runc; or crun or another, set by RINGFENCE_RUNTIME or by "runtime:" in
 For "create" and "run", a container whose config.json annotation
 org.ringfence.policy names a policy (inline, profile:NAME or a file in the
 trusted directory "policyDir:" of runtime.yaml, default
-/etc/ringfence/policies; no other file is read), or any other container
-when runtime.yaml sets a default "policy:", is fenced first: the ringfence
-binary and the policy are bind-mounted read-only at /.ringfence, the process
-runs under "ringfence run", and the seccomp profile allows io_uring_setup,
-io_uring_enter and io_uring_register (nothing else changes). The original is
-kept as config.json.ringfence-orig. "exec" into a fenced container runs the
-new process under the policy too. The annotation value "none" names no
-policy: the container is treated as if it had no annotation, so
-runtime.yaml's default policy, if set, applies (a per-container key,
+/etc/ringfence/policies; no other file is read), or any other container when
+runtime.yaml sets a default "policy:" or a "floor:", is fenced first: the
+ringfence binary and the policy are bind-mounted read-only at /.ringfence,
+the process runs under "ringfence run", and the seccomp profile allows
+io_uring_setup, io_uring_enter and io_uring_register (nothing else changes).
+The original is kept as config.json.ringfence-orig. "exec" into a fenced
+container runs the new process under the policy too. The annotation value
+"none" names no policy: the container is treated as if it had no annotation,
+so runtime.yaml's default policy, if set, applies (a per-container key,
 org.ringfence.policy/container.NAME, set to "none" sets the pod's policy
-aside the same way). Pod sandbox (pause) containers are left alone, but
-only when their runtime's sandbox ID annotation is their own container ID.
+aside the same way). A policy may replace the default, but "floor:" in
+runtime.yaml holds every container whatever its annotations: the container's
+own policy runs inside it (one "ringfence run" in another), so annotations
+can only deny more. Pod sandbox (pause) containers are left alone, but only
+when their runtime's sandbox ID annotation is their own container ID.
 
 Fails closed: a bad policy, a kernel without io_uring filters, or one on
 which a program could shed its filters makes "create" fail with the reason
 (on standard error and in the --log file); the annotation
 org.ringfence.if-supported: "true" or "ifSupported: true" in runtime.yaml lets
-such a container start unchanged instead (for runtime.yaml's default policy
-only "ifSupported: true" does). See docs/kubernetes.md.
+such a container start unchanged instead (under runtime.yaml's default
+policy or floor only "ifSupported: true" does). See docs/kubernetes.md.
 
 Exit status: the real runtime's; 1 when ringfence-runtime refused.`
 

@@ -64,6 +64,9 @@ const (
 	BinaryPath = Dir + "/ringfence"
 	// PolicyPath is where the policy source is mounted.
 	PolicyPath = Dir + "/policy.yaml"
+	// FloorPath is where ringfence-runtime mounts the administrator's
+	// floor policy, which holds the container whatever its own policy.
+	FloorPath = Dir + "/floor.yaml"
 )
 
 // IOUringSyscalls returns the system calls a fenced container's seccomp
@@ -118,12 +121,46 @@ func Choose(annotations map[string]string, name string) (c Choice, ok bool, err 
 // Args returns the process arguments of a fenced container: args run by
 // "ringfence run" under the mounted policy.
 func Args(args []string, ifSupported bool) []string {
-	out := []string{BinaryPath, "run", "--policy", PolicyPath}
-	if ifSupported {
-		out = append(out, "--if-supported")
+	return Wrap(args, ifSupported, PolicyPath)
+}
+
+// Wrap returns args run by one "ringfence run" per policy (paths inside
+// the container), the first outermost. Each run's filters stack on those
+// before it, which only deny more, so the program is held by every one of
+// the policies.
+func Wrap(args []string, ifSupported bool, policies ...string) []string {
+	var out []string
+	for _, p := range policies {
+		out = append(out, BinaryPath, "run", "--policy", p)
+		if ifSupported {
+			out = append(out, "--if-supported")
+		}
+		out = append(out, "--")
 	}
-	out = append(out, "--")
 	return append(out, args...)
+}
+
+// Unwrap splits args that Wrap made into its wrappers (every
+// "/.ringfence/ringfence run --policy P [--if-supported] --" in front,
+// with P one of PolicyPath and FloorPath) and the program's own
+// arguments; ok is false when args do not start with such a wrapper.
+func Unwrap(args []string) (wrappers, program []string, ok bool) {
+	i := 0
+	for {
+		rest := args[i:]
+		if len(rest) < 5 || rest[0] != BinaryPath || rest[1] != "run" || rest[2] != "--policy" || (rest[3] != PolicyPath && rest[3] != FloorPath) {
+			break
+		}
+		n := 4
+		if rest[n] == "--if-supported" {
+			n++
+		}
+		if n >= len(rest) || rest[n] != "--" {
+			break
+		}
+		i += n + 1
+	}
+	return args[:i], args[i:], i > 0
 }
 
 // IsWrapped reports whether args are already the arguments Args makes.
@@ -135,11 +172,12 @@ func IsWrapped(args []string) bool {
 // ringfence binary at binary and the policy source at policyFile (host
 // paths) onto BinaryPath and PolicyPath.
 func Mounts(binary, policyFile string) []specs.Mount {
-	opts := []string{"bind", "ro", "nosuid", "nodev"}
-	return []specs.Mount{
-		{Destination: BinaryPath, Type: "bind", Source: binary, Options: slices.Clone(opts)},
-		{Destination: PolicyPath, Type: "bind", Source: policyFile, Options: slices.Clone(opts)},
-	}
+	return []specs.Mount{Mount(binary, BinaryPath), Mount(policyFile, PolicyPath)}
+}
+
+// Mount returns the read-only bind mount of the host file source at dest.
+func Mount(source, dest string) specs.Mount {
+	return specs.Mount{Destination: dest, Type: "bind", Source: source, Options: []string{"bind", "ro", "nosuid", "nodev"}}
 }
 
 // ErrCannotFence wraps the reason a kernel cannot fence a container.

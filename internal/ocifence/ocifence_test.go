@@ -305,3 +305,62 @@ func errnoOf(e *uint) string {
 	}
 	return fmt.Sprint(*e)
 }
+
+// TestWrapUnwrap: Wrap nests one "ringfence run" per policy, outermost
+// first, and Unwrap takes exactly those wrappers off again, never a
+// wrapper-looking start of the program's own arguments that names
+// another file.
+func TestWrapUnwrap(t *testing.T) {
+	run := func(p string, ifs bool) []string {
+		w := []string{ocifence.BinaryPath, "run", "--policy", p}
+		if ifs {
+			w = append(w, "--if-supported")
+		}
+		return append(w, "--")
+	}
+	prog := []string{"postgres", "--", "-c"}
+	stacked := ocifence.Wrap(prog, true, ocifence.FloorPath, ocifence.PolicyPath)
+	if want := slices.Concat(run(ocifence.FloorPath, true), run(ocifence.PolicyPath, true), prog); !slices.Equal(stacked, want) {
+		t.Errorf("Wrap = %q, want %q", stacked, want)
+	}
+	cases := []struct {
+		name     string
+		args     []string
+		wrappers int // how many leading words are wrappers
+	}{
+		{"one", ocifence.Args(prog, false), 5},
+		{"one if-supported", ocifence.Args(prog, true), 6},
+		{"floor and policy", stacked, 12},
+		{"floor only", ocifence.Wrap(prog, false, ocifence.FloorPath), 5},
+		{"program", prog, 0},
+		{"another policy file", slices.Concat(run("/tmp/mine.yaml", false), prog), 0},
+		{"after a wrapper, another file", slices.Concat(run(ocifence.PolicyPath, false), run("/tmp/mine.yaml", false), prog), 5},
+		{"no --", []string{ocifence.BinaryPath, "run", "--policy", ocifence.PolicyPath, "x"}, 0},
+		{"short", []string{ocifence.BinaryPath, "run", "--policy", ocifence.PolicyPath}, 0},
+		{"empty", nil, 0},
+	}
+	for _, c := range cases {
+		w, p, ok := ocifence.Unwrap(c.args)
+		if len(w) != c.wrappers || ok != (c.wrappers > 0) || !slices.Equal(slices.Concat(w, p), c.args) {
+			t.Errorf("%s: Unwrap(%q) = %q, %q, %v; want %d wrapper words", c.name, c.args, w, p, ok, c.wrappers)
+		}
+	}
+}
+
+func FuzzUnwrap(f *testing.F) {
+	f.Add("postgres\x00-c\x00io_method=io_uring", true, true)
+	f.Add(ocifence.BinaryPath+"\x00run\x00--policy\x00"+ocifence.PolicyPath+"\x00--", false, true)
+	f.Fuzz(func(t *testing.T, joined string, ifs, floor bool) {
+		prog := strings.Split(joined, "\x00")
+		w0, _, _ := ocifence.Unwrap(prog)
+		policies := []string{ocifence.PolicyPath}
+		if floor {
+			policies = []string{ocifence.FloorPath, ocifence.PolicyPath}
+		}
+		w, p, ok := ocifence.Unwrap(ocifence.Wrap(prog, ifs, policies...))
+		// The program's own leading wrappers, if any, are unwrapped too.
+		if !ok || !slices.Equal(slices.Concat(w, p), ocifence.Wrap(prog, ifs, policies...)) || !slices.Equal(p, prog[len(w0):]) {
+			t.Errorf("Unwrap(Wrap(%q)) = %q, %q, %v", prog, w, p, ok)
+		}
+	})
+}

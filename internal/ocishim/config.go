@@ -26,6 +26,7 @@ const RuntimeEnv = "RINGFENCE_RUNTIME"
 //	runtime: crun                 # the real OCI runtime (name or path; default runc)
 //	binary: /usr/bin/ringfence    # the ringfence binary mounted into fenced containers (default: this one)
 //	policy: profile:default       # policy of containers whose annotations name none, "none" included (default: unset, they pass through)
+//	floor: profile:default        # policy that holds every container, whatever its annotations (default: unset)
 //	ifSupported: false            # start containers unfenced on kernels that cannot fence them
 //	seccompCheck: refuse          # refuse (default), warn or off: a policy that lets io_uring do what the seccomp profile forbids
 //	policyDir: /etc/ringfence/policies # the only directory annotations may name policy files in (default ringfence.DefaultPolicyDir)
@@ -33,6 +34,7 @@ type Config struct {
 	Runtime      string `yaml:"runtime"`
 	Binary       string `yaml:"binary"`
 	Policy       string `yaml:"policy"`
+	Floor        string `yaml:"floor"`
 	IfSupported  bool   `yaml:"ifSupported"`
 	SeccompCheck string `yaml:"seccompCheck"`
 	PolicyDir    string `yaml:"policyDir"`
@@ -74,6 +76,9 @@ func ParseConfig(data []byte, name string) (Config, error) {
 	if strings.TrimSpace(c.Policy) == ringfence.OCINone {
 		return c, fmt.Errorf("%s: policy is %q: leave it out for no default policy", name, c.Policy)
 	}
+	if strings.TrimSpace(c.Floor) == ringfence.OCINone {
+		return c, fmt.Errorf("%s: floor is %q: leave it out for no floor", name, c.Floor)
+	}
 	switch c.SeccompCheck {
 	case "", "refuse", "warn", "off":
 	default:
@@ -97,7 +102,7 @@ func trimYAMLLine(s string) string {
 	var line int
 	var field string
 	if n, _ := fmt.Sscanf(s, "line %d: field %s not found", &line, &field); n == 2 {
-		return fmt.Sprintf("%d: unknown key %q (known: runtime, binary, policy, ifSupported, seccompCheck, policyDir)", line, field)
+		return fmt.Sprintf("%d: unknown key %q (known: runtime, binary, policy, floor, ifSupported, seccompCheck, policyDir)", line, field)
 	}
 	return " " + s
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ringfence/ringfence/internal/ocifence"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -103,7 +105,7 @@ func FuzzSpec(f *testing.F) {
 		if err != nil || len(c.args) == 0 {
 			return
 		}
-		if err := c.fence("/b", "/p", false); err != nil {
+		if err := c.fence(ocifence.Args(c.args, false), ocifence.Mounts("/b", "/p")); err != nil {
 			return
 		}
 		out, err := c.marshal()

@@ -175,3 +175,51 @@ func TestRunc(t *testing.T) { testRuntime(t, "runc") }
 
 // TestCrun runs the shim over the real crun.
 func TestCrun(t *testing.T) { testRuntime(t, "crun") }
+
+// TestRuncFloor: with runtime.yaml's floor set to the storage profile, a
+// container whose annotation names a policy that allows everything is
+// held by storage all the same (the two runs' filters stack in the real
+// kernel), and so is a process exec'd into it.
+func TestRuncFloor(t *testing.T) {
+	r := newRT(t, "runc")
+	if err := os.MkdirAll(filepath.Dir(DefaultConfigPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(DefaultConfigPath, []byte("floor: profile:storage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(DefaultConfigPath)
+	allowAll := map[string]string{ocifence.PolicyKey: "version: 1\ndefault: allow\n"}
+	if !ocitest.KernelFences(t) {
+		_, errs, code := r.run(t, r.shim, "create", "--bundle", r.bundle(t, "probe", allowAll), "nofence")
+		if code == 0 || !strings.Contains(errs, "this kernel cannot fence the container") {
+			t.Fatalf("create on %s: exit %d, stderr %q; want a refusal", vmtest.Release(), code, errs)
+		}
+		return
+	}
+	out, errs, code := r.run(t, r.shim, "run", "--bundle", r.bundle(t, "probe", allowAll), "floored")
+	if code != 0 {
+		t.Fatalf("shim run: exit %d: %s", code, errs)
+	}
+	ocitest.CheckFenced(t, "run under the floor", ocitest.ParseReport(t, out))
+	r.run(t, r.shim, "delete", "--force", "floored")
+	b := r.bundle(t, "sleep", allowAll)
+	logf, err := os.Create(filepath.Join(b, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(r.shim, "--root", r.root, "run", "--detach", "--bundle", b, "long")
+	cmd.Env = append(os.Environ(), RuntimeEnv+"="+r.path)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Run(); err != nil {
+		data, _ := os.ReadFile(filepath.Join(b, "out"))
+		t.Fatalf("shim run --detach: %v: %s", err, data)
+	}
+	defer r.run(t, r.shim, "delete", "--force", "long")
+	out, errs, code = r.run(t, r.shim, "exec", "--env", ocitest.RoleEnv+"=probe", "long", "/probe")
+	if code != 0 {
+		t.Fatalf("shim exec: exit %d: %s", code, errs)
+	}
+	ocitest.CheckFenced(t, "exec under the floor", ocitest.ParseReport(t, out))
+}

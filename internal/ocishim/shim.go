@@ -4,11 +4,12 @@
 //
 // For "create" and "run" it rewrites the bundle's config.json when a policy
 // applies (the org.ringfence.policy annotation, or the configuration's
-// default policy when the annotations name none; the value "none" names
-// none, see ocifence.None): the ringfence binary and the policy are bind-mounted
-// read-only at /.ringfence, the process runs under "ringfence run", and the
-// seccomp profile allows io_uring_setup, io_uring_enter and
-// io_uring_register (nothing else changes). The original is kept as
+// default policy when the annotations name none, the value "none"
+// included, see ocifence.None; and the configuration's floor, always):
+// the ringfence binary and the policies are bind-mounted read-only at
+// /.ringfence, the process runs under "ringfence run" (one per policy,
+// the floor outermost), and the seccomp profile allows io_uring_setup,
+// io_uring_enter and io_uring_register (nothing else changes). The original is kept as
 // config.json.ringfence-orig. For "exec" into a fenced container the new
 // process is wrapped the same way. Every other command, and every
 // container without a policy, passes through unchanged: the shim execs the
@@ -48,6 +49,7 @@ import (
 	"github.com/ringfence/ringfence/internal/ocifence"
 	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
+	"github.com/ringfence/ringfence/seccompprofile"
 )
 
 // Name is the name the ringfence binary answers to as an OCI runtime.
@@ -303,39 +305,20 @@ func (s *Shim) fence(g globals, cfg Config, id, bundle, configPath string) error
 	if s.fencedBefore(cfg, c, bundle) {
 		return nil // rewritten already (a second create of the same bundle)
 	}
-	choice, ok, err := ocifence.Choose(c.annotations, name)
-	if err != nil {
+	layers, ifSupported, err := s.policies(cfg, c, name)
+	if err != nil || len(layers) == 0 {
 		return err
 	}
-	// Annotations are written by whoever creates the container, who may
-	// not be trusted with the host's files: the files they name come
-	// from the policy directory only. The configuration's default is the
-	// administrator's, read from files in the configuration's directory;
-	// it applies when no annotation names a policy ("none" names none),
-	// and only the administrator's ifSupported may start such a
-	// container without it, never the annotation.
-	policyDir, src := cfg.PolicyDirectory(), "annotation "+choice.Key
-	ifSupported := choice.IfSupported || cfg.IfSupported
-	if !ok {
-		if cfg.Policy == "" {
-			return nil
+	for _, l := range layers {
+		if err := ocifence.Check(s.Kernel, l.pol); err != nil {
+			if errors.Is(err, ocifence.ErrCannotFence) && ifSupported {
+				s.warn(g, fmt.Sprintf("starting the container WITHOUT its io_uring policy and with its seccomp profile unchanged (if-supported): %v", err))
+				return nil
+			}
+			return fmt.Errorf("not starting the container: %w", err)
 		}
-		choice.Value = cfg.Policy
-		policyDir, src = filepath.Dir(s.ConfigPath), s.ConfigPath+": policy"
-		ifSupported = cfg.IfSupported
 	}
-	pol, source, err := ringfence.ResolvePolicyValue(choice.Value, src, policyDir)
-	if err != nil {
-		return err
-	}
-	if err := ocifence.Check(s.Kernel, pol); err != nil {
-		if errors.Is(err, ocifence.ErrCannotFence) && ifSupported {
-			s.warn(g, fmt.Sprintf("starting the container WITHOUT its io_uring policy and with its seccomp profile unchanged (%s=true): %v", ocifence.IfSupportedKey, err))
-			return nil
-		}
-		return fmt.Errorf("not starting the container: %w", err)
-	}
-	if err := s.checkSeccomp(g, cfg, c, pol); err != nil {
+	if err := s.checkSeccomp(g, cfg, c, layers); err != nil {
 		return err
 	}
 	binary := s.binary(cfg)
@@ -354,15 +337,21 @@ func (s *Shim) fence(g globals, cfg Config, id, bundle, configPath string) error
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return err
 	}
-	policyFile := filepath.Join(stateDir, "policy.yaml")
-	if err := writeFile(policyFile, source, 0o644); err != nil {
-		return err
+	mounts := []specs.Mount{ocifence.Mount(binary, ocifence.BinaryPath)}
+	var dests []string
+	for _, l := range layers {
+		file := filepath.Join(stateDir, filepath.Base(l.dest))
+		if err := writeFile(file, l.source, 0o644); err != nil {
+			return err
+		}
+		mounts = append(mounts, ocifence.Mount(file, l.dest))
+		dests = append(dests, l.dest)
 	}
 	orig := filepath.Join(filepath.Dir(configPath), OriginalConfig)
 	if err := writeFile(orig, data, 0o644); err != nil {
 		return err
 	}
-	if err := c.fence(binary, policyFile, ifSupported); err != nil {
+	if err := c.fence(ocifence.Wrap(c.args, ifSupported, dests...), mounts); err != nil {
 		return err
 	}
 	out, err := c.marshal()
@@ -370,6 +359,59 @@ func (s *Shim) fence(g globals, cfg Config, id, bundle, configPath string) error
 		return err
 	}
 	return writeFile(configPath, out, 0o644)
+}
+
+// layer is one policy a container runs under, and where it is mounted.
+type layer struct {
+	pol    *policy.Policy
+	source []byte
+	dest   string // ocifence.FloorPath or ocifence.PolicyPath
+}
+
+// policies returns the policies that hold the container, outermost
+// first: the configuration's floor, then the annotation's policy or else
+// the configuration's default; none when nothing applies. ifSupported
+// says whether the container may start without them where the kernel
+// cannot fence.
+//
+// Annotations are written by whoever creates the container, who may not
+// be trusted with the host's files: the files they name come from the
+// policy directory only. The floor and the default are the
+// administrator's, read from files in the configuration's directory. The
+// default applies when no annotation names a policy ("none" names none);
+// the floor always, so an annotation's policy, whatever it allows, runs
+// inside it. The if-supported annotation may start a container without
+// the annotation's own policy, never without the administrator's: then
+// only the configuration's ifSupported can.
+func (s *Shim) policies(cfg Config, c *config, name string) (layers []layer, ifSupported bool, err error) {
+	choice, ok, err := ocifence.Choose(c.annotations, name)
+	if err != nil {
+		return nil, false, err
+	}
+	cfgDir := filepath.Dir(s.ConfigPath)
+	add := func(v, src, dir, dest string) error {
+		pol, source, err := ringfence.ResolvePolicyValue(v, src, dir)
+		if err == nil {
+			layers = append(layers, layer{pol: pol, source: source, dest: dest})
+		}
+		return err
+	}
+	if cfg.Floor != "" {
+		if err := add(cfg.Floor, s.ConfigPath+": floor", cfgDir, ocifence.FloorPath); err != nil {
+			return nil, false, err
+		}
+	}
+	switch {
+	case ok:
+		err = add(choice.Value, "annotation "+choice.Key, cfg.PolicyDirectory(), ocifence.PolicyPath)
+		ifSupported = choice.IfSupported && cfg.Floor == ""
+	case cfg.Policy != "":
+		err = add(cfg.Policy, s.ConfigPath+": policy", cfgDir, ocifence.PolicyPath)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return layers, ifSupported || cfg.IfSupported, nil
 }
 
 // binary is the ringfence binary mounted into fenced containers.
@@ -381,24 +423,28 @@ func (s *Shim) binary(cfg Config) string {
 }
 
 // fencedBefore reports whether c is the bundle's config.json as fence
-// wrote it: marked, wrapped, and mounting this shim's binary and the
-// bundle's own policy file. The mark and the arguments alone may be the
+// wrote it: marked, wrapped, and mounting this shim's binary and a policy
+// file of the bundle's own. The mark and the arguments alone may be the
 // container creator's, with a /.ringfence/ringfence of the image's own.
 func (s *Shim) fencedBefore(cfg Config, c *config, bundle string) bool {
 	if c.annotations[ocifence.FencedKey] != "true" || !ocifence.IsWrapped(c.args) {
 		return false
 	}
-	for _, w := range ocifence.Mounts(s.binary(cfg), filepath.Join(bundle, StateDir, "policy.yaml")) {
-		if !slices.ContainsFunc(c.mounts, func(m specs.Mount) bool { return m.Destination == w.Destination && m.Source == w.Source }) {
-			return false
-		}
+	has := func(w specs.Mount) bool {
+		return slices.ContainsFunc(c.mounts, func(m specs.Mount) bool { return m.Destination == w.Destination && m.Source == w.Source })
 	}
-	return true
+	stateDir := filepath.Join(bundle, StateDir)
+	return has(ocifence.Mount(s.binary(cfg), ocifence.BinaryPath)) &&
+		(has(ocifence.Mount(filepath.Join(stateDir, "policy.yaml"), ocifence.PolicyPath)) ||
+			has(ocifence.Mount(filepath.Join(stateDir, "floor.yaml"), ocifence.FloorPath)))
 }
 
-// checkSeccomp runs the bypass check of the policy against the
+// checkSeccomp runs the bypass check of the policies against the
 // container's seccomp profile, as the configuration's seccompCheck says.
-func (s *Shim) checkSeccomp(g globals, cfg Config, c *config, pol *policy.Policy) error {
+// The container runs under all of them, so it can do through io_uring
+// only what every one allows: one policy without bypasses is enough, and
+// the error reports the innermost one's.
+func (s *Shim) checkSeccomp(g globals, cfg Config, c *config, layers []layer) error {
 	mode, err := ocifence.ParseSeccompCheck(cfg.SeccompCheck)
 	if err != nil || mode == ocifence.SeccompOff {
 		return err
@@ -411,12 +457,14 @@ func (s *Shim) checkSeccomp(g globals, cfg Config, c *config, pol *policy.Policy
 	if err != nil {
 		return err
 	}
-	bs, err := ocifence.Bypasses(sc, pol, v)
-	if err != nil {
-		return fmt.Errorf("seccomp check: %w", err)
-	}
-	if len(bs) == 0 {
-		return nil
+	var bs []seccompprofile.Bypass
+	for _, l := range layers {
+		if bs, err = ocifence.Bypasses(sc, l.pol, v); err != nil {
+			return fmt.Errorf("seccomp check: %w", err)
+		}
+		if len(bs) == 0 {
+			return nil
+		}
 	}
 	if mode == ocifence.SeccompWarn {
 		s.warn(g, ocifence.BypassError(bs).Error())
@@ -460,28 +508,26 @@ func (s *Shim) exec(g globals, real string, args []string) ([]string, error) {
 	if c.annotations[ocifence.FencedKey] != "true" {
 		// A create with --config fenced another file; its policy is
 		// still in the bundle's state directory.
-		_, err := os.Lstat(filepath.Join(bundle, StateDir, "policy.yaml"))
-		switch {
-		case err == nil:
-			return nil, fmt.Errorf("container %s has a ringfence policy in %s but its config.json is not marked %s (created with --config?): refusing exec", id, filepath.Join(bundle, StateDir), ocifence.FencedKey)
-		case !errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("cannot tell whether container %s is fenced: %w", id, err)
+		for _, f := range []string{"policy.yaml", "floor.yaml"} {
+			_, err := os.Lstat(filepath.Join(bundle, StateDir, f))
+			switch {
+			case err == nil:
+				return nil, fmt.Errorf("container %s has a ringfence policy in %s but its config.json is not marked %s (created with --config?): refusing exec", id, filepath.Join(bundle, StateDir), ocifence.FencedKey)
+			case !errors.Is(err, fs.ErrNotExist):
+				return nil, fmt.Errorf("cannot tell whether container %s is fenced: %w", id, err)
+			}
 		}
 		return args, nil
 	}
-	if !ocifence.IsWrapped(c.args) {
+	// The new process runs under the same "ringfence run"s as the
+	// container's: its policy, and the floor.
+	wrappers, _, ok := ocifence.Unwrap(c.args)
+	if !ok {
 		return nil, fmt.Errorf("container %s is marked %s but its process does not run under ringfence: refusing exec", id, ocifence.FencedKey)
-	}
-	ifSupported := false
-	for _, a := range c.args {
-		if a == "--" {
-			break
-		}
-		ifSupported = ifSupported || a == "--if-supported"
 	}
 	out := append([]string(nil), args...)
 	if file, idx, ok := p.value("process", "p"); ok {
-		newFile, err := wrapProcessFile(file, filepath.Join(bundle, StateDir), ifSupported)
+		newFile, err := wrapProcessFile(file, filepath.Join(bundle, StateDir), wrappers)
 		if err != nil {
 			return nil, err
 		}
@@ -497,7 +543,7 @@ func (s *Shim) exec(g globals, real string, args []string) ([]string, error) {
 	if len(cmd) == 0 {
 		return args, nil // no command: the runtime says so
 	}
-	return append(out[:1+p.pos[0]+1], ocifence.Args(cmd, ifSupported)...), nil
+	return append(out[:1+p.pos[0]+1], slices.Concat(wrappers, cmd)...), nil
 }
 
 // bundleOf asks the real runtime for the bundle of container id.
@@ -519,8 +565,8 @@ func (s *Shim) bundleOf(g globals, real, id string) (string, error) {
 }
 
 // wrapProcessFile writes a copy of the process file of "exec --process"
-// whose args run under ringfence into dir, and returns its path.
-func wrapProcessFile(file, dir string, ifSupported bool) (string, error) {
+// whose args run under the wrappers into dir, and returns its path.
+func wrapProcessFile(file, dir string, wrappers []string) (string, error) {
 	data, err := readlimit.File(file)
 	if err != nil {
 		return "", err
@@ -533,7 +579,7 @@ func wrapProcessFile(file, dir string, ifSupported bool) (string, error) {
 	if err := json.Unmarshal(proc["args"], &args); err != nil || len(args) == 0 {
 		return "", fmt.Errorf("%s: no process args to run under the policy", file)
 	}
-	proc["args"], _ = json.Marshal(ocifence.Args(args, ifSupported))
+	proc["args"], _ = json.Marshal(slices.Concat(wrappers, args))
 	out, err := json.Marshal(proc)
 	if err != nil {
 		return "", err

@@ -792,3 +792,119 @@ func TestNoneMeansNoAnnotation(t *testing.T) {
 		t.Errorf("ifSupported: true on 6.19: exit %d stderr %q", code, e.stderr.String())
 	}
 }
+
+// TestFloor: runtime.yaml's floor holds every container whatever its
+// annotations say: the annotation's policy (or the default) runs inside
+// it, one "ringfence run" in the other, so a permissive inline policy
+// gains nothing. exec runs under both too, a second create does not wrap
+// twice, and only runtime.yaml's ifSupported starts such a container
+// unfenced.
+func TestFloor(t *testing.T) {
+	allowAll := "version: 1\ndefault: allow\n"
+	_, storage, err := ringfence.ResolvePolicyValue("profile:storage", "test", "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	denyAll, _ := profiles.Get("deny-all")
+	prog := []string{"postgres", "-c", "io_method=io_uring"}
+	cases := []struct {
+		name   string
+		cfg    string
+		ann    map[string]string
+		floor  []byte
+		policy []byte // nil: no inner policy
+	}{
+		{"permissive annotation", "floor: profile:storage\n", map[string]string{ocifence.PolicyKey: allowAll}, storage, []byte(allowAll)},
+		{"no annotation", "floor: profile:storage\n", nil, storage, nil},
+		{"none, with a default", "floor: profile:storage\npolicy: profile:deny-all\n", map[string]string{ocifence.PolicyKey: "none"}, storage, denyAll},
+		{"annotation over the default", "floor: profile:storage\npolicy: profile:deny-all\n", map[string]string{ocifence.PolicyKey: allowAll}, storage, []byte(allowAll)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, k73, c.cfg)
+			b, _ := bundle(t, c.ann, ocitest.DockerSeccomp(t))
+			if code := e.run("create", "--bundle", b, "c1"); code != 0 || !e.executed() {
+				t.Fatalf("exit %d: %s", code, e.stderr.String())
+			}
+			s := readSpec(t, filepath.Join(b, "config.json"))
+			state := filepath.Join(b, StateDir)
+			wantMounts := []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}, ocifence.Mount(e.shim.Self, ocifence.BinaryPath), ocifence.Mount(filepath.Join(state, "floor.yaml"), ocifence.FloorPath)}
+			wantArgs := ocifence.Wrap(prog, false, ocifence.FloorPath)
+			if c.policy != nil {
+				wantMounts = append(wantMounts, ocifence.Mount(filepath.Join(state, "policy.yaml"), ocifence.PolicyPath))
+				wantArgs = ocifence.Wrap(prog, false, ocifence.FloorPath, ocifence.PolicyPath)
+			}
+			if !slices.Equal(s.Process.Args, wantArgs) {
+				t.Errorf("args %q, want %q", s.Process.Args, wantArgs)
+			}
+			if g, w := mustString(s.Mounts), mustString(wantMounts); g != w {
+				t.Errorf("mounts %s, want %s", g, w)
+			}
+			if got, err := os.ReadFile(filepath.Join(state, "floor.yaml")); err != nil || !bytes.Equal(got, c.floor) {
+				t.Errorf("floor.yaml %q (%v), want the storage profile flattened", got, err)
+			}
+			if got, err := os.ReadFile(filepath.Join(state, "policy.yaml")); c.policy != nil && (err != nil || !bytes.Equal(got, c.policy)) || c.policy == nil && err == nil {
+				t.Errorf("policy.yaml %q (%v), want %q", got, err, c.policy)
+			}
+			// A second create leaves it as it is.
+			e.execPath = ""
+			if e.run("create", "--bundle", b, "c1"); !e.executed() || !slices.Equal(readSpec(t, filepath.Join(b, "config.json")).Process.Args, wantArgs) {
+				t.Errorf("second create: %s", e.stderr.String())
+			}
+			// exec runs under the same wrappers.
+			t.Setenv("FAKE_BUNDLE", b)
+			e.shim.Environ = append(e.shim.Environ, "FAKE_BUNDLE="+b)
+			e.execArgv = nil
+			e.run("exec", "c1", "psql")
+			wrappers, _, _ := ocifence.Unwrap(wantArgs)
+			if want := append([]string{e.real, "exec", "c1"}, slices.Concat(wrappers, []string{"psql"})...); !slices.Equal(e.execArgv, want) {
+				t.Errorf("exec: %q, want %q (%s)", e.execArgv, want, e.stderr.String())
+			}
+		})
+	}
+	// The if-supported annotation does not start a container without the
+	// floor; runtime.yaml's ifSupported does.
+	for _, c := range []struct {
+		cfg     string
+		created bool
+	}{
+		{"floor: profile:storage\n", false},
+		{"floor: profile:storage\nifSupported: true\n", true},
+	} {
+		e := newEnv(t, k619, c.cfg)
+		b, _ := bundle(t, map[string]string{ocifence.PolicyKey: allowAll, ocifence.IfSupportedKey: "true"}, ocitest.DockerSeccomp(t))
+		if code := e.run("create", "--bundle", b, "c1"); (code == 0) != c.created || e.executed() != c.created {
+			t.Errorf("%q on 6.19: exit %d, executed %v; want created %v (%s)", c.cfg, code, e.executed(), c.created, e.stderr.String())
+		}
+	}
+	e := newEnv(t, k73, "floor: profile:nope\n")
+	b, _ := bundle(t, nil, nil)
+	if code := e.run("create", "--bundle", b, "c1"); code != 1 || !strings.Contains(e.stderr.String(), "runtime.yaml: floor: unknown profile") {
+		t.Errorf("bad floor: exit %d, stderr %q", code, e.stderr.String())
+	}
+}
+
+// TestFloorSeccompCheck: a stacked container can do through io_uring
+// only what both policies allow, so a bypass in one of them alone is no
+// bypass; in both, it is refused.
+func TestFloorSeccompCheck(t *testing.T) {
+	vsock := "version: 1\ndefault: deny\nrules:\n  - name: sockets\n    ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: [AF_UNIX, AF_VSOCK]\n"
+	for _, c := range []struct {
+		floor, annotation string
+		created           bool
+	}{
+		{"profile:storage", vsock, true},
+		{"policy.yaml", "profile:storage", true},
+		{"policy.yaml", vsock, false},
+	} {
+		e := newEnv(t, k73, "floor: "+c.floor+"\n")
+		if err := os.WriteFile(filepath.Join(e.dir, "policy.yaml"), []byte(vsock), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := bundle(t, map[string]string{ocifence.PolicyKey: c.annotation}, ocitest.DockerSeccomp(t))
+		code := e.run("create", "--bundle", b, "c1")
+		if e.executed() != c.created || !c.created && (code != 1 || !strings.Contains(e.stderr.String(), "seccomp profile forbids")) {
+			t.Errorf("floor %s, annotation %.20q: exit %d executed %v stderr %q; want created %v", c.floor, c.annotation, code, e.executed(), e.stderr.String(), c.created)
+		}
+	}
+}

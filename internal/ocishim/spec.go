@@ -78,17 +78,17 @@ func (c *config) seccomp() (*specs.LinuxSeccomp, error) {
 	return &s, nil
 }
 
-// fence rewrites c for a fenced container: the process under "ringfence
-// run", the two mounts, the seccomp profile opened for io_uring, and the
-// FencedKey annotation.
-func (c *config) fence(binary, policyFile string, ifSupported bool) error {
+// fence rewrites c for a fenced container: the process arguments args
+// (under "ringfence run"), the mounts added, the seccomp profile opened
+// for io_uring, and the FencedKey annotation.
+func (c *config) fence(args []string, mounts []specs.Mount) error {
 	s, err := c.seccomp()
 	if err != nil {
 		return err
 	}
 	opened, changes := ocifence.OpenSeccomp(s)
-	c.args = ocifence.Args(c.args, ifSupported)
-	c.mounts = append(c.mounts, ocifence.Mounts(binary, policyFile)...)
+	c.args = args
+	c.mounts = append(c.mounts, mounts...)
 	if c.annotations == nil {
 		c.annotations = map[string]string{}
 	}
