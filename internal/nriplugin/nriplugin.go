@@ -20,8 +20,12 @@
 // default policy, leaves it as it is.
 //
 // NRI offers no hook for processes started later in a container
-// (kubectl exec): they are not fenced by the plugin. Use the runtime shim
-// (RuntimeClass) where that matters.
+// (kubectl exec): they are not fenced by the plugin. And NRI fails open:
+// while the plugin is not running, the runtime creates annotated
+// containers unfenced, unless the pod requires the plugin with NRI's
+// required-plugins.noderesource.dev annotation (and the runtime's default
+// validator is enabled). Use the runtime shim (RuntimeClass) where either
+// matters.
 package nriplugin
 
 import (
