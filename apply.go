@@ -48,6 +48,11 @@ type Kernel interface {
 	Close(fd int) error
 	// Exec replaces the process image (execve); it returns only on failure.
 	Exec(path string, argv, envv []string) error
+	// VerifyFiltered returns nil if the calling thread carries the
+	// canary filter, found by behaviour, an error wrapping
+	// ErrFiltersMissing if it does not, and another error if it cannot
+	// tell (see the function VerifyFiltered).
+	VerifyFiltered() error
 }
 
 // Step names one step of applying a policy, for errors.
@@ -63,6 +68,7 @@ const (
 	StepRestrict   Step = "register io_uring task restrictions"
 	StepRegister   Step = "register filter"
 	StepSeccomp    Step = "install the companion seccomp filter"
+	StepVerify     Step = "check that the io_uring filters are in place"
 	StepRingFDs    Step = "handle inherited io_uring descriptors"
 	StepExec       Step = "exec"
 )
@@ -158,8 +164,10 @@ type ExecSpec struct {
 //     filters in order (StepRegister);
 //  6. install the companion seccomp filter (StepSeccomp; see package
 //     seccomp);
-//  7. close or refuse inherited io_uring descriptors (StepRingFDs);
-//  8. execve (StepExec).
+//  7. check, by behaviour, that the filters are in place (StepVerify; see
+//     VerifyFiltered);
+//  8. close or refuse inherited io_uring descriptors (StepRingFDs);
+//  9. execve (StepExec).
 //
 // It returns only on failure, with a *StepError; then the program has not
 // been executed, and the calling thread may carry part of the policy (it
@@ -228,10 +236,19 @@ func checkExecDrop(k Kernel, allow bool, warn func(string)) error {
 }
 
 // applyToTask sets no_new_privs (if nnp), registers plan's task
-// restrictions and every filter on the calling thread, in order, and
-// installs the companion seccomp filter (if companion). A task that already
-// has restrictions keeps them, with a warning, when the companion filter
-// will enforce the register section; without it that is an error.
+// restrictions and every filter on the calling thread, in order, then the
+// canary filter, installs the companion seccomp filter (if companion), and
+// checks by behaviour that the filters are in place: a launcher's seccomp
+// filter can answer a registration with a success that never reached the
+// kernel. A task that already has restrictions keeps them, with a warning,
+// when the companion filter will enforce the register section; without it
+// that is an error.
+//
+// The check covers the filters (all registrations look alike to a seccomp
+// filter, which cannot read the memory they point to). The restriction
+// set refuses only register operations, which the companion filter
+// refuses too; a set that refuses SQE opcodes or flags would need its own
+// check by behaviour.
 func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool, warn func(string)) error {
 	if nnp {
 		if err := k.SetNoNewPrivs(); err != nil {
@@ -255,8 +272,18 @@ func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool, warn func(st
 			return &StepError{Step: StepRestrict, Err: err}
 		}
 	}
-	n := len(plan.Registrations)
-	for i, r := range plan.Registrations {
+	regs := plan.Registrations
+	if !plan.Empty() {
+		// Last: after a default-deny policy's DENY_REST registration,
+		// the canary's NOP filter cannot allow NOP.
+		canary, err := canaryRegistration(plan.Kernel)
+		if err != nil {
+			return &StepError{Step: StepCompile, Err: err}
+		}
+		regs = append(regs[:len(regs):len(regs)], canary)
+	}
+	n := len(regs)
+	for i, r := range regs {
 		if err := k.RegisterTaskFilter(r.Op, r.Prog.Instructions(), r.Flags, r.PDUSize); err != nil {
 			return &StepError{Step: StepRegister, Index: i, Count: n, Op: r.Op, Err: err}
 		}
@@ -268,6 +295,11 @@ func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool, warn func(st
 		}
 		if err != nil {
 			return &StepError{Step: StepSeccomp, Err: err}
+		}
+	}
+	if !plan.Empty() {
+		if err := k.VerifyFiltered(); err != nil {
+			return &StepError{Step: StepVerify, Err: err}
 		}
 	}
 	return nil

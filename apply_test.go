@@ -23,6 +23,9 @@ type fakeKernel struct {
 	failSupport, failVersion, failNNP, failScan, failClose, failExec, keepRings bool
 	failReg                                                                     int
 	execDrops, execDropUnknown, failRestrict, failSeccomp, restricted, filtered bool
+	// forged: registrations answer success without reaching the kernel
+	// (a launcher's seccomp filter); failVerify: the check cannot tell.
+	forged, failVerify bool
 
 	calls  []string
 	execed bool
@@ -113,7 +116,20 @@ func (k *fakeKernel) RegisterTaskFilter(op abi.Opcode, prog []cbpf.Instruction, 
 	if n == k.failReg {
 		return errInjected
 	}
-	k.filtered = true
+	if !k.forged {
+		k.filtered = true
+	}
+	return nil
+}
+
+func (k *fakeKernel) VerifyFiltered() error {
+	k.calls = append(k.calls, "verify")
+	switch {
+	case k.failVerify:
+		return errInjected
+	case k.forged || !k.filtered:
+		return ErrFiltersMissing
+	}
 	return nil
 }
 
@@ -158,8 +174,8 @@ func (k *fakeKernel) Exec(path string, argv, envv []string) error {
 
 var errExecuted = errors.New("executed (fake)")
 
-// profilePlan parses a built-in profile and counts its registrations for
-// kernel 7.0.
+// profilePlan parses a built-in profile and counts the task filters
+// applying it on kernel 7.0 registers: its plan's and the canary.
 func profilePlan(t *testing.T, name string) (*policy.Policy, int) {
 	t.Helper()
 	p, err := Profile(name)
@@ -173,7 +189,7 @@ func profilePlan(t *testing.T, name string) (*policy.Policy, int) {
 	if len(plan.Registrations) == 0 {
 		t.Fatalf("profile %q compiles to no registrations", name)
 	}
-	return p, len(plan.Registrations)
+	return p, len(plan.Registrations) + 1
 }
 
 func spec(p *policy.Policy) ExecSpec {
@@ -205,6 +221,8 @@ func TestExecUnderFailsClosed(t *testing.T) {
 		{"no_new_privs refused", func(k *fakeKernel, s *ExecSpec) { k.failNNP = true }, StepNoNewPrivs},
 		{"restrictions refused", func(k *fakeKernel, s *ExecSpec) { k.failRestrict = true }, StepRestrict},
 		{"seccomp refused", func(k *fakeKernel, s *ExecSpec) { k.failSeccomp = true }, StepSeccomp},
+		{"registrations forged", func(k *fakeKernel, s *ExecSpec) { k.forged = true }, StepVerify},
+		{"filters check fails", func(k *fakeKernel, s *ExecSpec) { k.failVerify = true }, StepVerify},
 		{"fd scan fails", func(k *fakeKernel, s *ExecSpec) { k.failScan = true }, StepRingFDs},
 		{"close fails", func(k *fakeKernel, s *ExecSpec) { k.rings = []int{5}; k.failClose = true }, StepRingFDs},
 		{"ring survives close", func(k *fakeKernel, s *ExecSpec) { k.rings = []int{5}; k.keepRings = true }, StepRingFDs},
@@ -246,8 +264,9 @@ func TestExecUnderFailsClosed(t *testing.T) {
 }
 
 // TestExecUnderOrder checks the order of the steps on success: support,
-// version, no_new_privs, every registration in plan order, the fd scan,
-// closing the rings, exec.
+// version, no_new_privs, every registration in plan order, the canary
+// last, the companion seccomp filter, the check that the filters are in
+// place, the fd scan, closing the rings, exec.
 func TestExecUnderOrder(t *testing.T) {
 	p, _ := profilePlan(t, "default")
 	plan, err := Compile(p, abi.Version{Major: 7, Minor: 0})
@@ -266,7 +285,7 @@ func TestExecUnderOrder(t *testing.T) {
 	for _, r := range plan.Registrations {
 		want = append(want, fmt.Sprintf("reg %v", r.Op))
 	}
-	want = append(want, "seccomp", "scan", "close 4", "close 9", "scan", "exec /bin/true")
+	want = append(want, "reg NOP", "seccomp", "verify", "scan", "close 4", "close 9", "scan", "exec /bin/true")
 	if got := strings.Join(k.calls, ","); got != strings.Join(want, ",") {
 		t.Fatalf("calls:\n got %v\nwant %v", k.calls, want)
 	}
@@ -341,6 +360,12 @@ func TestExecUnderEmptyPolicy(t *testing.T) {
 	if err := ExecUnder(k, spec(p)); !errors.Is(err, errExecuted) {
 		t.Fatalf("%v; calls %v", err, k.calls)
 	}
+	// Nothing registered: no canary, nothing to check.
+	for _, c := range k.calls {
+		if strings.HasPrefix(c, "reg ") || c == "verify" {
+			t.Fatalf("empty policy: %q; calls %v", c, k.calls)
+		}
+	}
 }
 
 // TestNestedPolicy: a task that already has io_uring restrictions or
@@ -394,7 +419,7 @@ func TestApplyToTaskWith(t *testing.T) {
 	if err := ApplyToTaskWith(k, plan, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if k.calls[0] != "execdrop" || k.calls[1] != "nnp" || len(k.calls) != 4+nreg || k.calls[len(k.calls)-1] != "seccomp" {
+	if k.calls[0] != "execdrop" || k.calls[1] != "nnp" || len(k.calls) != 5+nreg || k.calls[len(k.calls)-1] != "verify" {
 		t.Fatalf("calls %v", k.calls)
 	}
 	// Without no_new_privs the (fake) kernel refuses, like the real one
@@ -404,6 +429,45 @@ func TestApplyToTaskWith(t *testing.T) {
 	var se *StepError
 	if !errors.As(err, &se) || se.Step != StepRestrict || !strings.Contains(err.Error(), "EACCES") {
 		t.Fatalf("SkipNoNewPrivs: %v", err)
+	}
+	// Registrations that report success without reaching the kernel
+	// are found out, also without the companion filter.
+	k = newFake()
+	k.forged = true
+	err = ApplyToTaskWith(k, plan, ApplyOptions{SkipSeccomp: true})
+	if !errors.As(err, &se) || se.Step != StepVerify || !errors.Is(err, ErrFiltersMissing) {
+		t.Fatalf("forged registrations: %v", err)
+	}
+}
+
+// TestCanaryRegistration: the canary filter compiles for every kernel with
+// filters and refuses exactly the NOP carrying CanaryUserData.
+func TestCanaryRegistration(t *testing.T) {
+	bo := binary.NativeEndian
+	for minor := 0; minor <= 3; minor++ {
+		v := abi.Version{Major: 7, Minor: minor}
+		r, err := canaryRegistration(v)
+		if err != nil {
+			t.Fatalf("%v: %v", v, err)
+		}
+		for _, c := range []struct {
+			req   policy.Request
+			allow bool
+		}{
+			{policy.Request{Op: abi.OpNop, UserData: CanaryUserData}, false},
+			{policy.Request{Op: abi.OpNop, UserData: CanaryUserData, SQEFlags: abi.IOSQEAsync}, false},
+			{policy.Request{Op: abi.OpNop}, true},
+			{policy.Request{Op: abi.OpNop, UserData: CanaryUserData ^ 1}, true},
+			{policy.Request{Op: abi.OpNop, UserData: CanaryUserData ^ 1<<63}, true},
+		} {
+			w := cbpf.WordsOf(c.req.Ctx(bo).Encode(bo), bo)
+			if got := r.Prog.Allows(&w); got != c.allow {
+				t.Errorf("%v: canary filter on %+v: allow %v, want %v", v, c.req, got, c.allow)
+			}
+			if IsCanary(c.req) == c.allow {
+				t.Errorf("IsCanary(%+v) = %v", c.req, !c.allow)
+			}
+		}
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/ringfence/ringfence/abi"
-	"github.com/ringfence/ringfence/cbpf"
 	"github.com/ringfence/ringfence/kernel"
 )
 
@@ -43,16 +42,20 @@ func init() {
 	if len(os.Args) == 2 && os.Args[0] == execProbeArgv0 {
 		os.Exit(execProbe(os.Args[1]))
 	}
+	if len(os.Args) == 1 && os.Args[0] == canaryProbeArgv0 {
+		os.Exit(canaryProbe())
+	}
 }
 
 // ExecKeepsFilters finds out, by behaviour, whether the running kernel
 // keeps a task's io_uring filters across execve after the task has used
 // io_uring. In a throwaway child (this program re-executed) it registers
-// a task filter (for URING_CMD128, which it never submits), creates a ring
-// on that thread and runs a NOP on it, executes itself again and asks the
-// kernel whether the task still has filters (kernel.TaskRestricted). No
-// request is denied, so denial logs stay quiet. It changes nothing in the
-// calling process.
+// the canary filter (see CanaryUserData), creates a ring on that thread and
+// runs a NOP on it, checks that the canary request is refused, executes
+// itself again and submits the canary request once more: the filters
+// survived if it is refused. It asks no system call whether the task is
+// filtered (kernel.TaskRestricted), whose answer a launcher's seccomp
+// filter could forge. It changes nothing in the calling process.
 //
 // It returns nil when the filters survive, an error wrapping
 // ErrExecDropsFilters when they do not, and another error when it cannot
@@ -94,7 +97,15 @@ func execProbe(stage string) int {
 		if err := kernel.SetNoNewPrivs(); err != nil {
 			return fail(err)
 		}
-		if err := kernel.RegisterTaskFilter(abi.OpUringCmd128, []cbpf.Instruction{cbpf.Ret(0)}, 0, 0); err != nil {
+		v, err := kernel.Version()
+		if err != nil {
+			return fail(err)
+		}
+		canary, err := canaryRegistration(v)
+		if err != nil {
+			return fail(err)
+		}
+		if err := kernel.RegisterTaskFilter(canary.Op, canary.Prog.Instructions(), canary.Flags, canary.PDUSize); err != nil {
 			return fail(err)
 		}
 		r, err := kernel.NewRing(kernel.Params{Entries: 1})
@@ -109,8 +120,8 @@ func execProbe(stage string) int {
 		if c.Res != 0 {
 			return fail(fmt.Errorf("NOP gave %d, want 0", c.Res))
 		}
-		if restricted, err := kernel.TaskRestricted(); err != nil || !restricted {
-			return fail(fmt.Errorf("before execve the task should be filtered: %v, %v", restricted, err))
+		if refused, err := canaryRefused(); err != nil || !refused {
+			return fail(fmt.Errorf("before execve the task should be filtered, but the canary request was not refused (%v): the filter's registration did not reach the kernel", err))
 		}
 		self, err := os.Executable()
 		if err != nil {
@@ -118,11 +129,11 @@ func execProbe(stage string) int {
 		}
 		return fail(kernel.Exec(self, []string{execProbeArgv0, "look"}, os.Environ()))
 	case "look":
-		restricted, err := kernel.TaskRestricted()
+		refused, err := canaryRefused()
 		switch {
 		case err != nil:
 			return fail(err)
-		case restricted:
+		case refused:
 			return execProbeKept
 		}
 		return execProbeDropped

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ringfence/ringfence"
+	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/internal/denylog"
 	"github.com/ringfence/ringfence/internal/uringtrace"
 	"github.com/ringfence/ringfence/kernel"
@@ -223,7 +225,7 @@ func watchDenials(e *env, o watchOptions, ready func()) error {
 	lw := denylog.Writer{W: w, JSON: o.format == "json"}
 	var werr error
 	err = s.Run(tr, stop, func(ev uringtrace.Event) {
-		if ev.Kind != uringtrace.Denied || werr != nil {
+		if !logged(ev, a.Kernel) || werr != nil {
 			return
 		}
 		werr = lw.Write(a.Entry(ev))
@@ -276,4 +278,12 @@ func policyArgOf(o runOptions, defaultProfile string) string {
 		return "profile:" + o.profile
 	}
 	return "profile:" + defaultProfile
+}
+
+// logged reports whether the denial log writes ev: denials, but not that
+// of ringfence's own canary request (ringfence.CanaryUserData), which
+// "ringfence run" and the library submit to check that the filters are in
+// place.
+func logged(ev uringtrace.Event, k abi.Version) bool {
+	return ev.Kind == uringtrace.Denied && !ringfence.IsCanary(ev.PolicyRequest(k))
 }

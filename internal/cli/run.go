@@ -228,23 +228,27 @@ could not be executed.`,
 
 // execChecked execs path if this task still carries its io_uring filters
 // (or nothing was registered, or the kernel has no filters and
-// ifSupported).
+// ifSupported). It finds out by behaviour (ringfence.VerifyFiltered: the
+// canary request must be refused), not by asking a system call whose
+// answer a launcher's seccomp filter could forge.
 func execChecked(e *env, path string, argv []string, ifSupported, nothing bool) error {
-	restricted, err := kernel.TaskRestricted()
 	switch {
-	case err == nil && restricted:
-	case nothing && err == nil:
+	case nothing:
 		// The policy registers nothing (default allow, no rules, no
 		// register section): there is nothing to lose at execve.
 	case ifSupported && kernel.Supported() != nil:
 		// No filters at all: the first stage warned already.
-	case err != nil:
-		return fmt.Errorf("cannot check that the io_uring task filters survived execve: %v; %s was not run", err, argv[0])
 	default:
-		rel, _ := kernel.Release()
-		return fmt.Errorf("this kernel (%s) dropped the io_uring task filters at execve, so %s would run unfiltered (the kernel lacks the fix %q); %s was not run", rel, argv[0], ringfence.KernelFixExecDrop, argv[0])
+		err := ringfence.VerifyFiltered()
+		switch {
+		case errors.Is(err, ringfence.ErrFiltersMissing):
+			rel, _ := kernel.Release()
+			return fmt.Errorf("%v, so %s would run unfiltered: this kernel (%s) dropped the io_uring task filters at execve (it lacks the fix %q), or a seccomp filter outside ringfence faked their registration; %s was not run", err, argv[0], rel, ringfence.KernelFixExecDrop, argv[0])
+		case err != nil:
+			return fmt.Errorf("cannot check that the io_uring task filters survived execve: %v; %s was not run", err, argv[0])
+		}
 	}
-	err = kernel.Exec(path, argv, os.Environ())
+	err := kernel.Exec(path, argv, os.Environ())
 	return fail(exitNotExecable, fmt.Errorf("%v; %s was not run", err, argv[0]))
 }
 

@@ -54,7 +54,8 @@ func (k *failKernel) RingFDs() ([]int, error) {
 	}
 	return nil, k.err("scan")
 }
-func (k *failKernel) Close(int) error { return nil }
+func (k *failKernel) Close(int) error       { return nil }
+func (k *failKernel) VerifyFiltered() error { return k.err("verify") }
 func (k *failKernel) Exec(path string, argv, envv []string) error {
 	if k.fail == "exec" {
 		return errFake
@@ -77,6 +78,7 @@ func TestRunFailsClosed(t *testing.T) {
 		{"restrict", nil, exitRunFailed, "register io_uring task restrictions"},
 		{"seccomp", nil, exitRunFailed, "install the companion seccomp filter"},
 		{"register", nil, exitRunFailed, "register filter 1 of"},
+		{"verify", nil, exitRunFailed, "check that the io_uring filters are in place"},
 		{"scan", nil, exitRunFailed, "inherited io_uring descriptors"},
 		{"rings", []string{"--ring-fds=refuse"}, exitRunFailed, "descriptors 7 are open"},
 		{"exec", nil, exitNotExecable, "exec: injected failure"},
@@ -140,8 +142,9 @@ func TestRunDefaultProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(plan.Registrations); !k.execed || k.nreg != n {
-		t.Fatalf("execed %v after %d registrations; want the default profile's %d: %s", k.execed, k.nreg, n, errb.String())
+	// The profile's filters, then the canary.
+	if n := len(plan.Registrations) + 1; !k.execed || k.nreg != n {
+		t.Fatalf("execed %v after %d registrations; want the default profile's %d and the canary: %s", k.execed, k.nreg, n-1, errb.String())
 	}
 }
 

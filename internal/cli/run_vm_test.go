@@ -499,7 +499,8 @@ func TestRunRefusedFilterInVM(t *testing.T) {
 	for _, bad := range []int{0, n / 2, n - 1} {
 		args := append(append([]string{strconv.Itoa(bad)}, runArgs("--profile", "default", "--")[1:]...), helperArgv("ringfds")...)
 		out, errs, code := runHelper(t, helperCmd("badreg", args...))
-		want := fmt.Sprintf("register filter %d of %d (%v): ", bad+1, n, plan.Registrations[bad].Op)
+		// Of the plan's registrations and the canary filter, last.
+		want := fmt.Sprintf("register filter %d of %d (%v): ", bad+1, n+1, plan.Registrations[bad].Op)
 		if code != exitRunFailed || out != "" || !strings.Contains(errs, want) || !strings.Contains(errs, "pdu_size 255") {
 			t.Errorf("registration %d refused by the kernel: exit %d, stdout %q, stderr %q; want 125, nothing run, %q", bad+1, code, out, errs, want)
 		}

@@ -42,6 +42,8 @@ func roles() map[string]func(args []string) int {
 		"proc-reopen":      roleProcReopen,
 		"drop-exec":        roleDropExec,
 		"setuid-report":    roleSetuidReport,
+		"forge-launch":     roleForgeLaunch,
+		"forge-works":      roleForgeWorks,
 	}
 }
 

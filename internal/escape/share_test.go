@@ -142,3 +142,26 @@ func TestSetuidUnprivileged(t *testing.T) {
 		t.Errorf("deny-all: want the setuid program to run as nobody:\n%v", r)
 	}
 }
+
+// TestForgedTaskState: a launcher installs a seccomp filter that answers
+// ringfence's ring-less task registrations with a success that never
+// reached the kernel, and the "already restricted?" probe
+// (kernel.TaskRestricted) with EPERM: without ringfence's check by
+// behaviour, the program ran unfiltered under deny-all on every kernel
+// (the role forge-works shows the lie). run must refuse to start the
+// program. A filter that fakes only the restriction set leaves the
+// filters and the companion seccomp filter, which hold.
+func TestForgedTaskState(t *testing.T) {
+	needFilters(t)
+	wantEscaped(t, "the forging filter lies", self(t, nil, "role", "forge-works"))
+	forged := func(mode, role string) result {
+		args := append([]string{"role", "forge-launch", mode, role}, runFlags()...)
+		return self(t, nil, append(args, "--profile", "deny-all")...)
+	}
+	r := forged("all", "requests")
+	if r.code != 125 || strings.Contains(r.stdout, "ESCAPED") || !strings.Contains(r.stderr, "did not reach the kernel") {
+		t.Errorf("run under a forging seccomp filter: want exit 125 saying the registration did not reach the kernel:\n%v", r)
+	}
+	wantHeld(t, "forged restriction set, requests", forged("restrictions", "requests"))
+	wantHeld(t, "forged restriction set, REGISTER_SYNC_CANCEL", forged("restrictions", "sync-cancel"))
+}
