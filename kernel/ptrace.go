@@ -31,21 +31,71 @@ func PtraceScope() (int, error) {
 	return n, nil
 }
 
-// PtraceWarning returns a warning when a confined program may ptrace the
-// processes of its user that are not its descendants (Yama scope 0 or no
-// Yama), and "" otherwise. Under ringfence run such a program can take
+// capSysPtrace is CAP_SYS_PTRACE's bit in the capability sets.
+const capSysPtrace = 19
+
+// statusCaps reads the effective and ambient capability sets (CapEff,
+// CapAmb) from the text of /proc/PID/status.
+func statusCaps(status string) (eff, amb uint64, err error) {
+	found := 0
+	for _, line := range strings.Split(status, "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || (name != "CapEff" && name != "CapAmb") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("read capabilities: %s is %q", name, strings.TrimSpace(value))
+		}
+		if name == "CapEff" {
+			eff = n
+		} else {
+			amb = n
+		}
+		found++
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("read capabilities: no CapEff and CapAmb lines")
+	}
+	return eff, amb, nil
+}
+
+// PtraceWarning returns a warning when a confined program may ptrace
+// processes that are not its descendants, and "" otherwise: under Yama
+// scope 0 or without Yama (any process of its user), and below scope 3
+// when it runs as root or holds CAP_SYS_PTRACE in its effective or
+// ambient set (any process). Under ringfence run such a program can take
 // over an unconfined process and submit io_uring requests through it.
 func PtraceWarning() string {
 	scope, err := PtraceScope()
+	status, serr := os.ReadFile("/proc/self/status")
+	var eff, amb uint64
+	if serr == nil {
+		eff, amb, serr = statusCaps(string(status))
+	}
+	return ptraceWarning(scope, err, os.Geteuid(), eff|amb, serr)
+}
+
+// ptraceWarning is PtraceWarning for a Yama scope (or the error reading
+// it), an effective user id and the capabilities the program may hold
+// (or the error reading them).
+func ptraceWarning(scope int, scopeErr error, euid int, caps uint64, capsErr error) string {
+	const tail = "and use their io_uring rings through them (pidfd_getfd is refused, ptrace and /proc/PID/mem are not)"
 	switch {
-	case err != nil:
-		return fmt.Sprintf("cannot tell whether the program may ptrace other processes of its user (%v)", err)
+	case scopeErr != nil:
+		return fmt.Sprintf("cannot tell whether the program may ptrace other processes of its user (%v)", scopeErr)
 	case scope < 0:
-		return "this kernel has no Yama ptrace scope: the program may ptrace every other process of its user and use their io_uring rings through them (pidfd_getfd is refused, ptrace and /proc/PID/mem are not); run it as a user of its own"
-	case scope < 3 && os.Geteuid() == 0:
-		return fmt.Sprintf("running as root (kernel.yama.ptrace_scope %d): with CAP_SYS_PTRACE the program may ptrace every process and use their io_uring rings through them (pidfd_getfd is refused, ptrace and /proc/PID/mem are not); run it as a user of its own", scope)
+		return "this kernel has no Yama ptrace scope: the program may ptrace every other process of its user " + tail + "; run it as a user of its own"
+	case scope >= 3:
+		return ""
+	case euid == 0:
+		return fmt.Sprintf("running as root (kernel.yama.ptrace_scope %d): with CAP_SYS_PTRACE the program may ptrace every process %s; run it as a user of its own", scope, tail)
+	case capsErr != nil:
+		return fmt.Sprintf("cannot tell whether the program holds CAP_SYS_PTRACE (%v)", capsErr)
+	case caps&(1<<capSysPtrace) != 0:
+		return fmt.Sprintf("the program holds CAP_SYS_PTRACE (kernel.yama.ptrace_scope %d): it may ptrace every process %s; drop the capability", scope, tail)
 	case scope == 0:
-		return "kernel.yama.ptrace_scope is 0: the program may ptrace every other process of its user and use their io_uring rings through them (pidfd_getfd is refused, ptrace and /proc/PID/mem are not); set it to 1 or more, or run the program as a user of its own"
+		return "kernel.yama.ptrace_scope is 0: the program may ptrace every other process of its user " + tail + "; set it to 1 or more, or run the program as a user of its own"
 	}
 	return ""
 }
