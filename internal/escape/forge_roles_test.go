@@ -37,7 +37,7 @@ func forgeFilter(restrictionsOnly bool) []cbpf.Instruction {
 		cbpf.LoadAbs(32), // argument, low word
 		cbpf.JumpIf(cbpf.JmpJEQ, 0, 0, 1),
 		cbpf.Ret(errno | 1), // EPERM: "already restricted"
-		cbpf.Ret(errno | 0), // "registered"
+		cbpf.Ret(errno),     // errno 0: "registered"
 		cbpf.Ret(allow),
 	}
 }
