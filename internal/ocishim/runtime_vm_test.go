@@ -74,6 +74,25 @@ func (r *rt) run(t *testing.T, bin string, args ...string) (stdout, stderr strin
 	return o.String(), e.String(), code
 }
 
+// detach runs the bundle b as container id through the shim, detached,
+// and deletes it when the test ends.
+func (r *rt) detach(t *testing.T, b, id string) {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(b, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(r.shim, "--root", r.root, "run", "--detach", "--bundle", b, id)
+	cmd.Env = append(os.Environ(), RuntimeEnv+"="+r.path)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Run(); err != nil {
+		data, _ := os.ReadFile(filepath.Join(b, "out"))
+		t.Fatalf("shim run --detach: %v: %s", err, data)
+	}
+	t.Cleanup(func() { r.run(t, r.shim, "delete", "--force", id) })
+}
+
 func storage() map[string]string { return map[string]string{ocifence.PolicyKey: "profile:storage"} }
 
 func testRuntime(t *testing.T, name string) {
@@ -127,19 +146,7 @@ func testRuntime(t *testing.T, name string) {
 	// exec into a fenced container is fenced too, with a command and
 	// with a process file.
 	b = r.bundle(t, "sleep", storage())
-	logf, err := os.Create(filepath.Join(b, "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(r.shim, "--root", r.root, "run", "--detach", "--bundle", b, "long")
-	cmd.Env = append(os.Environ(), RuntimeEnv+"="+r.path)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Run(); err != nil {
-		data, _ := os.ReadFile(filepath.Join(b, "out"))
-		t.Fatalf("shim run --detach: %v: %s", err, data)
-	}
-	defer r.run(t, r.shim, "delete", "--force", "long")
+	r.detach(t, b, "long")
 	out, errs, code = r.run(t, r.shim, "exec", "--env", ocitest.RoleEnv+"=probe", "long", "/probe")
 	if code != 0 {
 		t.Fatalf("shim exec: exit %d: %s", code, errs)
@@ -203,20 +210,7 @@ func TestRuncFloor(t *testing.T) {
 	}
 	ocitest.CheckFenced(t, "run under the floor", ocitest.ParseReport(t, out))
 	r.run(t, r.shim, "delete", "--force", "floored")
-	b := r.bundle(t, "sleep", allowAll)
-	logf, err := os.Create(filepath.Join(b, "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(r.shim, "--root", r.root, "run", "--detach", "--bundle", b, "long")
-	cmd.Env = append(os.Environ(), RuntimeEnv+"="+r.path)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Run(); err != nil {
-		data, _ := os.ReadFile(filepath.Join(b, "out"))
-		t.Fatalf("shim run --detach: %v: %s", err, data)
-	}
-	defer r.run(t, r.shim, "delete", "--force", "long")
+	r.detach(t, r.bundle(t, "sleep", allowAll), "long")
 	out, errs, code = r.run(t, r.shim, "exec", "--env", ocitest.RoleEnv+"=probe", "long", "/probe")
 	if code != 0 {
 		t.Fatalf("shim exec: exit %d: %s", code, errs)
