@@ -237,8 +237,9 @@ func sandboxKeys() [][2]string {
 // isSandbox reports whether the container id is a pod's sandbox (pause)
 // container, and whether its annotations claim to be one. A claim alone
 // is not trusted: annotations may come from the pod's author (containerd
-// passes pod annotations matching pod_annotations, and does not
-// overwrite CRI-O's keys; Docker and Podman take any). Only the runtime
+// passes pod annotations matching pod_annotations and overwrites only its
+// own keys, CRI-O those its allowed_annotations lets through and
+// overwrites only its own; Docker and Podman take any). Only the runtime
 // that creates the sandbox knows its ID before the container exists, so
 // a sandbox is a container marked as one whose sandbox ID is its own ID.
 func isSandbox(ann map[string]string, id string) (sandbox, claimed bool) {
