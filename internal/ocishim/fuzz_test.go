@@ -15,7 +15,9 @@ func TestParseConfig(t *testing.T) {
 		err  string
 	}{
 		{"", Config{}, ""},
-		{"runtime: crun\nbinary: /usr/bin/ringfence\npolicy: profile:default\nifSupported: true\nseccompCheck: warn\n", Config{Runtime: "crun", Binary: "/usr/bin/ringfence", Policy: "profile:default", IfSupported: true, SeccompCheck: "warn"}, ""},
+		{"runtime: crun\nbinary: /usr/bin/ringfence\npolicy: profile:default\nfloor: profile:storage\nifSupported: true\nseccompCheck: warn\n", Config{Runtime: "crun", Binary: "/usr/bin/ringfence", Policy: "profile:default", Floor: "profile:storage", IfSupported: true, SeccompCheck: "warn"}, ""},
+		{"floor: none\n", Config{}, `r.yaml: floor is "none": leave it out`},
+		{"flor: x\n", Config{}, `r.yaml:1: unknown key "flor" (known: runtime, binary, policy, floor,`},
 		{"runtime: crun\nrutime: x\n", Config{}, `r.yaml:2: unknown key "rutime"`},
 		{"seccompCheck: maybe\n", Config{}, `r.yaml: seccompCheck is "maybe"`},
 		{"ifSupported: sometimes\n", Config{}, "r.yaml:"},
