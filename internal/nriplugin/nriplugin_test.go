@@ -21,6 +21,7 @@ import (
 	validator "github.com/containerd/nri/plugins/default-validator"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	rgen "github.com/opencontainers/runtime-tools/generate"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
@@ -463,7 +464,8 @@ func TestServe(t *testing.T) {
 // unfenced. A pod that requires the plugin by NRI's annotation
 // required-plugins.noderesource.dev (with the runtime's default validator
 // enabled) is refused instead, and created fenced once the plugin is
-// there: the remedy docs/kubernetes.md and deploy/postgres-nri.yaml give.
+// there: the remedy docs/kubernetes.md gives, shown with the annotations
+// of deploy/postgres-nri.yaml as shipped.
 func TestPluginDownFailsOpen(t *testing.T) {
 	r, sock := adaptation(t, &validator.DefaultValidatorConfig{Enable: true})
 	ann := map[string]string{ocifence.PolicyKey: "profile:storage"}
@@ -472,15 +474,30 @@ func TestPluginDownFailsOpen(t *testing.T) {
 	if err := create(t, r, pod(ann), spec, ctr); err != nil || mustJSON(spec) != before {
 		t.Fatalf("without the plugin: %v, spec changed %v; NRI was expected to create the container unchanged", err, mustJSON(spec) != before)
 	}
-	required := map[string]string{ocifence.PolicyKey: "profile:storage", nriplug.RequiredPluginsAnnotation + "/pod": `["ringfence"]`}
-	spec, ctr = container(t, "db", ocitest.DockerSeccomp(t))
-	err := create(t, r, pod(required), spec, ctr)
+	// The annotations of the example pod as shipped, which require the
+	// plugin by the DaemonSet's --name.
+	data, err := os.ReadFile(filepath.Join("..", "..", "deploy", "postgres-nri.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example struct {
+		Metadata struct{ Annotations map[string]string }
+	}
+	if err := yaml.Unmarshal(data, &example); err != nil {
+		t.Fatal(err)
+	}
+	required := example.Metadata.Annotations
+	if _, ok := required[nriplug.RequiredPluginsAnnotation+"/pod"]; !ok {
+		t.Fatalf("deploy/postgres-nri.yaml does not require the plugin: %v", required)
+	}
+	spec, ctr = container(t, "postgres", ocitest.DockerSeccomp(t))
+	err = create(t, r, pod(required), spec, ctr)
 	if err == nil || !strings.Contains(err.Error(), `required plugin "ringfence" not present`) || ocifence.IsWrapped(spec.Process.Args) {
 		t.Fatalf("required plugin missing: %v, args %q; want the creation refused", err, spec.Process.Args)
 	}
 	p, _ := newPlugin(t, k73)
 	connect(t, p, sock)
-	spec, ctr = container(t, "db", ocitest.DockerSeccomp(t))
+	spec, ctr = container(t, "postgres", ocitest.DockerSeccomp(t))
 	if err := create(t, r, pod(required), spec, ctr); err != nil || !ocifence.IsWrapped(spec.Process.Args) {
 		t.Errorf("required plugin present: %v, args %q; want the container fenced", err, spec.Process.Args)
 	}
