@@ -34,30 +34,31 @@ func PtraceScope() (int, error) {
 // capSysPtrace is CAP_SYS_PTRACE's bit in the capability sets.
 const capSysPtrace = 19
 
+// statusValue returns the value of the line "name:" in the text of
+// /proc/PID/status, without surrounding blanks.
+func statusValue(status, name string) (string, bool) {
+	for _, line := range strings.Split(status, "\n") {
+		if n, v, ok := strings.Cut(line, ":"); ok && n == name {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
 // statusCaps reads the effective and ambient capability sets (CapEff,
 // CapAmb) from the text of /proc/PID/status.
 func statusCaps(status string) (eff, amb uint64, err error) {
-	found := 0
-	for _, line := range strings.Split(status, "\n") {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || (name != "CapEff" && name != "CapAmb") {
-			continue
+	var sets [2]uint64
+	for i, name := range []string{"CapEff", "CapAmb"} {
+		v, ok := statusValue(status, name)
+		if !ok {
+			return 0, 0, fmt.Errorf("read capabilities: no %s line", name)
 		}
-		n, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("read capabilities: %s is %q", name, strings.TrimSpace(value))
+		if sets[i], err = strconv.ParseUint(v, 16, 64); err != nil {
+			return 0, 0, fmt.Errorf("read capabilities: %s is %q", name, v)
 		}
-		if name == "CapEff" {
-			eff = n
-		} else {
-			amb = n
-		}
-		found++
 	}
-	if found != 2 {
-		return 0, 0, fmt.Errorf("read capabilities: no CapEff and CapAmb lines")
-	}
-	return eff, amb, nil
+	return sets[0], sets[1], nil
 }
 
 // PtraceWarning returns a warning when a confined program may ptrace

@@ -60,3 +60,15 @@ func TestPtraceWarning(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusValue(t *testing.T) {
+	s := "Name:\tx\nSeccomp:\t2\nSeccomp_filters:\t3\n"
+	for name, want := range map[string]string{"Seccomp": "2", "Seccomp_filters": "3", "Name": "x"} {
+		if got, ok := statusValue(s, name); !ok || got != want {
+			t.Errorf("statusValue(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+	if got, ok := statusValue(s, "Seccomp_f"); ok {
+		t.Errorf("statusValue(Seccomp_f) = %q, found", got)
+	}
+}

@@ -277,6 +277,11 @@ func SetNoNewPrivs() error {
 	if errno != 0 {
 		return &Error{Op: "prctl(PR_SET_NO_NEW_PRIVS)", Errno: errno}
 	}
+	// A seccomp filter can answer the prctl with success (errno 0)
+	// without running it; it cannot make PR_GET_NO_NEW_PRIVS return 1.
+	if nnp, err := NoNewPrivs(); err != nil || !nnp {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS) reported success, but no_new_privs is not set (%v): a seccomp filter outside ringfence answers for the kernel", err)
+	}
 	return nil
 }
 

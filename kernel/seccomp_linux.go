@@ -2,7 +2,10 @@ package kernel
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -14,10 +17,52 @@ import (
 // (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)); the thread's later children
 // and the programs it executes inherit it. It needs no_new_privs or
 // CAP_SYS_ADMIN. Package seccomp builds the programs ringfence installs.
+//
+// It checks that the thread's count of seccomp filters (Seccomp_filters in
+// /proc/thread-self/status, verified to be procfs) went up by one: a
+// seccomp filter already installed can make the prctl report success
+// without installing anything (SECCOMP_RET_ERRNO with errno 0).
 func InstallSeccomp(prog []cbpf.Instruction) error {
 	if len(prog) == 0 {
 		return &Error{Op: "install seccomp filter", Errno: unix.EINVAL, Advice: "empty program"}
 	}
+	before, err := seccompFilters()
+	if err != nil {
+		return err
+	}
+	if err := installSeccomp(prog); err != nil {
+		return err
+	}
+	after, err := seccompFilters()
+	if err != nil {
+		return err
+	}
+	if after != before+1 {
+		return fmt.Errorf("install seccomp filter: the thread has %d seccomp filters after installing one, had %d: the installation did not reach the kernel (a seccomp filter outside ringfence answers for it)", after, before)
+	}
+	return nil
+}
+
+// seccompFilters returns the calling thread's number of seccomp filters.
+func seccompFilters() (int, error) {
+	const dir = "/proc/thread-self"
+	if err := VerifyProcFD(dir + "/fd"); err != nil {
+		return 0, fmt.Errorf("count seccomp filters: %w", err)
+	}
+	b, err := os.ReadFile(dir + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("count seccomp filters: %w", err)
+	}
+	v, ok := statusValue(string(b), "Seccomp_filters")
+	n, err := strconv.Atoi(v)
+	if !ok || err != nil {
+		return 0, fmt.Errorf("count seccomp filters: %s/status has no Seccomp_filters count (Linux 5.9+)", dir)
+	}
+	return n, nil
+}
+
+// installSeccomp is prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog).
+func installSeccomp(prog []cbpf.Instruction) error {
 	raw := cbpf.Encode(prog, binary.NativeEndian)
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: (*unix.SockFilter)(unsafe.Pointer(&raw[0]))}
 	_, _, errno := unix.Syscall6(unix.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)), 0, 0, 0)

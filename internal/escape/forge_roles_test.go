@@ -11,23 +11,41 @@ import (
 )
 
 // forgeFilter is a seccomp filter (x86-64) a launcher installs to lie to
-// ringfence about io_uring task state: ring-less registrations of task
-// restrictions (io_uring_register opcode 11) and, unless restrictionsOnly,
-// of task filters (37) "succeed" without reaching the kernel
-// (SECCOMP_RET_ERRNO with errno 0), and the incomplete restriction
-// registration kernel.TaskRestricted asks with (argument NULL) answers
-// EPERM, "already restricted". Everything else is allowed.
-func forgeFilter(restrictionsOnly bool) []cbpf.Instruction {
+// ringfence about the task's state. Ring-less registrations of task
+// restrictions (io_uring_register opcode 11) "succeed" without reaching
+// the kernel (SECCOMP_RET_ERRNO with errno 0), and the incomplete
+// restriction registration kernel.TaskRestricted asks with (argument
+// NULL) answers EPERM, "already restricted". By mode, it also fakes:
+// "all", the registration of task filters (37); "restrictions+seccomp",
+// the installation of seccomp filters (prctl PR_SET_SECCOMP), such as
+// ringfence's companion filter; "restrictions+nnp", setting no_new_privs
+// (prctl PR_SET_NO_NEW_PRIVS); "restrictions", nothing more. Everything
+// else is allowed.
+func forgeFilter(mode string) []cbpf.Instruction {
 	const (
-		allow = 0x7fff0000
-		errno = 0x00050000
+		allow        = 0x7fff0000
+		errno        = 0x00050000
+		sysPrctl     = 157 // x86-64
+		prSetSeccomp = 22
+		prSetNNP     = 38
 	)
-	filterOp := uint32(abi.RegisterBPFFilter)
-	if restrictionsOnly {
-		filterOp = 0xffffffff // no such opcode: filters go through
+	filterOp, seccompRet, nnpRet := uint32(0xffffffff), uint32(allow), uint32(allow)
+	switch mode {
+	case "all":
+		filterOp = abi.RegisterBPFFilter
+	case "restrictions+seccomp":
+		seccompRet = errno // errno 0: "installed"
+	case "restrictions+nnp":
+		nnpRet = errno // errno 0: "set"
 	}
 	return []cbpf.Instruction{
 		cbpf.LoadAbs(0), // nr
+		cbpf.JumpIf(cbpf.JmpJEQ, sysPrctl, 0, 5),
+		cbpf.LoadAbs(16), // option, low word
+		cbpf.JumpIf(cbpf.JmpJEQ, prSetSeccomp, 0, 1),
+		cbpf.Ret(seccompRet),
+		cbpf.JumpIf(cbpf.JmpJEQ, prSetNNP, 0, 11),
+		cbpf.Ret(nnpRet),
 		cbpf.JumpIf(cbpf.JmpJEQ, seccomp.SysIOURingRegister, 0, 9),
 		cbpf.LoadAbs(16), // fd, low word
 		cbpf.JumpIf(cbpf.JmpJEQ, 0xffffffff, 0, 7),
@@ -42,8 +60,8 @@ func forgeFilter(restrictionsOnly bool) []cbpf.Instruction {
 	}
 }
 
-// roleForgeLaunch is a launcher that installs forgeFilter (args[0]: "all"
-// or "restrictions") and execs
+// roleForgeLaunch is a launcher that installs forgeFilter (args[0] its
+// mode) and execs
 // "ringfence run ARGS[2:] -- <self> role ROLE" (args[1]: ROLE).
 func roleForgeLaunch(args []string) int {
 	if len(args) < 2 {
@@ -54,7 +72,7 @@ func roleForgeLaunch(args []string) int {
 	if err != nil {
 		return brokenf("%v", err)
 	}
-	if err := kernel.InstallSeccomp(forgeFilter(args[0] == "restrictions")); err != nil {
+	if err := kernel.InstallSeccomp(forgeFilter(args[0])); err != nil {
 		return brokenf("%v", err)
 	}
 	argv := append([]string{self, "ringfence", "run"}, args[2:]...)
@@ -70,7 +88,7 @@ func roleForgeWorks([]string) int {
 	if err := kernel.SetNoNewPrivs(); err != nil {
 		return brokenf("%v", err)
 	}
-	if err := kernel.InstallSeccomp(forgeFilter(false)); err != nil {
+	if err := kernel.InstallSeccomp(forgeFilter("all")); err != nil {
 		return brokenf("%v", err)
 	}
 	if restricted, err := kernel.TaskRestricted(); err != nil || !restricted {

@@ -146,11 +146,13 @@ func TestSetuidUnprivileged(t *testing.T) {
 // TestForgedTaskState: a launcher installs a seccomp filter that answers
 // ringfence's ring-less task registrations with a success that never
 // reached the kernel, and the "already restricted?" probe
-// (kernel.TaskRestricted) with EPERM: without ringfence's check by
+// (kernel.TaskRestricted) with EPERM: without ringfence's checks by
 // behaviour, the program ran unfiltered under deny-all on every kernel
 // (the role forge-works shows the lie). run must refuse to start the
-// program. A filter that fakes only the restriction set leaves the
-// filters and the companion seccomp filter, which hold.
+// program. Faking only the restriction set leaves the filters and the
+// companion seccomp filter, which hold; faking the companion filter's
+// installation too (the register section then ran unchecked) or
+// no_new_privs must be refused.
 func TestForgedTaskState(t *testing.T) {
 	needFilters(t)
 	wantEscaped(t, "the forging filter lies", self(t, nil, "role", "forge-works"))
@@ -158,9 +160,15 @@ func TestForgedTaskState(t *testing.T) {
 		args := append([]string{"role", "forge-launch", mode, role}, runFlags()...)
 		return self(t, nil, append(args, "--profile", "deny-all")...)
 	}
-	r := forged("all", "requests")
-	if r.code != 125 || strings.Contains(r.stdout, "ESCAPED") || !strings.Contains(r.stderr, "did not reach the kernel") {
-		t.Errorf("run under a forging seccomp filter: want exit 125 saying the registration did not reach the kernel:\n%v", r)
+	for _, c := range []struct{ mode, role, why string }{
+		{"all", "requests", "did not reach the kernel"},
+		{"restrictions+seccomp", "sync-cancel", "installation did not reach the kernel"},
+		{"restrictions+nnp", "requests", "no_new_privs is not set"},
+	} {
+		r := forged(c.mode, c.role)
+		if r.code != 125 || strings.Contains(r.stdout, "ESCAPED") || !strings.Contains(r.stderr, c.why) {
+			t.Errorf("run under a seccomp filter faking %s: want exit 125 saying %q:\n%v", c.mode, c.why, r)
+		}
 	}
 	wantHeld(t, "forged restriction set, requests", forged("restrictions", "requests"))
 	wantHeld(t, "forged restriction set, REGISTER_SYNC_CANCEL", forged("restrictions", "sync-cancel"))
