@@ -43,20 +43,33 @@ func InstallSeccomp(prog []cbpf.Instruction) error {
 	return nil
 }
 
-// seccompFilters returns the calling thread's number of seccomp filters.
+// seccompFilters returns the calling thread's number of seccomp filters,
+// read from /proc/thread-self/status after checking that /proc is procfs
+// showing this process (VerifyProcFD) and that the file is on procfs and
+// describes this thread.
 func seccompFilters() (int, error) {
-	const dir = "/proc/thread-self"
-	if err := VerifyProcFD(dir + "/fd"); err != nil {
+	if err := VerifyProcFD("/proc/self/fd"); err != nil {
 		return 0, fmt.Errorf("count seccomp filters: %w", err)
 	}
-	b, err := os.ReadFile(dir + "/status")
+	const file = "/proc/thread-self/status"
+	var st unix.Statfs_t
+	if err := unix.Statfs(file, &st); err != nil {
+		return 0, &Error{Op: "statfs " + file, Errno: errnoOf(err)}
+	}
+	if st.Type != unix.PROC_SUPER_MAGIC {
+		return 0, fmt.Errorf("count seccomp filters: %s is not on procfs (file-system type %#x)", file, st.Type)
+	}
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return 0, fmt.Errorf("count seccomp filters: %w", err)
+	}
+	if pid, _ := statusValue(string(b), "Pid"); pid != strconv.Itoa(unix.Gettid()) {
+		return 0, fmt.Errorf("count seccomp filters: %s describes thread %s, not this thread %d", file, pid, unix.Gettid())
 	}
 	v, ok := statusValue(string(b), "Seccomp_filters")
 	n, err := strconv.Atoi(v)
 	if !ok || err != nil {
-		return 0, fmt.Errorf("count seccomp filters: %s/status has no Seccomp_filters count (Linux 5.9+)", dir)
+		return 0, fmt.Errorf("count seccomp filters: %s has no Seccomp_filters count (Linux 5.9+)", file)
 	}
 	return n, nil
 }
