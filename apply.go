@@ -67,6 +67,7 @@ const (
 	StepNoNewPrivs Step = "set no_new_privs"
 	StepRestrict   Step = "register io_uring task restrictions"
 	StepRegister   Step = "register filter"
+	StepDenyNew    Step = "deny opcodes newer than ringfence"
 	StepSeccomp    Step = "install the companion seccomp filter"
 	StepVerify     Step = "check that the io_uring filters are in place"
 	StepRingFDs    Step = "handle inherited io_uring descriptors"
@@ -161,7 +162,9 @@ type ExecSpec struct {
 //  3. read its version and compile the policy for it (StepVersion, StepCompile);
 //  4. set no_new_privs (StepNoNewPrivs);
 //  5. register the plan's task restrictions (StepRestrict), then its
-//     filters in order (StepRegister);
+//     filters in order (StepRegister), then a deny filter for each opcode
+//     the kernel has beyond ringfence's table (StepDenyNew; see
+//     compile.Plan.DenyNewOpcodes);
 //  6. install the companion seccomp filter (StepSeccomp; see package
 //     seccomp);
 //  7. check, by behaviour, that the filters are in place (StepVerify; see
@@ -272,21 +275,18 @@ func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool, warn func(st
 			return &StepError{Step: StepRestrict, Err: err}
 		}
 	}
-	regs := plan.Registrations
+	var extra []compile.Registration
 	if !plan.Empty() {
-		// Last: after a default-deny policy's DENY_REST registration,
-		// the canary's NOP filter cannot allow NOP.
+		// After the plan's own: after a default-deny policy's DENY_REST
+		// registration, the canary's NOP filter cannot allow NOP.
 		canary, err := canaryRegistration(plan.Kernel)
 		if err != nil {
 			return &StepError{Step: StepCompile, Err: err}
 		}
-		regs = append(regs[:len(regs):len(regs)], canary)
+		extra = append(extra, canary)
 	}
-	n := len(regs)
-	for i, r := range regs {
-		if err := k.RegisterTaskFilter(r.Op, r.Prog.Instructions(), r.Flags, r.PDUSize); err != nil {
-			return &StepError{Step: StepRegister, Index: i, Count: n, Op: r.Op, Err: err}
-		}
+	if err := registerPlan(plan, extra, k.RegisterTaskFilter); err != nil {
+		return err
 	}
 	if companion {
 		prog, err := CompanionSeccomp(plan)
@@ -300,6 +300,38 @@ func applyToTask(k Kernel, plan *compile.Plan, nnp, companion bool, warn func(st
 	if !plan.Empty() {
 		if err := k.VerifyFiltered(); err != nil {
 			return &StepError{Step: StepVerify, Err: err}
+		}
+	}
+	return nil
+}
+
+// registerPlan makes plan's filter registrations, then extra's, through
+// reg, in order (StepRegister). Then, if the plan asks for it
+// (DenyNewOpcodes), it
+// registers compile.NewOpcodeFilter for each opcode from abi.OpLast on,
+// until the kernel refuses one with EINVAL: that opcode is the kernel's
+// IORING_OP_LAST, and every opcode this kernel has that ringfence does not
+// know is then denied, as DENY_REST would deny it (StepDenyNew). Any other
+// error fails closed.
+func registerPlan(plan *compile.Plan, extra []compile.Registration, reg func(op abi.Opcode, prog []cbpf.Instruction, flags uint32, pduSize uint8) error) error {
+	regs := append(plan.Registrations[:len(plan.Registrations):len(plan.Registrations)], extra...)
+	n := len(regs)
+	for i, r := range regs {
+		if err := reg(r.Op, r.Prog.Instructions(), r.Flags, r.PDUSize); err != nil {
+			return &StepError{Step: StepRegister, Index: i, Count: n, Op: r.Op, Err: err}
+		}
+	}
+	if !plan.DenyNewOpcodes {
+		return nil
+	}
+	deny := compile.NewOpcodeFilter().Instructions()
+	for op := abi.OpLast; op <= 255; op++ {
+		err := reg(abi.Opcode(op), deny, 0, 0)
+		switch {
+		case errors.Is(err, syscall.EINVAL):
+			return nil
+		case err != nil:
+			return &StepError{Step: StepDenyNew, Op: abi.Opcode(op), Err: err}
 		}
 	}
 	return nil

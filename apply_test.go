@@ -11,6 +11,7 @@ import (
 
 	"github.com/ringfence/ringfence/abi"
 	"github.com/ringfence/ringfence/cbpf"
+	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/policy"
 )
 
@@ -22,6 +23,13 @@ type fakeKernel struct {
 	// that fails (-1 for none).
 	failSupport, failVersion, failNNP, failScan, failClose, failExec, keepRings bool
 	failReg                                                                     int
+	// opLast is the fake kernel's IORING_OP_LAST (abi.OpLast when 0):
+	// registering a filter for a higher opcode fails with EINVAL.
+	opLast int
+	// failOp fails the registration of a filter for this opcode (when
+	// failOpSet) with an error other than EINVAL.
+	failOp                                                                      abi.Opcode
+	failOpSet                                                                   bool
 	execDrops, execDropUnknown, failRestrict, failSeccomp, restricted, filtered bool
 	// forged: registrations answer success without reaching the kernel
 	// (a launcher's seccomp filter); failVerify: the check cannot tell.
@@ -116,6 +124,9 @@ func (k *fakeKernel) RegisterTaskFilter(op abi.Opcode, prog []cbpf.Instruction, 
 	if n == k.failReg {
 		return errInjected
 	}
+	if err := k.opErr(op); err != nil {
+		return err
+	}
 	if !k.forged {
 		k.filtered = true
 	}
@@ -133,9 +144,25 @@ func (k *fakeKernel) VerifyFiltered() error {
 	return nil
 }
 
+// opErr is the fake kernel's answer to a filter for op: EINVAL beyond its
+// last opcode, an injected failure for failOp.
+func (k *fakeKernel) opErr(op abi.Opcode) error {
+	last := k.opLast
+	if last == 0 {
+		last = abi.OpLast
+	}
+	switch {
+	case int(op) >= last:
+		return fmt.Errorf("opcode %d: %w", op, syscall.EINVAL)
+	case k.failOpSet && op == k.failOp:
+		return fmt.Errorf("%w: %w", errInjected, syscall.ENOMEM)
+	}
+	return nil
+}
+
 func (k *fakeKernel) RegisterRingFilter(fd int, op abi.Opcode, prog []cbpf.Instruction, flags uint32, pdu uint8) error {
 	k.calls = append(k.calls, fmt.Sprintf("ringreg %d %v", fd, op))
-	return nil
+	return k.opErr(op)
 }
 
 func (k *fakeKernel) RingFDs() ([]int, error) {
@@ -285,7 +312,10 @@ func TestExecUnderOrder(t *testing.T) {
 	for _, r := range plan.Registrations {
 		want = append(want, fmt.Sprintf("reg %v", r.Op))
 	}
-	want = append(want, "reg NOP", "seccomp", "verify", "scan", "close 4", "close 9", "scan", "exec /bin/true")
+	// The canary, then the first opcode beyond ringfence's table: the
+	// (fake) kernel does not have it either, and says so with EINVAL.
+	want = append(want, "reg NOP", fmt.Sprintf("reg %v", abi.Opcode(abi.OpLast)))
+	want = append(want, "seccomp", "verify", "scan", "close 4", "close 9", "scan", "exec /bin/true")
 	if got := strings.Join(k.calls, ","); got != strings.Join(want, ",") {
 		t.Fatalf("calls:\n got %v\nwant %v", k.calls, want)
 	}
@@ -419,7 +449,9 @@ func TestApplyToTaskWith(t *testing.T) {
 	if err := ApplyToTaskWith(k, plan, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if k.calls[0] != "execdrop" || k.calls[1] != "nnp" || len(k.calls) != 5+nreg || k.calls[len(k.calls)-1] != "verify" {
+	// execdrop, nnp, restrict, the registrations and the canary (nreg),
+	// the newer opcode the (fake) kernel refuses, seccomp, verify.
+	if k.calls[0] != "execdrop" || k.calls[1] != "nnp" || len(k.calls) != 6+nreg || k.calls[len(k.calls)-1] != "verify" {
 		t.Fatalf("calls %v", k.calls)
 	}
 	// Without no_new_privs the (fake) kernel refuses, like the real one
@@ -482,12 +514,89 @@ func TestApplyToRingWith(t *testing.T) {
 	if err := ApplyToRingWith(k, 7, plan); err != nil {
 		t.Fatal(err)
 	}
-	if len(k.calls) != len(plan.Registrations) {
-		t.Fatalf("%d calls for %d registrations", len(k.calls), len(plan.Registrations))
+	if len(k.calls) != len(plan.Registrations)+1 {
+		t.Fatalf("%d calls for %d registrations and the newer-opcode probe: %v", len(k.calls), len(plan.Registrations), k.calls)
 	}
 	for i, r := range plan.Registrations {
 		if want := fmt.Sprintf("ringreg 7 %v", r.Op); k.calls[i] != want {
 			t.Fatalf("call %d: %q, want %q", i, k.calls[i], want)
+		}
+	}
+}
+
+// TestDenyNewOpcodes checks that the opcodes a kernel has beyond
+// ringfence's table are denied, on the task and on a ring: one "ret #0"
+// filter each, up to the first the kernel refuses with EINVAL; any other
+// refusal fails closed before the program runs; a DENY_REST plan (whose
+// stub denies them in the kernel) and a default-allow plan register none.
+func TestDenyNewOpcodes(t *testing.T) {
+	p, _ := profilePlan(t, "storage")
+	plan, err := Compile(p, abi.Version{Major: 7, Minor: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := func(calls []string, prefix string) []string {
+		var out []string
+		for _, c := range calls {
+			if op, ok := strings.CutPrefix(c, prefix); ok && strings.HasPrefix(op, "OP_") {
+				out = append(out, op)
+			}
+		}
+		return out
+	}
+	// A kernel with three opcodes ringfence does not know.
+	k := newFake()
+	k.opLast = abi.OpLast + 3
+	if err := ExecUnder(k, spec(p)); !errors.Is(err, errExecuted) {
+		t.Fatal(err)
+	}
+	if got, want := newer(k.calls, "reg "), []string{"OP_65", "OP_66", "OP_67", "OP_68"}; !slices.Equal(got, want) {
+		t.Errorf("task: newer opcodes tried %v, want %v (three denied, the fourth refused by the kernel)", got, want)
+	}
+	k = newFake()
+	k.opLast = abi.OpLast + 3
+	if err := ApplyToRingWith(k, 5, plan); err != nil {
+		t.Fatal(err)
+	}
+	if got := newer(k.calls, "ringreg 5 "); len(got) != 4 {
+		t.Errorf("ring: newer opcodes tried %v, want 4", got)
+	}
+	// Any refusal but EINVAL: the program does not run.
+	k = newFake()
+	k.opLast = abi.OpLast + 3
+	k.failOp, k.failOpSet = abi.OpLast+1, true
+	err = ExecUnder(k, spec(p))
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != StepDenyNew || se.Op != abi.OpLast+1 || k.execed {
+		t.Fatalf("refused newer opcode: %v (executed %v)", err, k.execed)
+	}
+	if !strings.Contains(err.Error(), "deny opcodes newer than ringfence") {
+		t.Errorf("error %q does not name the step", err)
+	}
+	if err := ApplyToRingWith(k, 5, plan); !errors.As(err, &se) || se.Step != StepDenyNew {
+		t.Fatalf("ring, refused newer opcode: %v", err)
+	}
+	// The DENY_REST form and a default-allow policy: nothing to deny.
+	rest, err := compile.Compile(p, compile.Options{Kernel: abi.Version{Major: 7, Minor: 3}, DenyRest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow, err := ParsePolicy([]byte("version: 1\ndefault: allow\nrules:\n  - ops: [URING_CMD]\n    action: deny\n"), "allow.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowPlan, err := Compile(allow, abi.Version{Major: 7, Minor: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pl := range map[string]*compile.Plan{"DENY_REST": rest, "default allow": allowPlan} {
+		k = newFake()
+		k.opLast = abi.OpLast + 3
+		if err := ApplyToRingWith(k, 5, pl); err != nil {
+			t.Fatal(err)
+		}
+		if got := newer(k.calls, "ringreg 5 "); len(got) != 0 {
+			t.Errorf("%s: newer opcodes registered %v, want none", name, got)
 		}
 	}
 }

@@ -26,7 +26,7 @@ func ExamplePolicyFromOCIConfig() {
 
 // Compile a built-in profile for a kernel and look at the plan.
 func ExampleCompile() {
-	p, err := ringfence.Profile("deny-all")
+	p, err := ringfence.Profile("default")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -36,9 +36,17 @@ func ExampleCompile() {
 		fmt.Println(err)
 		return
 	}
-	r := plan.Registrations[len(plan.Registrations)-1]
-	fmt.Println(len(plan.Registrations), "registration; DENY_REST:", r.Flags&abi.FilterDenyRest != 0)
-	// Output: 1 registration; DENY_REST: true
+	// Opcodes the profile always allows get no filter: the kernel
+	// lets them through without running one.
+	filtered := map[abi.Opcode]bool{}
+	for _, r := range plan.Registrations {
+		filtered[r.Op] = true
+	}
+	fmt.Println(len(plan.Registrations), "filters;", abi.OpLast-len(filtered), "opcodes allowed with no filter to run")
+	fmt.Println("opcodes newer than ringfence denied:", plan.DenyNewOpcodes)
+	// Output:
+	// 4 filters; 61 opcodes allowed with no filter to run
+	// opcodes newer than ringfence denied: true
 }
 
 // Explain says which rule decides a request.

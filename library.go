@@ -6,6 +6,7 @@ import (
 	"runtime"
 
 	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/cbpf"
 	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/internal/readlimit"
 	"github.com/ringfence/ringfence/policy"
@@ -107,13 +108,9 @@ func ApplyToRing(fd int, plan *compile.Plan) error {
 
 // ApplyToRingWith is ApplyToRing through the kernel interface k.
 func ApplyToRingWith(k Kernel, fd int, plan *compile.Plan) error {
-	n := len(plan.Registrations)
-	for i, r := range plan.Registrations {
-		if err := k.RegisterRingFilter(fd, r.Op, r.Prog.Instructions(), r.Flags, r.PDUSize); err != nil {
-			return &StepError{Step: StepRegister, Index: i, Count: n, Op: r.Op, Err: err}
-		}
-	}
-	return nil
+	return registerPlan(plan, nil, func(op abi.Opcode, prog []cbpf.Instruction, flags uint32, pduSize uint8) error {
+		return k.RegisterRingFilter(fd, op, prog, flags, pduSize)
+	})
 }
 
 // RunningKernel returns the version of the running kernel.

@@ -36,6 +36,20 @@ type Options struct {
 	// optimisation: the baseline the figures compare against. Naive plans
 	// are correct and register the same opcodes; they are just slower.
 	Naive bool
+	// DenyRest compiles a default-deny policy the way ringfence did
+	// before it knew better: every opcode the policy may allow gets a
+	// filter (a single "ret #1" for an opcode it always allows), and the
+	// last registration carries IO_URING_BPF_FILTER_DENY_REST, which
+	// denies every other opcode the kernel has, newer ones included,
+	// with no further registration. The kernel decides every request as
+	// under the default form, but runs a filter on every allowed request:
+	// the default form registers nothing for an opcode the policy always
+	// allows (the kernel's cheapest path), a "ret #0" filter for each
+	// opcode it always denies, and leaves opcodes newer than ringfence to
+	// the applier (Plan.DenyNewOpcodes). Kept as the baseline of the cost
+	// benchmarks, and for tools that want one static list of
+	// registrations.
+	DenyRest bool
 }
 
 // Registration is one io_uring_register(IORING_REGISTER_BPF_FILTER) call.
@@ -75,6 +89,14 @@ type Plan struct {
 	// Restrictions is the task restriction set to register before the
 	// filters, or nil for none (a policy without a register section).
 	Restrictions *Restrictions
+	// DenyNewOpcodes is set on a default-deny plan that has no
+	// DENY_REST registration: the opcodes the running kernel has beyond
+	// ringfence's table (abi.OpLast and up) have no filter in
+	// Registrations, and the applier must deny them by registering
+	// NewOpcodeFilter for each, after the registrations, from abi.OpLast
+	// up to the first opcode the kernel refuses with EINVAL (the
+	// kernel's IORING_OP_LAST). Linux 7.0 to 7.3 have none.
+	DenyNewOpcodes bool
 	// Policy is the policy the plan was compiled from.
 	Policy *policy.Policy
 	// chains[op] lists, in the order the kernel runs them, the filters
@@ -156,17 +178,28 @@ func Compile(p *policy.Policy, opt Options) (*Plan, error) {
 		reg.Comment = comment(p, op, rulesOf[op], consts[op])
 		plan.Registrations = append(plan.Registrations, reg)
 	}
-	if p.Default != policy.Allow { // as the evaluator: anything but allow denies
+	switch {
+	case p.Default != policy.Allow && opt.DenyRest: // as the evaluator: anything but allow denies
 		for op := range abi.Opcode(abi.OpLast) {
 			if consts[op] != 0 {
 				add(op, progs[op])
 			}
 		}
 		if len(plan.Registrations) == 0 {
-			add(0, cbpf.MustCheck([]cbpf.Instruction{cbpf.Ret(0)}))
+			add(0, NewOpcodeFilter())
 		}
 		plan.Registrations[len(plan.Registrations)-1].Flags |= abi.FilterDenyRest
-	} else {
+	case p.Default != policy.Allow:
+		// An opcode with no filter is allowed, at no cost: the kernel
+		// looks at its slot and goes on. So only the opcodes the policy
+		// may deny get one.
+		for op := range abi.Opcode(abi.OpLast) {
+			if consts[op] != 1 {
+				add(op, progs[op])
+			}
+		}
+		plan.DenyNewOpcodes = true
+	default:
 		for op := range abi.Opcode(abi.OpLast) {
 			if consts[op] != 1 {
 				add(op, progs[op])
@@ -177,10 +210,35 @@ func Compile(p *policy.Policy, opt Options) (*Plan, error) {
 	return plan, nil
 }
 
-// Empty reports whether the plan registers nothing: no filter and no
-// restriction set (a default-allow policy without rules or register
-// section). Applying it changes nothing but no_new_privs.
-func (p *Plan) Empty() bool { return len(p.Registrations) == 0 && p.Restrictions == nil }
+// Empty reports whether the plan registers nothing: no filter, no
+// restriction set and no denial of newer opcodes (a default-allow policy
+// without rules or register section). Applying it changes nothing but
+// no_new_privs.
+func (p *Plan) Empty() bool {
+	return len(p.Registrations) == 0 && p.Restrictions == nil && !p.DenyNewOpcodes
+}
+
+// NewOpcodeFilter returns the filter that denies every request: "ret #0".
+// Appliers register it for each opcode beyond ringfence's table when
+// Plan.DenyNewOpcodes is set.
+func NewOpcodeFilter() *cbpf.Program {
+	return cbpf.MustCheck([]cbpf.Instruction{cbpf.Ret(0)})
+}
+
+// DeniesNew reports whether the kernel denies, under the plan, requests
+// whose opcode is beyond ringfence's table: when DenyNewOpcodes asks the
+// applier to, or a DENY_REST registration leaves its stub on them.
+func (p *Plan) DeniesNew() bool {
+	if p.DenyNewOpcodes {
+		return true
+	}
+	for _, r := range p.Registrations {
+		if r.Flags&abi.FilterDenyRest != 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // posOf returns pos as a string, with the policy's file name when pos has
 // none.
@@ -404,6 +462,9 @@ func (p *Plan) DecideWords(w *cbpf.Words, trace bool) Verdict {
 	op := p.opcode(w)
 	v := Verdict{Allow: true}
 	if op >= abi.OpLast {
+		// An opcode ringfence does not know: a kernel that has it judges
+		// it by the applier's NewOpcodeFilter or a DENY_REST stub.
+		v.Allow = !p.DeniesNew()
 		return v
 	}
 	for _, r := range p.chain(op) {
@@ -429,7 +490,7 @@ func (p *Plan) DecideWords(w *cbpf.Words, trace bool) Verdict {
 func (p *Plan) Allows(w *cbpf.Words) bool {
 	op := p.opcode(w)
 	if op >= abi.OpLast {
-		return true
+		return !p.DeniesNew()
 	}
 	for _, r := range p.chain(op) {
 		if r < 0 || p.Registrations[r].Prog.Run(w) == 0 {

@@ -236,10 +236,9 @@ func TestLayout(t *testing.T) {
 }
 
 // TestDenyRestPlacement checks which opcodes are registered and where
-// DENY_REST goes, for both defaults.
+// DENY_REST goes, for both defaults and both forms of default deny.
 func TestDenyRestPlacement(t *testing.T) {
-	t.Run("default deny", func(t *testing.T) {
-		p := parse(t, `
+	const src = `
 version: 1
 default: deny
 rules:
@@ -250,8 +249,60 @@ rules:
     when: {socket.family: AF_INET}
   - ops: [OPENAT]
     action: deny
-`)
-		plan := mustCompile(t, p, Options{Kernel: k70})
+`
+	cases := []struct {
+		op    abi.Opcode
+		allow bool
+	}{{abi.OpRead, true}, {abi.OpWrite, true}, {abi.OpOpenat, false}, {abi.OpNop, false}, {abi.OpUringCmd, false}}
+	t.Run("default deny", func(t *testing.T) {
+		plan := mustCompile(t, parse(t, src), Options{Kernel: k70})
+		if !plan.DenyNewOpcodes || !plan.DeniesNew() {
+			t.Error("DenyNewOpcodes not set on a default-deny plan")
+		}
+		// Every opcode but the always-allowed READ and WRITE has its
+		// filter, none with a flag: no stub, no filter on the cheap path.
+		if len(plan.Registrations) != abi.OpLast-2 {
+			t.Errorf("%d registrations, want %d", len(plan.Registrations), abi.OpLast-2)
+		}
+		for _, r := range plan.Registrations {
+			if r.Op == abi.OpRead || r.Op == abi.OpWrite {
+				t.Errorf("%v has a filter; an always-allowed opcode needs none", r.Op)
+			}
+			if r.Flags != 0 {
+				t.Errorf("%v: flags %#x, want none", r.Op, r.Flags)
+			}
+			if r.Op != abi.OpSocket {
+				if got := r.Prog.Instructions(); len(got) != 1 || got[0] != cbpf.Ret(0) {
+					t.Errorf("%v program %v, want ret #0", r.Op, got)
+				}
+			}
+		}
+		if n := regFor(t, plan, abi.OpSocket).Prog.Len(); n < 3 {
+			t.Errorf("SOCKET program has %d instructions, want its conditions", n)
+		}
+		for _, c := range cases {
+			v := plan.Decide(policy.Request{Op: c.op}.Ctx(binary.LittleEndian))
+			if v.Allow != c.allow {
+				t.Errorf("%v: allow=%v, want %v", c.op, v.Allow, c.allow)
+			}
+			switch {
+			case c.allow && len(v.Runs) != 0:
+				t.Errorf("%v: runs %+v, want none", c.op, v.Runs)
+			case !c.allow && (len(v.Runs) != 1 || v.Runs[0].Stub || v.Runs[0].Ret != 0):
+				t.Errorf("%v: runs %+v, want its own ret #0", c.op, v.Runs)
+			}
+		}
+		var w cbpf.Words
+		w[2] = abi.OpLast // opcode byte of a newer kernel's opcode
+		if plan.Allows(&w) || plan.DecideWords(&w, false).Allow {
+			t.Error("an opcode newer than ringfence is allowed")
+		}
+	})
+	t.Run("default deny, DENY_REST form", func(t *testing.T) {
+		plan := mustCompile(t, parse(t, src), Options{Kernel: k70, DenyRest: true})
+		if plan.DenyNewOpcodes || !plan.DeniesNew() {
+			t.Errorf("DenyNewOpcodes %v, DeniesNew %v; want false, true", plan.DenyNewOpcodes, plan.DeniesNew())
+		}
 		var ops []abi.Opcode
 		for i, r := range plan.Registrations {
 			ops = append(ops, r.Op)
@@ -266,10 +317,7 @@ rules:
 		if got := regFor(t, plan, abi.OpRead).Prog.Instructions(); len(got) != 1 || got[0] != cbpf.Ret(1) {
 			t.Errorf("READ program %v, want ret #1", got)
 		}
-		for _, c := range []struct {
-			op    abi.Opcode
-			allow bool
-		}{{abi.OpRead, true}, {abi.OpOpenat, false}, {abi.OpNop, false}, {abi.OpUringCmd, false}} {
+		for _, c := range cases {
 			v := plan.Decide(policy.Request{Op: c.op}.Ctx(binary.LittleEndian))
 			if v.Allow != c.allow {
 				t.Errorf("%v: allow=%v, want %v", c.op, v.Allow, c.allow)
@@ -282,12 +330,17 @@ rules:
 	t.Run("everything denied", func(t *testing.T) {
 		p := parse(t, "version: 1\ndefault: deny\nrules:\n  - ops: [NOP]\n    action: deny\n")
 		plan := mustCompile(t, p, Options{Kernel: k70})
-		if len(plan.Registrations) != 1 || plan.Registrations[0].Flags != abi.FilterDenyRest ||
-			plan.Registrations[0].Prog.Instructions()[0] != cbpf.Ret(0) {
-			t.Fatalf("plan %+v, want one ret #0 with DENY_REST", plan.Registrations)
+		if len(plan.Registrations) != abi.OpLast || !plan.DenyNewOpcodes {
+			t.Fatalf("%d registrations, DenyNewOpcodes %v; want %d and true", len(plan.Registrations), plan.DenyNewOpcodes, abi.OpLast)
+		}
+		rest := mustCompile(t, p, Options{Kernel: k70, DenyRest: true})
+		if len(rest.Registrations) != 1 || rest.Registrations[0].Flags != abi.FilterDenyRest ||
+			rest.Registrations[0].Prog.Instructions()[0] != cbpf.Ret(0) {
+			t.Fatalf("DENY_REST form %+v, want one ret #0 with DENY_REST", rest.Registrations)
 		}
 		for op := range abi.Opcode(abi.OpLast) {
-			if plan.Decide(policy.Request{Op: op}.Ctx(binary.LittleEndian)).Allow {
+			ctx := policy.Request{Op: op}.Ctx(binary.LittleEndian)
+			if plan.Decide(ctx).Allow || rest.Decide(ctx).Allow {
 				t.Errorf("%v allowed", op)
 			}
 		}
@@ -320,6 +373,9 @@ rules:
 		v := plan.Decide(policy.Request{Op: abi.OpNop}.Ctx(binary.LittleEndian))
 		if !v.Allow || len(v.Runs) != 0 {
 			t.Errorf("NOP: %+v, want allowed with no filter run", v)
+		}
+		if plan.DeniesNew() {
+			t.Error("a default-allow plan denies newer opcodes")
 		}
 	})
 }
@@ -458,7 +514,7 @@ func TestWords(t *testing.T) {
 			if bo == binary.BigEndian {
 				want = tt.be
 			}
-			got := loads(plan.Registrations[0].Prog)
+			got := loads(regFor(t, plan, map[string]abi.Opcode{"NOP": abi.OpNop, "SOCKET": abi.OpSocket}[op]).Prog)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("%s %v: loads %v, want %v\n%s", tt.when, bo, got, want, plan.Text())
 			}
@@ -583,7 +639,7 @@ rules:
   - ops: [READ]
     action: allow
 `)
-	plan := mustCompile(t, p, Options{Kernel: k70})
+	plan := mustCompile(t, p, Options{Kernel: k70, DenyRest: true})
 	text := plan.Text()
 	sections := strings.Split(text, "\n; registration ")[1:]
 	if len(sections) != len(plan.Registrations) {

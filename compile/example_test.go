@@ -27,18 +27,30 @@ rules:
 	if err != nil {
 		panic(err)
 	}
+	// READ and WRITE are always allowed: they get no filter, the
+	// kernel's cheapest path. SOCKET gets its conditions; every other
+	// opcode a one-instruction "ret #0".
+	denied := 0
 	for _, r := range plan.Registrations {
-		fmt.Printf("%v: %d instructions, flags %d, pdu_size %d\n", r.Op, r.Prog.Len(), r.Flags, r.PDUSize)
+		if r.Prog.Len() > 1 {
+			fmt.Printf("%v: %d instructions, flags %d, pdu_size %d\n", r.Op, r.Prog.Len(), r.Flags, r.PDUSize)
+		} else {
+			denied++
+		}
 	}
+	fmt.Println("opcodes denied by ret #0:", denied)
+	fmt.Println("newer opcodes denied by the applier:", plan.DenyNewOpcodes)
 	req := policy.Request{Op: abi.OpSocket, Socket: abi.SocketData{Family: 10, Type: 1 | 0o4000}}
 	fmt.Println("SOCKET(AF_INET6, SOCK_STREAM|SOCK_NONBLOCK) allowed:", plan.Decide(req.Ctx(binary.LittleEndian)).Allow)
 	fmt.Println("URING_CMD allowed:", plan.Decide(policy.Request{Op: abi.OpUringCmd}.Ctx(binary.LittleEndian)).Allow)
+	fmt.Println("READ allowed, filters run:", len(plan.Decide(policy.Request{Op: abi.OpRead}.Ctx(binary.LittleEndian)).Runs))
 	// Output:
-	// READ: 1 instructions, flags 0, pdu_size 0
-	// WRITE: 1 instructions, flags 0, pdu_size 0
-	// SOCKET: 8 instructions, flags 1, pdu_size 12
+	// SOCKET: 8 instructions, flags 0, pdu_size 12
+	// opcodes denied by ret #0: 62
+	// newer opcodes denied by the applier: true
 	// SOCKET(AF_INET6, SOCK_STREAM|SOCK_NONBLOCK) allowed: true
 	// URING_CMD allowed: false
+	// READ allowed, filters run: 0
 }
 
 func ExamplePlan_Text() {

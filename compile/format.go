@@ -60,6 +60,9 @@ func (p *Plan) Text() string {
 	if p.Restrictions != nil {
 		fmt.Fprintf(&b, "; task restrictions, registered first: %s\n", p.Restrictions)
 	}
+	if p.DenyNewOpcodes {
+		fmt.Fprintf(&b, "; opcodes from %d up to the running kernel's last: denied when applied, after these (ret #0 each, until the kernel refuses one with EINVAL)\n", abi.OpLast)
+	}
 	for i, r := range p.Registrations {
 		info, _ := r.Op.Info()
 		fmt.Fprintf(&b, "\n; registration %d: %s\n", i+1, r.Comment)
@@ -113,19 +116,26 @@ type jsonRestrictions struct {
 }
 
 type jsonPlan struct {
-	Kernel        string            `json:"kernel"`
-	ByteOrder     string            `json:"byte_order"`
-	Restrictions  *jsonRestrictions `json:"restrictions,omitempty"`
-	Registrations []jsonReg         `json:"registrations"`
+	Kernel          string            `json:"kernel"`
+	ByteOrder       string            `json:"byte_order"`
+	Restrictions    *jsonRestrictions `json:"restrictions,omitempty"`
+	DenyOpcodesFrom int               `json:"deny_opcodes_from,omitempty"`
+	Registrations   []jsonReg         `json:"registrations"`
 }
 
 // JSON returns the plan as indented JSON: kernel, byte_order, the task
 // restrictions (when the policy has a register section: the allowed
 // register operations and SQE opcodes by name, and the SQE flag masks),
-// and the registrations in order, each with its raw program (code, jt, jf,
-// k) and the 0-based indexes of the rules it enforces.
+// deny_opcodes_from (when Plan.DenyNewOpcodes: the first opcode to deny
+// with a "ret #0" filter after the registrations, and each one after it
+// until the kernel refuses one with EINVAL), and the registrations in
+// order, each with its raw program (code, jt, jf, k) and the 0-based
+// indexes of the rules it enforces.
 func (p *Plan) JSON() ([]byte, error) {
 	jp := jsonPlan{Kernel: p.Kernel.String(), ByteOrder: orderName(p.ByteOrder)}
+	if p.DenyNewOpcodes {
+		jp.DenyOpcodesFrom = abi.OpLast
+	}
 	if r := p.Restrictions; r != nil {
 		jp.Restrictions = &jsonRestrictions{
 			RegisterOps:      allowedNames[abi.RegisterOp](r.RegisterOps[:]),
@@ -164,6 +174,12 @@ func (p *Plan) C() string {
 	fmt.Fprintf(&b, "/* ringfence plan for Linux %v, %s. Register in order with\n", p.Kernel, orderName(p.ByteOrder))
 	b.WriteString(" * io_uring_register(fd, IORING_REGISTER_BPF_FILTER, &bpf, 1). */\n")
 	b.WriteString("#include <linux/filter.h>\n#include <linux/io_uring.h>\n\n")
+	if p.DenyNewOpcodes {
+		b.WriteString("/* Then deny the opcodes the kernel has beyond ringfence's table: register\n")
+		b.WriteString(" * { BPF_RET | BPF_K, 0, 0, 0 } for each opcode from RINGFENCE_DENY_OPCODES_FROM\n")
+		b.WriteString(" * on, until the kernel refuses one with EINVAL (its IORING_OP_LAST). */\n")
+		fmt.Fprintf(&b, "#define RINGFENCE_DENY_OPCODES_FROM %d\n\n", abi.OpLast)
+	}
 	for i, r := range p.Registrations {
 		fmt.Fprintf(&b, "/* %s */\nstatic struct sock_filter %s[] = {\n", r.Comment, cName(i, r))
 		for _, in := range r.Prog.Instructions() {
@@ -190,6 +206,14 @@ func (p *Plan) Go() ([]byte, error) {
 	b.WriteString("import \"github.com/ringfence/ringfence/cbpf\"\n\n")
 	b.WriteString("// Registration is one IORING_REGISTER_BPF_FILTER call.\n")
 	b.WriteString("type Registration struct {\n\tOpcode uint8\n\tFlags uint32\n\tPDUSize uint8\n\tProgram []cbpf.Instruction\n}\n\n")
+	deny := 0
+	if p.DenyNewOpcodes {
+		deny = abi.OpLast
+	}
+	b.WriteString("// DenyOpcodesFrom, when not 0, is the first opcode to deny after the\n")
+	b.WriteString("// registrations: register a filter returning 0 for it and each opcode\n")
+	b.WriteString("// after it, until the kernel refuses one with EINVAL.\n")
+	fmt.Fprintf(&b, "const DenyOpcodesFrom = %d\n\n", deny)
 	b.WriteString("// Plan lists the registrations to make, in order.\nvar Plan = []Registration{\n")
 	for _, r := range p.Registrations {
 		fmt.Fprintf(&b, "// %s\n{Opcode: %d, Flags: %d, PDUSize: %d, Program: []cbpf.Instruction{\n", r.Comment, r.Op, r.Flags, r.PDUSize)

@@ -19,10 +19,19 @@ func compileCommand() *command {
 		args:    "POLICY",
 		summary: "compile a policy into filter registrations (text, json, c, go)",
 		help: `Compiles a policy (docs/policy.md) into a plan: the io_uring BPF filters to
-register, in order, with their flags (DENY_REST on the last one of a
-default-deny policy) and pdu_size. Formats: text (assembly per
-registration, readable by "ringfence asm"), json, c (struct sock_filter and
-struct io_uring_bpf_filter initialisers), go (a Go file). The kernel
+register, in order, with their flags and pdu_size. A default-deny policy
+gets a filter for each opcode it may deny ("ret #0" for those it always
+denies) and none for those it always allows, which the kernel then lets
+through without running a filter; the opcodes a kernel has beyond
+ringfence's table are denied when the plan is applied (one "ret #0" each,
+up to the first opcode the kernel refuses with EINVAL; the plan says so).
+--deny-rest compiles the older form instead: a filter for every opcode the
+policy may allow and DENY_REST on the last one, which denies the rest in
+the kernel but runs a filter on every allowed request.
+
+Formats: text (assembly per registration, readable by "ringfence asm"),
+json, c (struct sock_filter and struct io_uring_bpf_filter initialisers),
+go (a Go file). The kernel
 version decides which fields filters see: CONNECT conditions need 7.2.
 "running" reads the running kernel's version. POLICY is a file, "-" for
 standard input, or profile:NAME. docs/compiler.md explains the programs.
@@ -34,6 +43,7 @@ Exit status: 0 compiled, 1 the policy cannot be compiled for that kernel,
 			kernelFlag := fs.String("kernel", "", "target kernel `VERSION`: such as 7.2, or running (default: the oldest the policy needs)")
 			endian := fs.String("endian", "little", "byte `ORDER` of the target machine: little or big")
 			naive := fs.Bool("naive", false, "compile one comparison per value, without optimisation (the baseline of the figures)")
+			denyRest := fs.Bool("deny-rest", false, "the DENY_REST form: a filter for every opcode the policy may allow, DENY_REST on the last (slower; see above)")
 			out := fs.String("o", "", "write to `FILE` instead of standard output")
 			return func(e *env, args []string) error {
 				if len(args) != 1 {
@@ -43,7 +53,7 @@ Exit status: 0 compiled, 1 the policy cannot be compiled for that kernel,
 				if err != nil {
 					return err
 				}
-				plan, err := compilePlan(p, *kernelFlag, *endian, *naive)
+				plan, err := compilePlan(p, *kernelFlag, *endian, compile.Options{Naive: *naive, DenyRest: *denyRest})
 				if err != nil {
 					return err
 				}
@@ -57,10 +67,10 @@ Exit status: 0 compiled, 1 the policy cannot be compiled for that kernel,
 	}
 }
 
-// compilePlan compiles p for the target the --kernel and --endian values
-// name; errors are bad usage, or (exit 1) a policy the target cannot
-// enforce.
-func compilePlan(p *policy.Policy, kernelFlag, endian string, naive bool) (*compile.Plan, error) {
+// compilePlan compiles p with opt for the target the --kernel and
+// --endian values name; errors are bad usage, or (exit 1) a policy the
+// target cannot enforce.
+func compilePlan(p *policy.Policy, kernelFlag, endian string, opt compile.Options) (*compile.Plan, error) {
 	kernel, err := kernelArg(kernelFlag, p)
 	if err != nil {
 		return nil, usagef("--kernel: %v", err)
@@ -69,7 +79,8 @@ func compilePlan(p *policy.Policy, kernelFlag, endian string, naive bool) (*comp
 	if err != nil {
 		return nil, usagef("--endian: %v", err)
 	}
-	plan, err := compile.Compile(p, compile.Options{Kernel: kernel, ByteOrder: bo, Naive: naive})
+	opt.Kernel, opt.ByteOrder = kernel, bo
+	plan, err := compile.Compile(p, opt)
 	if err != nil {
 		return nil, fail(exitDenied, err)
 	}

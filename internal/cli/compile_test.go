@@ -20,11 +20,16 @@ func TestCompileCommand(t *testing.T) {
 		stderr string
 	}{
 		{"text", []string{"compile", "../../examples/build-sandbox.yaml"}, exitOK,
-			[]string{"; ringfence plan for Linux 7.0, little-endian:", "flags IO_URING_BPF_FILTER_DENY_REST", "ret #1"}, ""},
+			[]string{"; ringfence plan for Linux 7.0, little-endian:", "always denied", "ret #0",
+				"; opcodes from 65 up to the running kernel's last: denied when applied"}, ""},
+		{"deny-rest", []string{"compile", "--deny-rest", "../../examples/build-sandbox.yaml"}, exitOK,
+			[]string{"flags IO_URING_BPF_FILTER_DENY_REST", "always allowed", "ret #1"}, ""},
 		{"big-endian", []string{"compile", "--endian", "big", "../../examples/web-server.yaml"}, exitOK,
 			[]string{"Linux 7.2, big-endian", ".endian big"}, ""},
 		{"c", []string{"compile", "--format", "c", "../../examples/storage-engine.yaml"}, exitOK,
-			[]string{"static struct io_uring_bpf_filter ringfence_plan[] = {", "IO_URING_BPF_FILTER_DENY_REST"}, ""},
+			[]string{"static struct io_uring_bpf_filter ringfence_plan[] = {", "#define RINGFENCE_DENY_OPCODES_FROM 65"}, ""},
+		{"c, DENY_REST", []string{"compile", "--format", "c", "--deny-rest", "../../examples/storage-engine.yaml"}, exitOK,
+			[]string{"IO_URING_BPF_FILTER_DENY_REST"}, ""},
 		{"go", []string{"compile", "../../examples/storage-engine.yaml", "--format=go"}, exitOK,
 			[]string{"package ringfenceplan", "cbpf.Instruction{"}, ""},
 		{"naive", []string{"compile", "--naive", "../../examples/web-server.yaml"}, exitOK, []string{"registration"}, ""},
@@ -61,8 +66,9 @@ func TestCompileCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var plan struct {
-		Kernel        string `json:"kernel"`
-		Registrations []struct {
+		Kernel          string `json:"kernel"`
+		DenyOpcodesFrom int    `json:"deny_opcodes_from"`
+		Registrations   []struct {
 			Op      string `json:"op"`
 			Flags   uint32 `json:"flags"`
 			PDUSize uint8  `json:"pdu_size"`
@@ -74,9 +80,8 @@ func TestCompileCommand(t *testing.T) {
 	if err := json.Unmarshal(data, &plan); err != nil {
 		t.Fatalf("-o json: %v", err)
 	}
-	last := plan.Registrations[len(plan.Registrations)-1]
-	if plan.Kernel != "7.2" || last.Flags != abi.FilterDenyRest {
-		t.Errorf("json plan: kernel %s, last flags %d", plan.Kernel, last.Flags)
+	if plan.Kernel != "7.2" || plan.DenyOpcodesFrom != abi.OpLast {
+		t.Errorf("json plan: kernel %s, deny_opcodes_from %d", plan.Kernel, plan.DenyOpcodesFrom)
 	}
 	for _, r := range plan.Registrations {
 		if r.Op == "CONNECT" && r.PDUSize != abi.PDUSizeConnect {
@@ -118,11 +123,15 @@ func TestExplainCommand(t *testing.T) {
 	}{
 		{"allowed by a rule", []string{"explain", "../../examples/web-server.yaml", "--sqe", "op=SOCKET family=AF_INET type=SOCK_STREAM|SOCK_NONBLOCK protocol=IPPROTO_TCP"}, exitOK,
 			[]string{"decision: allow", `by:       rule 3 ("tcp sockets") at ../../examples/web-server.yaml:35:5`,
-				"plan for Linux 7.2 (little-endian): allow", "registration 32: SOCKET (45)", "ld [socket.family]", "ret #1"}, ""},
+				"plan for Linux 7.2 (little-endian): allow", "registration 18: SOCKET (45)", "ld [socket.family]", "ret #1"}, ""},
 		{"denied by the default in the filter", []string{"explain", "--sqe", "op=SOCKET family=AF_PACKET type=SOCK_RAW", "../../examples/web-server.yaml"}, exitOK,
 			[]string{"decision: deny", "by:       the default (deny) at ../../examples/web-server.yaml:21:10", "plan for Linux 7.2 (little-endian): deny", "ret #0"}, ""},
-		{"denied by the stub", []string{"explain", "--sqe", "op=URING_CMD", "../../examples/web-server.yaml"}, exitOK,
+		{"denied by its own filter", []string{"explain", "--sqe", "op=URING_CMD", "../../examples/web-server.yaml"}, exitOK,
+			[]string{"decision: deny", "URING_CMD (46): always denied", "ret #0"}, ""},
+		{"denied by the stub", []string{"explain", "--deny-rest", "--sqe", "op=URING_CMD", "../../examples/web-server.yaml"}, exitOK,
 			[]string{"decision: deny", "the deny stub left by DENY_REST on registration"}, ""},
+		{"allowed with no filter", []string{"explain", "--sqe", "op=READ", "../../examples/web-server.yaml"}, exitOK,
+			[]string{"decision: allow", "no filter is registered for READ: the kernel lets it run without running one"}, ""},
 		{"connect", []string{"explain", "--sqe", "op=CONNECT family=AF_INET addr=10.20.3.4 port=8080", "../../examples/web-server.yaml"}, exitOK,
 			[]string{"decision: allow", `rule 5 ("application servers")`, "ld [connect.port]"}, ""},
 		{"big-endian", []string{"explain", "--endian", "big", "--sqe", "op=CONNECT family=AF_INET addr=10.20.3.4 port=9000", "../../examples/web-server.yaml"}, exitOK,

@@ -35,6 +35,7 @@ compiled plan disagree, or the policy cannot be compiled for that kernel,
 			sqe := fs.String("sqe", "", "the `REQUEST`, e.g. 'op=SOCKET family=AF_INET type=SOCK_STREAM'")
 			kernelFlag := fs.String("kernel", "", "target kernel `VERSION`: such as 7.2, or running (default: the oldest the policy needs)")
 			endian := fs.String("endian", "little", "byte `ORDER` of the target machine: little or big")
+			denyRest := fs.Bool("deny-rest", false, "explain the DENY_REST form of the plan (see \"ringfence help compile\")")
 			return func(e *env, args []string) error {
 				if len(args) != 1 {
 					return usagef("give one POLICY")
@@ -50,7 +51,7 @@ compiled plan disagree, or the policy cannot be compiled for that kernel,
 				if err != nil {
 					return usagef("--sqe: %v", err)
 				}
-				plan, err := compilePlan(p, *kernelFlag, *endian, false)
+				plan, err := compilePlan(p, *kernelFlag, *endian, compile.Options{DenyRest: *denyRest})
 				if err != nil {
 					return err
 				}
@@ -90,7 +91,7 @@ func explain(e *env, p *policy.Policy, name string, req policy.Request, plan *co
 	v := plan.Decide(ctx)
 	fmt.Fprintf(w, "\nplan for Linux %v (%s-endian): %s\n", kernel, endianName(bo), verdict[v.Allow])
 	if len(v.Runs) == 0 {
-		fmt.Fprintf(w, "  no filter is registered for %v: the kernel lets it run\n", req.Op)
+		fmt.Fprintf(w, "  no filter is registered for %v: the kernel lets it run without running one\n", req.Op)
 	}
 	for _, run := range v.Runs {
 		reg := plan.Registrations[run.Reg]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ringfence/ringfence"
@@ -41,11 +42,20 @@ func (k *failKernel) ExecKeepsFilters() error {
 }
 func (k *failKernel) RegisterTaskRestrictions([]abi.Restriction) error { return k.err("restrict") }
 func (k *failKernel) InstallSeccomp([]cbpf.Instruction) error          { return k.err("seccomp") }
-func (k *failKernel) RegisterTaskFilter(abi.Opcode, []cbpf.Instruction, uint32, uint8) error {
+
+// RegisterTaskFilter refuses opcodes beyond ringfence's table with
+// EINVAL, as Linux 7.0 to 7.3 do, and counts the others.
+func (k *failKernel) RegisterTaskFilter(op abi.Opcode, _ []cbpf.Instruction, _ uint32, _ uint8) error {
+	if int(op) >= abi.OpLast {
+		return syscall.EINVAL
+	}
 	k.nreg++
 	return k.err("register")
 }
-func (k *failKernel) RegisterRingFilter(int, abi.Opcode, []cbpf.Instruction, uint32, uint8) error {
+func (k *failKernel) RegisterRingFilter(_ int, op abi.Opcode, _ []cbpf.Instruction, _ uint32, _ uint8) error {
+	if int(op) >= abi.OpLast {
+		return syscall.EINVAL
+	}
 	return nil
 }
 func (k *failKernel) RingFDs() ([]int, error) {
