@@ -117,6 +117,16 @@ func ParseVersion(s string) (Version, error) {
 // restrictions (IORING_REGISTER_BPF_FILTER).
 func FilterSince() Version { return Version{7, 0} }
 
+// AlwaysAsync returns the opcodes whose requests the kernel's filters
+// always see with IOSQE_ASYNC in sqe_flags, set or not: their preparation
+// forces them to run asynchronously (seen on Linux 7.0 to 7.3; OPENAT and
+// OPENAT2 do the same with O_CREAT, O_TRUNC or O_TMPFILE, and every
+// request with IOSQE_IO_DRAIN). A condition on IOSQE_ASYNC cannot tell
+// these requests apart.
+func AlwaysAsync() []Opcode {
+	return []Opcode{OpFsync, OpSyncFileRange, OpFallocate, OpMadvise, OpSplice, OpTee, OpShutdown, OpFtruncate}
+}
+
 // OpInfo describes one opcode.
 type OpInfo struct {
 	Op        Opcode

@@ -212,7 +212,7 @@ func TestLint(t *testing.T) {
 		{"sqe_flags equality", head + "  - ops: [NOP]\n    action: allow\n    when:\n      sqe_flags: 0\n",
 			[]finding{{7, "sqe-flags-equality", "compares sqe_flags with eq"}}},
 		{"sqe_flags async bit", head + "  - ops: [NOP]\n    action: allow\n    when:\n      sqe_flags: {has_none: IOSQE_ASYNC}\n",
-			[]finding{{7, "sqe-flags-equality", "tests IOSQE_ASYNC"}}},
+			[]finding{{7, "sqe-flags-equality", "tests IOSQE_ASYNC, which the kernel sets by itself (on every FSYNC, SYNC_FILE_RANGE, FALLOCATE, MADVISE, SPLICE, TEE, SHUTDOWN or FTRUNCATE request"}}},
 		{"sqe_flags bit test ok", head + "  - ops: [NOP]\n    action: allow\n    when:\n      sqe_flags: {has_none: IOSQE_IO_LINK}\n", nil},
 		{"ipv4-mapped", head + `  - ops: [CONNECT]
     action: deny

@@ -147,7 +147,8 @@ func (l *linter) sqeFlags() {
 				bits := c.Values[0]
 				if bits&abi.IOSQEAsync != 0 {
 					l.add(c.Pos, i, "sqe-flags-equality", "%s tests IOSQE_ASYNC, which the kernel sets by itself "+
-						"(a request with IOSQE_IO_DRAIN is seen with IOSQE_ASYNC too)", l.label(i))
+						"(on every %s request, on OPENAT and OPENAT2 with O_CREAT, O_TRUNC or O_TMPFILE, and with IOSQE_IO_DRAIN)",
+						l.label(i), orNames(abi.AlwaysAsync()))
 				}
 			default:
 				l.add(c.Pos, i, "sqe-flags-equality", "%s compares sqe_flags with %s: the kernel adds flags of its own "+
@@ -285,4 +286,19 @@ func (l *linter) ipv4Mapped() {
 			}
 		}
 	}
+}
+
+// orNames joins the names of ops with commas and a final "or".
+func orNames(ops []abi.Opcode) string {
+	var b strings.Builder
+	for i, op := range ops {
+		switch {
+		case i == len(ops)-1 && i > 0:
+			b.WriteString(" or ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		b.WriteString(op.String())
+	}
+	return b.String()
 }

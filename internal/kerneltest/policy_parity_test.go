@@ -179,7 +179,7 @@ func TestPolicyParity(t *testing.T) {
 	ppSetup(t, g)
 	base := newRing(t, kernel.Params{Entries: 4})
 	m := &mismatches{t: t}
-	var requests, allowed, denied, byRule, conditioned, drained, drainRefused, ownEACCES, prepRefused, regs, denyRest, sqpoll int
+	var requests, allowed, denied, byRule, conditioned, drained, drainRefused, ownEACCES, prepRefused, regs, denyNew, sqpoll int
 	perOp := map[string]int{}
 	start := time.Now()
 	for i := 0; i < npol; i++ {
@@ -201,16 +201,16 @@ func TestPolicyParity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for j, r := range plan.Registrations {
-			if err := ring.RegisterFilter(r.Op, r.Prog.Instructions(), r.Flags, r.PDUSize); err != nil {
-				ring.Close()
-				t.Fatalf("seed=%d policy=%d: registration %d of the plan (%v, flags %#x, pdu_size %d) failed: %v\n%s\nplan:\n%s",
-					s, i, j, r.Op, r.Flags, r.PDUSize, err, policyYAML(p), plan.Text())
-			}
-			regs++
-			if r.Flags&abi.FilterDenyRest != 0 {
-				denyRest++
-			}
+		// As ringfence applies plans: the registrations, then (for a
+		// default-deny plan) the opcodes this kernel has beyond
+		// ringfence's table, up to the EINVAL that ends them.
+		if err := ringfence.ApplyToRing(ring.FD(), plan); err != nil {
+			ring.Close()
+			t.Fatalf("seed=%d policy=%d: applying the plan failed: %v\n%s\nplan:\n%s", s, i, err, policyYAML(p), plan.Text())
+		}
+		regs += len(plan.Registrations)
+		if plan.DenyNewOpcodes {
+			denyNew++
 		}
 		for j := 0; j < nreq; j++ {
 			q := g.request(p)
@@ -311,8 +311,8 @@ func TestPolicyParity(t *testing.T) {
 	vmtest.Figure(t, "policy-parity requests", requests)
 	vmtest.Figure(t, "mismatches", m.n)
 	if m.n == 0 {
-		t.Logf("Linux %v: policy parity: %d policies, %d requests, 0 mismatches in %v (%d registrations, %d with DENY_REST; %d allowed, %d denied; %d with conditions to test, %d decided by a rule with conditions; %s; %d on SQPOLL rings; %d with IO_DRAIN); not compared: %d requests failing with EACCES unfiltered, %d refused by preparation, %d IO_DRAIN refused after CQE_SKIP_SUCCESS",
-			v, npol, requests, time.Since(start).Round(time.Millisecond), regs, denyRest, allowed, denied, conditioned, byRule, strings.Join(ops, ", "), sqpoll, drained, ownEACCES, prepRefused, drainRefused)
+		t.Logf("Linux %v: policy parity: %d policies, %d requests, 0 mismatches in %v (%d registrations, %d plans denying newer opcodes; %d allowed, %d denied; %d with conditions to test, %d decided by a rule with conditions; %s; %d on SQPOLL rings; %d with IO_DRAIN); not compared: %d requests failing with EACCES unfiltered, %d refused by preparation, %d IO_DRAIN refused after CQE_SKIP_SUCCESS",
+			v, npol, requests, time.Since(start).Round(time.Millisecond), regs, denyNew, allowed, denied, conditioned, byRule, strings.Join(ops, ", "), sqpoll, drained, ownEACCES, prepRefused, drainRefused)
 	} else {
 		t.Errorf("Linux %v: policy parity: %d mismatches in %d requests (seed=%d)", v, m.n, requests, s)
 	}
