@@ -5,6 +5,7 @@
 //
 //	benchguest run -rounds 5 -seconds 3   # the whole benchmark
 //	benchguest nop -seconds 3             # one NOP loop, the per-request floor
+//	benchguest exec-deny-rest PROFILE -- CMD   # CMD under PROFILE's DENY_REST form
 //
 // Workloads: a loop that submits NOP requests in batches of 32 (requests
 // per second), fio 4 KiB random reads on io_uring (plain, with registered
@@ -15,6 +16,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"os"
@@ -25,7 +27,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringfence/ringfence"
 	"github.com/ringfence/ringfence/abi"
+	"github.com/ringfence/ringfence/compile"
 	"github.com/ringfence/ringfence/internal/bench"
 	"github.com/ringfence/ringfence/kernel"
 )
@@ -41,6 +45,8 @@ func main() {
 		err = run(os.Args[2:])
 	case "nop":
 		err = nopMain(os.Args[2:])
+	case "exec-deny-rest":
+		err = execDenyRest(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -90,12 +96,49 @@ func nopMain(args []string) error {
 }
 
 // under returns argv run by "ringfence run" under profile, or argv itself
-// for the baseline.
+// for the baseline, or, for a profile with bench.DenyRestSuffix, argv run
+// by this program's exec-deny-rest.
 func under(profile string, argv ...string) []string {
 	if profile == bench.Unconfined {
 		return argv
 	}
+	if name, ok := strings.CutSuffix(profile, bench.DenyRestSuffix); ok {
+		self, err := os.Executable()
+		if err != nil {
+			self = os.Args[0]
+		}
+		return append([]string{self, "exec-deny-rest", name, "--"}, argv...)
+	}
 	return append([]string{"ringfence", "run", "--profile", profile, "--"}, argv...)
+}
+
+// execDenyRest runs "PROFILE -- CMD ARGS..." as "ringfence run" would,
+// with the profile compiled in the DENY_REST form: the baseline that
+// shows what the default form saves.
+func execDenyRest(args []string) error {
+	if len(args) < 3 || args[1] != "--" {
+		return fmt.Errorf("usage: benchguest exec-deny-rest PROFILE -- CMD [ARGS...]")
+	}
+	p, err := ringfence.Profile(args[0])
+	if err != nil {
+		return err
+	}
+	v, err := ringfence.RunningKernel()
+	if err != nil {
+		return err
+	}
+	plan, err := compile.Compile(p, compile.Options{Kernel: v, ByteOrder: binary.NativeEndian, DenyRest: true})
+	if err != nil {
+		return err
+	}
+	path, err := exec.LookPath(args[2])
+	if err != nil {
+		return err
+	}
+	if err := ringfence.ApplyToTask(plan, ringfence.ApplyOptions{}); err != nil {
+		return err
+	}
+	return kernel.Exec(path, args[2:], os.Environ())
 }
 
 func output(argv []string, env ...string) (string, error) {
