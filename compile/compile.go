@@ -16,6 +16,7 @@ package compile
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ringfence/ringfence/abi"
@@ -37,7 +38,9 @@ type Options struct {
 	// are correct and register the same opcodes; they are just slower.
 	Naive bool
 	// DenyRest compiles a default-deny policy the way ringfence did
-	// before it knew better: every opcode the policy may allow gets a
+	// before it knew better (the default form does it too when the
+	// policy always allows no opcode, where it costs nothing): every
+	// opcode the policy may allow gets a
 	// filter (a single "ret #1" for an opcode it always allows), and the
 	// last registration carries IO_URING_BPF_FILTER_DENY_REST, which
 	// denies every other opcode the kernel has, newer ones included,
@@ -178,8 +181,12 @@ func Compile(p *policy.Policy, opt Options) (*Plan, error) {
 		reg.Comment = comment(p, op, rulesOf[op], consts[op])
 		plan.Registrations = append(plan.Registrations, reg)
 	}
+	// DENY_REST costs a "ret #1" run on every request of an opcode the
+	// policy always allows; with no such opcode it costs nothing, and
+	// denies newer opcodes in the kernel with fewer registrations.
+	denyRest := opt.DenyRest || !slices.Contains(consts, 1)
 	switch {
-	case p.Default != policy.Allow && opt.DenyRest: // as the evaluator: anything but allow denies
+	case p.Default != policy.Allow && denyRest: // as the evaluator: anything but allow denies
 		for op := range abi.Opcode(abi.OpLast) {
 			if consts[op] != 0 {
 				add(op, progs[op])

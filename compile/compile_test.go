@@ -329,20 +329,28 @@ rules:
 	})
 	t.Run("everything denied", func(t *testing.T) {
 		p := parse(t, "version: 1\ndefault: deny\nrules:\n  - ops: [NOP]\n    action: deny\n")
-		plan := mustCompile(t, p, Options{Kernel: k70})
-		if len(plan.Registrations) != abi.OpLast || !plan.DenyNewOpcodes {
-			t.Fatalf("%d registrations, DenyNewOpcodes %v; want %d and true", len(plan.Registrations), plan.DenyNewOpcodes, abi.OpLast)
-		}
-		rest := mustCompile(t, p, Options{Kernel: k70, DenyRest: true})
-		if len(rest.Registrations) != 1 || rest.Registrations[0].Flags != abi.FilterDenyRest ||
-			rest.Registrations[0].Prog.Instructions()[0] != cbpf.Ret(0) {
-			t.Fatalf("DENY_REST form %+v, want one ret #0 with DENY_REST", rest.Registrations)
-		}
-		for op := range abi.Opcode(abi.OpLast) {
-			ctx := policy.Request{Op: op}.Ctx(binary.LittleEndian)
-			if plan.Decide(ctx).Allow || rest.Decide(ctx).Allow {
-				t.Errorf("%v allowed", op)
+		// No opcode is always allowed, so DENY_REST costs nothing: both
+		// forms are one ret #0 with it.
+		for _, denyRest := range []bool{false, true} {
+			plan := mustCompile(t, p, Options{Kernel: k70, DenyRest: denyRest})
+			if len(plan.Registrations) != 1 || plan.Registrations[0].Flags != abi.FilterDenyRest ||
+				plan.Registrations[0].Prog.Instructions()[0] != cbpf.Ret(0) || plan.DenyNewOpcodes {
+				t.Fatalf("DenyRest %v: %+v, DenyNewOpcodes %v; want one ret #0 with DENY_REST", denyRest, plan.Registrations, plan.DenyNewOpcodes)
 			}
+			for op := range abi.Opcode(abi.OpLast) {
+				if plan.Decide(policy.Request{Op: op}.Ctx(binary.LittleEndian)).Allow {
+					t.Errorf("%v allowed", op)
+				}
+			}
+		}
+	})
+	t.Run("nothing always allowed", func(t *testing.T) {
+		// Conditions only: the default form uses DENY_REST, which then
+		// runs no filter an allowed request would not run anyway.
+		p := parse(t, "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when: {socket.family: AF_INET}\n")
+		plan := mustCompile(t, p, Options{Kernel: k70})
+		if len(plan.Registrations) != 1 || plan.Registrations[0].Op != abi.OpSocket || plan.Registrations[0].Flags != abi.FilterDenyRest || plan.DenyNewOpcodes {
+			t.Fatalf("%+v, DenyNewOpcodes %v; want SOCKET's filter with DENY_REST", plan.Registrations, plan.DenyNewOpcodes)
 		}
 	})
 	t.Run("default allow", func(t *testing.T) {
