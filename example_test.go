@@ -45,7 +45,7 @@ func ExampleCompile() {
 	fmt.Println(len(plan.Registrations), "filters;", abi.OpLast-len(filtered), "opcodes allowed with no filter to run")
 	fmt.Println("opcodes newer than ringfence denied:", plan.DenyNewOpcodes)
 	// Output:
-	// 4 filters; 61 opcodes allowed with no filter to run
+	// 5 filters; 60 opcodes allowed with no filter to run
 	// opcodes newer than ringfence denied: true
 }
 
