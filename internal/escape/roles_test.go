@@ -39,6 +39,8 @@ func roles() map[string]func(args []string) int {
 		"register-ops":     roleRegisterOps,
 		"namespaces":       roleNamespaces,
 		"attach-wq":        roleAttachWQ,
+		"attach-wq-launch": roleAttachWQLaunch,
+		"attach-wq-fd":     roleAttachWQFD,
 		"proc-reopen":      roleProcReopen,
 		"drop-exec":        roleDropExec,
 		"setuid-report":    roleSetuidReport,

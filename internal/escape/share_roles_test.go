@@ -105,6 +105,49 @@ func roleAttachWQ(args []string) int {
 	return requestsOn(attached)
 }
 
+// roleAttachWQLaunch is a launcher that holds a ring, marks it
+// inheritable and execs "<self> role attach-wq-fd FD", or with ARGS
+// ("ringfence run ... --") "<self> ARGS <self> role attach-wq-fd FD",
+// where the ring meets run's --ring-fds handling.
+func roleAttachWQLaunch(args []string) int {
+	runtime.LockOSThread()
+	self, err := os.Executable()
+	if err != nil {
+		return brokenf("%v", err)
+	}
+	r, err := kernel.NewRing(kernel.Params{Entries: 4})
+	if err != nil {
+		return brokenf("%v", err)
+	}
+	if err := kernel.SetInheritable(r.FD()); err != nil {
+		return brokenf("%v", err)
+	}
+	argv := []string{self}
+	if len(args) > 0 { // a command line that ends in "--" and runs self
+		argv = append(append(argv, args...), self)
+	}
+	argv = append(argv, "role", "attach-wq-fd", strconv.Itoa(r.FD()))
+	return brokenf("exec: %v", kernel.Exec(self, argv, os.Environ()))
+}
+
+// roleAttachWQFD makes a ring with IORING_SETUP_ATTACH_WQ on descriptor
+// args[0], a ring its launcher made, and submits requests on it. A
+// refused attach is held; requests that run escaped.
+func roleAttachWQFD(args []string) int {
+	fd, err := strconv.Atoi(args[0])
+	if err != nil {
+		return brokenf("%v", err)
+	}
+	r, err := kernel.NewRing(kernel.Params{Entries: 4, Flags: kernel.SetupAttachWQ, WQFD: fd})
+	if err != nil {
+		fmt.Printf("attach to descriptor %d: %v\n", fd, err)
+		return held
+	}
+	defer r.Close()
+	fmt.Printf("attached to descriptor %d\n", fd)
+	return requestsOn(r)
+}
+
 // roleProcReopen opens /proc/PID/fd/RING (args[0] PID, "parent" for its
 // parent; args[1] RING) with O_RDWR, O_RDONLY and O_PATH, and uses what it
 // gets as an io_uring (REGISTER_PROBE, and as the backend of a new ring

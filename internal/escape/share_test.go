@@ -39,6 +39,30 @@ func TestAttachWQ(t *testing.T) {
 	}
 }
 
+// TestAttachWQInherited: a launcher hands "ringfence run" a ring; the
+// program makes a ring with IORING_SETUP_ATTACH_WQ on that descriptor.
+// run closes (or refuses) inherited rings first, so there is nothing to
+// attach to. Without run the same program attaches and its requests run.
+func TestAttachWQInherited(t *testing.T) {
+	needFilters(t)
+	free := self(t, nil, "role", "attach-wq-launch")
+	wantEscaped(t, "unconfined", free)
+	if !strings.Contains(free.stdout, "attached to descriptor") {
+		t.Errorf("unconfined: want the ring attached:\n%v", free)
+	}
+	args := append([]string{"role", "attach-wq-launch", "ringfence", "run"}, runFlags()...)
+	r := self(t, nil, append(args, "--profile", "deny-all", "--")...)
+	wantHeld(t, "--ring-fds=close", r)
+	if strings.Contains(r.stdout, "attached") {
+		t.Errorf("--ring-fds=close: a ring attached to the inherited descriptor:\n%v", r)
+	}
+	args = append([]string{"role", "attach-wq-launch", "ringfence", "run", "--ring-fds=refuse"}, runFlags()...)
+	r = self(t, nil, append(args, "--profile", "deny-all", "--")...)
+	if r.code != 125 || r.stdout != "" {
+		t.Errorf("--ring-fds=refuse: want exit 125 and the program not run:\n%v", r)
+	}
+}
+
 // TestProcFDReopen: a confined program opens the /proc/PID/fd link of an
 // unconfined process's ring (a sibling's, and its own parent's), to get a
 // ring no filter covers. The kernel refuses to open an io_uring through
