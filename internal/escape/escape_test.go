@@ -176,6 +176,18 @@ func TestFakeProc(t *testing.T) {
 // the companion seccomp filter refuses the call.
 func TestPidfdGetfd(t *testing.T) {
 	needFilters(t)
+	pid, fd, _ := startVictim(t)
+	wantHeld(t, "deny-all", attack(t, []string{"--profile", "deny-all"}, "pidfd-getfd", pid, strconv.Itoa(fd)))
+	wantHeld(t, "default", attack(t, []string{"--profile", "default"}, "pidfd-getfd", pid, strconv.Itoa(fd)))
+	// Unconfined, the same process takes the ring: the attack is real.
+	wantEscaped(t, "unconfined", self(t, nil, "role", "pidfd-getfd", pid, strconv.Itoa(fd)))
+}
+
+// startVictim starts an unconfined process holding a ring and a pipe
+// (role victim), which runs until the test ends, and returns its pid and
+// the two descriptors.
+func startVictim(t *testing.T) (pid string, ringFD, pipeFD int) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	victim := exec.Command(os.Args[0], "role", "victim")
 	victim.Stdin = pr
@@ -186,16 +198,11 @@ func TestPidfdGetfd(t *testing.T) {
 	if err := victim.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { pw.Close(); victim.Wait() }()
-	var fd int
-	if _, err := fmt.Fscan(out, &fd); err != nil {
+	t.Cleanup(func() { pw.Close(); victim.Wait() })
+	if _, err := fmt.Fscan(out, &ringFD, &pipeFD); err != nil {
 		t.Fatal(err)
 	}
-	pid := strconv.Itoa(victim.Process.Pid)
-	wantHeld(t, "deny-all", attack(t, []string{"--profile", "deny-all"}, "pidfd-getfd", pid, strconv.Itoa(fd)))
-	wantHeld(t, "default", attack(t, []string{"--profile", "default"}, "pidfd-getfd", pid, strconv.Itoa(fd)))
-	// Unconfined, the same process takes the ring: the attack is real.
-	wantEscaped(t, "unconfined", self(t, nil, "role", "pidfd-getfd", pid, strconv.Itoa(fd)))
+	return strconv.Itoa(victim.Process.Pid), ringFD, pipeFD
 }
 
 // TestLoosenFromInside (held before, kept): a confined program cannot

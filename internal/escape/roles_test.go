@@ -231,22 +231,28 @@ func roleVictim([]string) int {
 	return 0
 }
 
+// launcherRing is the start of the launcher roles: it locks the thread
+// (which will exec), finds this program and makes an unfiltered ring that
+// survives execve.
+func launcherRing() (self string, r *kernel.Ring, err error) {
+	runtime.LockOSThread()
+	if self, err = os.Executable(); err != nil {
+		return "", nil, err
+	}
+	if r, err = kernel.NewRing(kernel.Params{Entries: 4}); err != nil {
+		return "", nil, err
+	}
+	return self, r, kernel.SetInheritable(r.FD())
+}
+
 // roleFakeProcLaunch is a launcher that holds an unconfined ring and hides
 // it from "ringfence run --ring-fds=refuse" behind a tmpfs mounted over
 // /proc in its own mount namespace (with a self/exe link so ringfence can
 // still find itself, and an empty self/fd), then execs
 // "ringfence run ARGS -- <self> role ring-fd FD".
 func roleFakeProcLaunch(args []string) int {
-	runtime.LockOSThread()
-	self, err := os.Executable()
+	self, r, err := launcherRing()
 	if err != nil {
-		return brokenf("%v", err)
-	}
-	r, err := kernel.NewRing(kernel.Params{Entries: 4})
-	if err != nil {
-		return brokenf("%v", err)
-	}
-	if err := kernel.SetInheritable(r.FD()); err != nil {
 		return brokenf("%v", err)
 	}
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {

@@ -110,16 +110,8 @@ func roleAttachWQ(args []string) int {
 // ("ringfence run ... --") "<self> ARGS <self> role attach-wq-fd FD",
 // where the ring meets run's --ring-fds handling.
 func roleAttachWQLaunch(args []string) int {
-	runtime.LockOSThread()
-	self, err := os.Executable()
+	self, r, err := launcherRing()
 	if err != nil {
-		return brokenf("%v", err)
-	}
-	r, err := kernel.NewRing(kernel.Params{Entries: 4})
-	if err != nil {
-		return brokenf("%v", err)
-	}
-	if err := kernel.SetInheritable(r.FD()); err != nil {
 		return brokenf("%v", err)
 	}
 	argv := []string{self}

@@ -1,10 +1,7 @@
 package escape
 
 import (
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,21 +68,7 @@ func TestAttachWQInherited(t *testing.T) {
 // Unconfined the answer is the same: nobody can reopen a ring.
 func TestProcFDReopen(t *testing.T) {
 	needFilters(t)
-	pr, pw := io.Pipe()
-	victim := exec.Command(os.Args[0], "role", "victim")
-	victim.Stdin = pr
-	out, err := victim.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := victim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { pw.Close(); victim.Wait() }()
-	var ringFD, pipeFD int
-	if _, err := fmt.Fscan(out, &ringFD, &pipeFD); err != nil {
-		t.Fatal(err)
-	}
+	pid, ringFD, pipeFD := startVictim(t)
 	ring, err := kernel.NewRing(kernel.Params{Entries: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +81,7 @@ func TestProcFDReopen(t *testing.T) {
 	defer rp.Close()
 	defer wp.Close()
 	targets := map[string][]string{
-		"sibling": {strconv.Itoa(victim.Process.Pid), strconv.Itoa(ringFD), strconv.Itoa(pipeFD)},
+		"sibling": {pid, strconv.Itoa(ringFD), strconv.Itoa(pipeFD)},
 		"parent":  {"parent", strconv.Itoa(ring.FD()), strconv.Itoa(int(rp.Fd()))},
 	}
 	for name, args := range targets {
