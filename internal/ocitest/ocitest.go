@@ -47,9 +47,15 @@ func ProbeNames() []string {
 }
 
 // Dispatch plays the role RoleEnv names, if any, and exits; otherwise it
-// returns.
+// returns. A single argument RoleEnv=ROLE names the role too, for
+// processes exec'd into a container, which inherit its environment (CRI's
+// ExecSync sets none of its own).
 func Dispatch() {
-	switch os.Getenv(RoleEnv) {
+	role := os.Getenv(RoleEnv)
+	if len(os.Args) == 2 && strings.HasPrefix(os.Args[1], RoleEnv+"=") {
+		role = strings.TrimPrefix(os.Args[1], RoleEnv+"=")
+	}
+	switch role {
 	case "probe":
 		os.Exit(probe())
 	case "sleep":

@@ -29,7 +29,7 @@ func DefaultKernels() []string { return []string{"6.19", "7.0", "7.1", "7.2", "7
 // VMs. A package joins the matrix by being listed here; its tests should
 // skip themselves on the host (see package vm/vmtest).
 func TestPackages() []string {
-	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace", "./internal/apptest", "./internal/ocishim", "./internal/nriplugin", "./internal/seccomptest", "./internal/escape"}
+	return []string{"./internal/vm/vmtest", "./internal/kerneltest/...", "./kernel/...", "./internal/cli", "./internal/uringtrace", "./internal/apptest", "./internal/ocishim", "./internal/nriplugin", "./internal/seccomptest", "./internal/escape", "./internal/containerdtest"}
 }
 
 // UserlandPackages returns the package patterns among TestPackages whose
@@ -37,7 +37,7 @@ func TestPackages() []string {
 // applications and OCI runtimes. A matrix run that includes one of them
 // builds the image (once, cached) and boots every kernel with it.
 func UserlandPackages() []string {
-	return []string{"./internal/apptest", "./internal/ocishim", "./internal/nriplugin", "./internal/seccomptest"}
+	return []string{"./internal/apptest", "./internal/ocishim", "./internal/nriplugin", "./internal/seccomptest", "./internal/containerdtest"}
 }
 
 // Options configure a test matrix run.

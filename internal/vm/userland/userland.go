@@ -1,7 +1,7 @@
 // Package userland builds the Debian userland that ringfence's test VMs
 // can boot with: real programs that use io_uring (PostgreSQL 18, Node.js,
-// fio, qemu-img and qemu-io) and the OCI runtimes (runc, crun, Podman with
-// conmon), installed by mmdebstrap from Debian's archive.
+// fio, qemu-img and qemu-io), the OCI runtimes (runc, crun, Podman with
+// conmon) and containerd, installed by mmdebstrap from Debian's archive.
 //
 // The image is an uncompressed newc cpio archive. The harness (package vm)
 // puts it in front of each boot's small initramfs; the kernel unpacks both,
@@ -34,7 +34,8 @@ import (
 const Mirror = "https://deb.debian.org/debian"
 
 // Suite is the Debian suite the userland comes from: sid is the one with
-// PostgreSQL 18, Node.js 24, fio 3.41, runc 1.3, crun 1.28 and Podman 5.
+// PostgreSQL 18, Node.js 24, fio 3.41, runc 1.3, crun 1.28, Podman 5 and
+// containerd 2.1.
 const Suite = "sid"
 
 // Spec is a userland recipe: what mmdebstrap installs.
@@ -59,6 +60,9 @@ func Default() Spec {
 			"qemu-utils", // qemu-img, qemu-io with aio=io_uring
 			// OCI runtimes and Podman.
 			"runc", "crun", "podman", "conmon", "catatonit",
+			// containerd (its CRI plugin and NRI) for the container
+			// routes' end-to-end tests.
+			"containerd",
 			// Tools the tests use.
 			"procps", "iproute2",
 		},
