@@ -367,7 +367,8 @@ func storage() map[string]string { return map[string]string{ocifence.PolicyKey: 
 // fenced under containerd's RuntimeDefault profile: allowed requests
 // succeed, AF_INET sockets get -EACCES, in the container's process and in
 // one started by CRI's ExecSync (kubectl exec). The pod's sandbox runs
-// (the shim leaves containerd's sandbox container alone). A pod without
+// unfenced, though containerd copied the pod's annotation into its spec
+// (the shim recognises containerd's sandbox container). A pod without
 // the annotation passes through: io_uring stays blocked. On a kernel that
 // cannot fence, the annotated container's creation fails with the shim's
 // reason, through CRI.
@@ -376,6 +377,22 @@ func TestContainerdRuntimeHandler(t *testing.T) {
 	plain := c.runPod(t, "plain", "ringfence", nil)
 	blocked(t, "unannotated pod under the ringfence handler", plain.probe(t, "probe"))
 	fenced := c.runPod(t, "fenced", "ringfence", storage())
+	// The sandbox container got the pod's annotation (pod_annotations)
+	// and runs, unfenced: the shim knows containerd's sandbox.
+	data, err := os.ReadFile(filepath.Join(c.dir, "state", "io.containerd.runtime.v2.task", "k8s.io", fenced.id, "config.json"))
+	if err != nil {
+		t.Fatalf("the sandbox's bundle: %v", err)
+	}
+	var sb struct {
+		Process     struct{ Args []string }
+		Annotations map[string]string
+	}
+	if err := json.Unmarshal(data, &sb); err != nil {
+		t.Fatal(err)
+	}
+	if sb.Annotations[ocifence.PolicyKey] != "profile:storage" || sb.Annotations[ocifence.FencedKey] != "" || len(sb.Process.Args) == 0 || sb.Process.Args[0] != "/probe" {
+		t.Errorf("sandbox config.json: args %q, annotations %v; want the pod's policy annotation and the sandbox left unfenced", sb.Process.Args, sb.Annotations)
+	}
 	if !ocitest.KernelFences(t) {
 		id, err := fenced.create(t, "probe", "probe")
 		if err == nil {
