@@ -198,9 +198,9 @@ func vmRunCommand() *command {
 		summary: "boot one kernel with the Debian userland and run a shell command",
 		argsEnd: true,
 		help: `Boots one kernel with the Debian guest userland (PostgreSQL 18, Node.js,
-fio, qemu-img/qemu-io, runc, crun, Podman, conmon, containerd) and runs the shell
-command (its words joined by spaces, run by /bin/sh -ec in /tmp, as root,
-ringfence on PATH). Its output and exit status become this command's.
+fio, qemu-img/qemu-io, runc, crun, Podman, conmon, containerd) and runs the
+shell command (its words joined by spaces, run by /bin/sh -ec in /tmp, as
+root, ringfence on PATH). Its output and exit status become this command's.
 Example:
 
     ringfence vm run --kernel 7.3 -- ringfence run --profile storage -- \
