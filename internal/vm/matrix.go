@@ -131,10 +131,11 @@ func ListTestPackages(ctx context.Context, srcDir string, patterns []string) ([]
 
 // moduleDirs are the module's directories that the guest holds, besides
 // each package's testdata, at the same place relative to the packages:
-// the example policies, which the tests of the commands read, and the
-// real seccomp profiles the OCI runtime tests put into bundles and the
-// from-seccomp tests derive policies from.
-func moduleDirs() []string { return []string{"examples", "testdata/seccomp"} }
+// the example policies, which the tests of the commands read, the real
+// seccomp profiles the OCI runtime tests put into bundles and the
+// from-seccomp tests derive policies from, and the deployment manifests,
+// whose example pods the NRI plugin's tests read.
+func moduleDirs() []string { return []string{"examples", "testdata/seccomp", "deploy"} }
 
 // copyDir appends to files every regular file under hostDir, at the same
 // path relative to hostBase under guestBase.
