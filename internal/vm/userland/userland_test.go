@@ -232,7 +232,7 @@ func TestKey(t *testing.T) {
 	if more.Key() == d.Key() || other.Key() == d.Key() {
 		t.Error("the key does not change with the recipe")
 	}
-	for _, p := range []string{"postgresql-18", "nodejs", "fio", "qemu-utils", "runc", "crun", "podman", "conmon"} {
+	for _, p := range []string{"postgresql-18", "nodejs", "fio", "qemu-utils", "runc", "crun", "podman", "conmon", "containerd"} {
 		if !strings.Contains(","+strings.Join(d.Packages, ",")+",", ","+p+",") {
 			t.Errorf("default recipe lacks %s", p)
 		}
