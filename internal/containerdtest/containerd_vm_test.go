@@ -369,7 +369,8 @@ func storage() map[string]string { return map[string]string{ocifence.PolicyKey: 
 // one started by CRI's ExecSync (kubectl exec). The pod's sandbox runs
 // unfenced, though containerd copied the pod's annotation into its spec
 // (the shim recognises containerd's sandbox container). A pod without
-// the annotation passes through: io_uring stays blocked. On a kernel that
+// the annotation passes through: io_uring stays blocked. A bad policy
+// fails the container's start with its line and column. On a kernel that
 // cannot fence, the annotated container's creation fails with the shim's
 // reason, through CRI.
 func TestContainerdRuntimeHandler(t *testing.T) {
@@ -417,6 +418,18 @@ func TestContainerdRuntimeHandler(t *testing.T) {
 		t.Fatalf("ExecSync: %v %+v", err, r)
 	}
 	ocitest.CheckFenced(t, "ExecSync into the fenced container", ocitest.ParseReport(t, string(r.Stdout)))
+	// A bad policy: the container is created (CRI only records it) and
+	// fails to start with the policy's line and column.
+	bad := c.runPod(t, "bad", "ringfence", map[string]string{ocifence.PolicyKey: "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"})
+	id, err = bad.create(t, "probe", "probe")
+	if err != nil {
+		t.Fatalf("CreateContainer with a bad policy: %v; containerd was expected to record it and leave the refusal to its start", err)
+	}
+	_, err = c.rt.StartContainer(ctx(t), &cri.StartContainerRequest{ContainerId: id})
+	if err == nil || !strings.Contains(err.Error(), "annotation org.ringfence.policy:7:22:") {
+		t.Fatalf("StartContainer with a bad policy: %v; want the shim's refusal with 7:22", err)
+	}
+	t.Logf("bad policy: %v", err)
 }
 
 // TestContainerdNRI: with "ringfence nri" connected to containerd's NRI
