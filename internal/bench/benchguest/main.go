@@ -6,6 +6,7 @@
 //	benchguest run -rounds 5 -seconds 3   # the whole benchmark
 //	benchguest nop -seconds 3             # one NOP loop, the per-request floor
 //	benchguest exec-deny-rest PROFILE -- CMD   # CMD under PROFILE's DENY_REST form
+//	benchguest exec-seccomp-only -- CMD        # CMD under the companion seccomp filter alone
 //
 // Workloads: a loop that submits NOP requests in batches of 32 (requests
 // per second), fio 4 KiB random reads on io_uring (plain, with registered
@@ -47,6 +48,8 @@ func main() {
 		err = nopMain(os.Args[2:])
 	case "exec-deny-rest":
 		err = execDenyRest(os.Args[2:])
+	case "exec-seccomp-only":
+		err = execSeccompOnly(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -96,17 +99,21 @@ func nopMain(args []string) error {
 }
 
 // under returns argv run by "ringfence run" under profile, or argv itself
-// for the baseline, or, for a profile with bench.DenyRestSuffix, argv run
-// by this program's exec-deny-rest.
+// for the baseline, or, for bench.SeccompOnly and a profile with
+// bench.DenyRestSuffix, argv run by this program's exec-seccomp-only or
+// exec-deny-rest.
 func under(profile string, argv ...string) []string {
 	if profile == bench.Unconfined {
 		return argv
 	}
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	if profile == bench.SeccompOnly {
+		return append([]string{self, "exec-seccomp-only", "--"}, argv...)
+	}
 	if name, ok := strings.CutSuffix(profile, bench.DenyRestSuffix); ok {
-		self, err := os.Executable()
-		if err != nil {
-			self = os.Args[0]
-		}
 		return append([]string{self, "exec-deny-rest", name, "--"}, argv...)
 	}
 	return append([]string{"ringfence", "run", "--profile", profile, "--"}, argv...)
@@ -139,6 +146,42 @@ func execDenyRest(args []string) error {
 		return err
 	}
 	return kernel.Exec(path, args[2:], os.Environ())
+}
+
+// execSeccompOnly runs "-- CMD ARGS..." with no_new_privs and the
+// companion seccomp filter of the default profile's plan, as "ringfence
+// run --profile default" installs it, and no io_uring filter.
+func execSeccompOnly(args []string) error {
+	if len(args) < 2 || args[0] != "--" {
+		return fmt.Errorf("usage: benchguest exec-seccomp-only -- CMD [ARGS...]")
+	}
+	p, err := ringfence.Profile("default")
+	if err != nil {
+		return err
+	}
+	v, err := ringfence.RunningKernel()
+	if err != nil {
+		return err
+	}
+	plan, err := compile.Compile(p, compile.Options{Kernel: v, ByteOrder: binary.NativeEndian})
+	if err != nil {
+		return err
+	}
+	prog, err := ringfence.CompanionSeccomp(plan)
+	if err != nil {
+		return err
+	}
+	path, err := exec.LookPath(args[1])
+	if err != nil {
+		return err
+	}
+	if err := kernel.SetNoNewPrivs(); err != nil {
+		return err
+	}
+	if err := kernel.InstallSeccomp(prog); err != nil {
+		return err
+	}
+	return kernel.Exec(path, args[1:], os.Environ())
 }
 
 func output(argv []string, env ...string) (string, error) {
