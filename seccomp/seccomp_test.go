@@ -143,6 +143,81 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// constAction walks prog as the kernel does when it fills its seccomp
+// action cache (Linux 5.11+, seccomp_is_const_allow): the system call
+// number and architecture are known, everything else is not, and only
+// loads of those two, "and k", conditional jumps on k and "ret k" can be
+// followed. ok is false when the result depends on something else.
+func constAction(prog []cbpf.Instruction, nr int32, arch uint32) (action uint32, ok bool) {
+	var acc uint32
+	for pc := 0; pc < len(prog); pc++ {
+		in := prog[pc]
+		switch in.Op {
+		case cbpf.ClassLD | cbpf.SizeW | cbpf.ModeABS:
+			switch in.K {
+			case offNr:
+				acc = uint32(nr)
+			case offArch:
+				acc = arch
+			default:
+				return 0, false
+			}
+		case cbpf.ClassALU | cbpf.AluAnd | cbpf.SrcK:
+			acc &= in.K
+		case cbpf.ClassJMP | cbpf.JmpJEQ | cbpf.SrcK, cbpf.ClassJMP | cbpf.JmpJGE | cbpf.SrcK:
+			taken := acc == in.K
+			if in.Op&0xf0 == cbpf.JmpJGE {
+				taken = acc >= in.K
+			}
+			if taken {
+				pc += int(in.Jt)
+			} else {
+				pc += int(in.Jf)
+			}
+		case cbpf.ClassRET | cbpf.RetK:
+			return in.K, true
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// The README says the companion filter decides io_uring_enter (and every
+// system call but io_uring_register) from the architecture and number
+// alone, so the kernel's action cache allows them without running it:
+// the filter's cost is then only the slower system call path that any
+// seccomp filter brings.
+func TestCacheableExceptRegister(t *testing.T) {
+	opt := Options{DenyRegister: []abi.RegisterOp{abi.RegOpSendMsgRing}, DenyRegisterFrom: abi.RegisterOpLast}
+	for _, goarch := range []string{"amd64", "arm64"} {
+		prog, err := Build(goarch, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := archOf(goarch)
+		for _, au := range a.audit {
+			for nr := int32(0); nr < 1024; nr++ {
+				act, ok := constAction(prog, nr, au)
+				switch {
+				case nr == SysIOURingRegister:
+					if ok {
+						t.Errorf("%s arch %#x: io_uring_register decided without its arguments (%#x)", goarch, au, act)
+					}
+				case !ok:
+					t.Errorf("%s arch %#x: system call %d depends on more than its number", goarch, au, nr)
+				case nr == SysPidfdGetfd:
+					if act != retErrno|errnoEPERM {
+						t.Errorf("%s arch %#x: pidfd_getfd: %#x, want EPERM", goarch, au, act)
+					}
+				case act != retAllow:
+					t.Errorf("%s arch %#x: system call %d: %#x, want allow", goarch, au, nr, act)
+				}
+			}
+		}
+	}
+}
+
 func ExampleBuild() {
 	prog, err := Build("amd64", Options{DenyRegister: []abi.RegisterOp{abi.RegOpSyncCancel, abi.RegOpSendMsgRing}})
 	if err != nil {
