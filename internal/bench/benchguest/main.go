@@ -10,7 +10,11 @@
 //
 // Workloads: a loop that submits NOP requests in batches of 32 (requests
 // per second), fio 4 KiB random reads on io_uring (plain, with registered
-// files and buffers, with SQPOLL; IOPS), and pgbench's select-only
+// files and buffers, with SQPOLL; IOPS), "qemu-img bench" 4 KiB reads
+// with aio=io_uring on the same file (requests per second), a Node.js
+// script with UV_USE_IO_URING=1 that opens a loopback TCP connection,
+// echoes 4 bytes on it and closes it, one after the other (connections
+// per second; the script is the confined program), and pgbench's select-only
 // transactions against a PostgreSQL 18 server with io_method=io_uring and
 // 1 MB of shared_buffers, so reads go through io_uring (transactions per
 // second). The server is the confined program; pgbench is the client.
@@ -196,8 +200,10 @@ func output(argv []string, env ...string) (string, error) {
 }
 
 var (
-	nopRate = regexp.MustCompile(`(?m)^nop \d+ requests ([0-9.]+) per second$`)
-	tpsLine = regexp.MustCompile(`(?m)^tps = ([0-9.]+) \(without initial connection time\)$`)
+	nopRate  = regexp.MustCompile(`(?m)^nop \d+ requests ([0-9.]+) per second$`)
+	qemuTime = regexp.MustCompile(`(?m)^Run completed in ([0-9.]+) seconds\.$`)
+	nodeRate = regexp.MustCompile(`(?m)^node \d+ connections ([0-9.]+) per second$`)
+	tpsLine  = regexp.MustCompile(`(?m)^tps = ([0-9.]+) \(without initial connection time\)$`)
 )
 
 func run(args []string) error {
@@ -271,6 +277,30 @@ func sample(workload, profile, sec, self string, servers map[string]string) (flo
 			}
 		}
 		return 0, fmt.Errorf("no terse line from fio:\n%s", out)
+	case workload == "qemu-img-bench":
+		// A fixed count, about as many requests as fio does in the
+		// same time; the rate is the count over the time it took.
+		n, err := strconv.Atoi(sec)
+		if err != nil {
+			return 0, err
+		}
+		count := 40000 * n
+		out, err := output(under(profile, "qemu-img", "bench", "-f", "raw", "-i", "io_uring", "-c", strconv.Itoa(count),
+			"-d", "16", "-s", "4096", "-S", "4096", "/tmp/bench-fio.dat"))
+		if err != nil {
+			return 0, err
+		}
+		t, err := match(qemuTime, out)
+		if err != nil || t <= 0 {
+			return 0, fmt.Errorf("no run time from qemu-img bench:\n%s", out)
+		}
+		return float64(count) / t, nil
+	case workload == "node-tcp-connect":
+		out, err := output(under(profile, "node", nodeScriptPath, sec), "UV_USE_IO_URING=1")
+		if err != nil {
+			return 0, err
+		}
+		return match(nodeRate, out)
 	case workload == "pgbench-select":
 		out, err := output([]string{pgBin + "pgbench", "-h", servers[profile], "-U", "postgres", "-S", "-n", "-T", sec, "postgres"})
 		if err != nil {
@@ -290,11 +320,47 @@ func match(re *regexp.Regexp, out string) (float64, error) {
 }
 
 // prepareFio lays out fio's file once, so every sample reads the same
-// data from the page cache.
+// data from the page cache (qemu-img bench reads it too), and writes the
+// Node.js script.
 func prepareFio() error {
 	_, err := output([]string{"fio", "--name=layout", "--filename=/tmp/bench-fio.dat", "--size=64m", "--rw=write", "--bs=1m", "--ioengine=psync", "--output-format=terse"})
-	return err
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(nodeScriptPath, []byte(nodeScript), 0o644)
 }
+
+const nodeScriptPath = "/tmp/bench-node.js"
+
+// nodeScript opens a loopback TCP connection to its own echo server,
+// sends 4 bytes, waits for them to come back and closes it (no Nagle
+// delay on either end), one
+// connection after the other, for argv[2] seconds; every connection adds
+// and removes descriptors in libuv's epoll set.
+const nodeScript = `'use strict';
+const net = require('net');
+const secs = Number(process.argv[2]);
+const server = net.createServer(s => { s.setNoDelay(true); s.pipe(s); });
+server.listen(0, '127.0.0.1', () => {
+  const port = server.address().port;
+  const start = Date.now();
+  const end = start + secs * 1000;
+  let n = 0;
+  const next = () => {
+    if (Date.now() >= end) {
+      const el = (Date.now() - start) / 1000;
+      console.log('node ' + n + ' connections ' + (n / el).toFixed(0) + ' per second');
+      server.close();
+      return;
+    }
+    const c = net.connect(port, '127.0.0.1', () => { c.setNoDelay(true); c.write('ping'); });
+    c.on('data', () => c.destroy());
+    c.on('error', e => { console.error(e); process.exit(1); });
+    c.on('close', () => { n++; next(); });
+  };
+  next();
+});
+`
 
 const pgBin = "/usr/lib/postgresql/18/bin/"
 
