@@ -312,16 +312,22 @@ func vmBenchCommand() *command {
 		summary: "measure what the profiles cost real workloads, in one boot",
 		help: `Boots one kernel with the Debian guest userland and runs, in that one boot,
 interleaved and repeated, each workload unconfined and under each profile
-it belongs under: a NOP submission loop (the per-request floor), fio 4 KiB
-random reads on io_uring (plain, registered files and buffers, SQPOLL) and
+it belongs under: a NOP submission loop (one filter run per request), fio
+4 KiB random reads on io_uring (plain, registered files and buffers,
+SQPOLL), qemu-img bench 4 KiB reads with aio=io_uring, Node.js with
+UV_USE_IO_URING=1 opening and closing loopback TCP connections, and
 pgbench select-only transactions against PostgreSQL 18 with
-io_method=io_uring. It prints a Markdown table: each profile's median, and
-its ratio to the unconfined run of the same round (median, and the smallest
-and largest over the rounds). The guest runs on QEMU's instruction clock
-(-icount): its time advances with the instructions it runs, so the rates
-it measures do not depend on how busy the host is (--wall-clock measures
-with the host's time instead). Under emulation only the ratios mean
-something. A run with the defaults takes about 11 minutes.
+io_method=io_uring. Two baselines besides the unconfined run tell the
+costs apart: "seccomp-only" (only the companion seccomp filter, no
+io_uring filter) and "default@deny-rest" (the default profile in the
+DENY_REST form). It prints a Markdown table: each profile's median, and
+its ratio to the unconfined run of the same round (median, and the
+smallest and largest over the rounds). The guest runs on QEMU's
+instruction clock (-icount): its time advances with the instructions it
+runs, so the rates it measures do not depend on how busy the host is
+(--wall-clock measures with the host's time instead). Under emulation only
+the ratios mean something. A run with the defaults takes about 25
+minutes.
 
 Exit status: 0 measured, 1 the benchmark failed, 2 bad usage.`,
 		setup: func(fs *flag.FlagSet) action {
