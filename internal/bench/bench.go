@@ -54,8 +54,9 @@ type Workload struct {
 }
 
 // Workloads returns the benchmark's workloads: the NOP loop (the
-// per-request floor of the filters: the cheapest request, and every
-// profile that allows it), fio 4 KiB random reads (plain, registered
+// cheapest request, so a filter's largest share: every NOP runs the
+// canary filter "ringfence run" registers; under every profile that
+// allows it), fio 4 KiB random reads (plain, registered
 // files and buffers, SQPOLL) under the profiles for storage programs, and
 // pgbench select-only transactions with the server under every profile it
 // works under, the postgresql preset included. Between them, QEMU's

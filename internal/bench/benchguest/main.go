@@ -4,7 +4,7 @@
 // profiles, printing one sample per line (see package bench).
 //
 //	benchguest run -rounds 5 -seconds 3   # the whole benchmark
-//	benchguest nop -seconds 3             # one NOP loop, the per-request floor
+//	benchguest nop -seconds 3             # one NOP loop, the cheapest request
 //	benchguest exec-deny-rest PROFILE -- CMD   # CMD under PROFILE's DENY_REST form
 //	benchguest exec-seccomp-only -- CMD        # CMD under the companion seccomp filter alone
 //
