@@ -30,6 +30,7 @@ import (
 	"github.com/ringfence/ringfence/internal/ocifence"
 	"github.com/ringfence/ringfence/internal/ocitest"
 	"github.com/ringfence/ringfence/internal/vm/vmtest"
+	"github.com/ringfence/ringfence/internal/vminit"
 	"github.com/ringfence/ringfence/kernel"
 )
 
@@ -42,6 +43,37 @@ const image = "localhost/ringfence-probe:test"
 type ctrd struct {
 	dir, sock, nriSock, log string
 	rt                      cri.RuntimeServiceClient
+	build                   build
+	// major and minor are the version containerd reports through CRI.
+	major, minor int
+}
+
+// build is one containerd the tests run.
+type build struct {
+	// name names the subtest.
+	name string
+	// dir holds containerd and containerd-shim-runc-v2; it goes first
+	// on containerd's PATH, so containerd starts the shim from there.
+	dir string
+	// version is the start of the version containerd must report.
+	version string
+}
+
+// builds returns the containerds in the guest: Debian's, from the
+// userland, and the one the VM harness builds from source through the Go
+// module proxy (vm.ContainerdVersion) and puts at vminit.ContainerdDir.
+func builds() []build {
+	return []build{
+		{name: "debian-2.1", dir: "/usr/bin", version: "2.1."},
+		{name: "source-2.2", dir: vminit.ContainerdDir, version: "v2.2."},
+	}
+}
+
+// eachContainerd runs f as a subtest under each containerd of builds.
+func eachContainerd(t *testing.T, f func(t *testing.T, c *ctrd)) {
+	for _, b := range builds() {
+		t.Run(b.name, func(t *testing.T) { f(t, start(t, b)) })
+	}
 }
 
 // config is containerd's configuration (version 3, containerd 2.x): the
@@ -82,8 +114,8 @@ state = "%[1]s/state"
       SystemdCgroup = false
 `
 
-// start starts containerd, imports the test image and connects to CRI.
-func start(t *testing.T) *ctrd {
+// start starts containerd b, imports the test image and connects to CRI.
+func start(t *testing.T, b build) *ctrd {
 	t.Helper()
 	vmtest.Require(t)
 	if err := kernel.Supported(); err != nil {
@@ -91,9 +123,11 @@ func start(t *testing.T) *ctrd {
 		// on such kernels is shown by their own VM tests on every kernel.
 		t.Skipf("%s has no io_uring filters (%v): nothing for containerd to fence", vmtest.Release(), err)
 	}
-	bin, err := exec.LookPath("containerd")
-	if err != nil {
-		t.Fatalf("containerd is not in the guest userland: %v", err)
+	bin := filepath.Join(b.dir, "containerd")
+	for _, f := range []string{bin, filepath.Join(b.dir, "containerd-shim-runc-v2")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("containerd %s is not in the guest: %v", b.name, err)
+		}
 	}
 	rf, err := exec.LookPath("ringfence")
 	if err != nil {
@@ -103,7 +137,7 @@ func start(t *testing.T) *ctrd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &ctrd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), nriSock: filepath.Join(dir, "nri.sock"), log: filepath.Join(dir, "containerd.log")}
+	c := &ctrd{build: b, dir: dir, sock: filepath.Join(dir, "containerd.sock"), nriSock: filepath.Join(dir, "nri.sock"), log: filepath.Join(dir, "containerd.log")}
 	shim := filepath.Join(dir, "ringfence-runtime")
 	if err := os.Symlink(rf, shim); err != nil {
 		t.Fatal(err)
@@ -117,6 +151,7 @@ func start(t *testing.T) *ctrd {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--config", cfg)
+	cmd.Env = append(os.Environ(), "PATH="+b.dir+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -140,6 +175,9 @@ func start(t *testing.T) *ctrd {
 		v, err := c.rt.Version(ctx(t), &cri.VersionRequest{})
 		if err == nil {
 			t.Logf("containerd %s, CRI %s", v.RuntimeVersion, v.RuntimeApiVersion)
+			if _, err := fmt.Sscanf(strings.TrimPrefix(v.RuntimeVersion, "v"), "%d.%d.", &c.major, &c.minor); err != nil || !strings.HasPrefix(v.RuntimeVersion, b.version) {
+				t.Fatalf("%s reports version %q; want %s*", bin, v.RuntimeVersion, b.version)
+			}
 			break
 		}
 		if time.Now().After(end) {
@@ -153,6 +191,34 @@ func start(t *testing.T) *ctrd {
 		t.Fatalf("ctr images import: %v: %s", err, out)
 	}
 	return c
+}
+
+// checkShims fails t unless c's shims (the processes started with c's
+// socket as their address) run the containerd-shim-runc-v2 of c's build,
+// and at least one does.
+func (c *ctrd) checkShims(t *testing.T) {
+	t.Helper()
+	want := filepath.Join(c.build.dir, "containerd-shim-runc-v2")
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	n := 0
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), "\x00"+c.sock) {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join(p, "exe"))
+		if err != nil || filepath.Base(exe) != "containerd-shim-runc-v2" {
+			continue
+		}
+		if exe != want {
+			env, _ := os.ReadFile(filepath.Join(p, "environ"))
+			t.Errorf("containerd %s started the shim %s (environment %q); want %s", c.build.name, exe, env, want)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Errorf("containerd %s: no shim runs for %s", c.build.name, c.sock)
+	}
 }
 
 func ctx(t *testing.T) context.Context {
@@ -360,6 +426,9 @@ func blocked(t *testing.T, what string, r ocitest.Report) {
 	}
 }
 
+// badPolicy is a policy with an error at 7:22: an unknown socket family.
+const badPolicy = "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"
+
 func storage() map[string]string { return map[string]string{ocifence.PolicyKey: "profile:storage"} }
 
 // TestContainerdRuntimeHandler: pods of the handler "ringfence" (the
@@ -372,11 +441,14 @@ func storage() map[string]string { return map[string]string{ocifence.PolicyKey: 
 // the annotation passes through: io_uring stays blocked. A bad policy
 // fails the container's start with its line and column. On a kernel that
 // cannot fence, the annotated container's creation fails with the shim's
-// reason, through CRI.
-func TestContainerdRuntimeHandler(t *testing.T) {
-	c := start(t)
+// reason, through CRI. All of it under Debian's containerd 2.1 and under
+// containerd 2.2 built from source, each with its own runc shim.
+func TestContainerdRuntimeHandler(t *testing.T) { eachContainerd(t, runtimeHandler) }
+
+func runtimeHandler(t *testing.T, c *ctrd) {
 	plain := c.runPod(t, "plain", "ringfence", nil)
 	blocked(t, "unannotated pod under the ringfence handler", plain.probe(t, "probe"))
+	c.checkShims(t)
 	fenced := c.runPod(t, "fenced", "ringfence", storage())
 	// The sandbox container got the pod's annotation (pod_annotations)
 	// and runs, unfenced: the shim knows containerd's sandbox.
@@ -420,7 +492,7 @@ func TestContainerdRuntimeHandler(t *testing.T) {
 	ocitest.CheckFenced(t, "ExecSync into the fenced container", ocitest.ParseReport(t, string(r.Stdout)))
 	// A bad policy: the container is created (CRI only records it) and
 	// fails to start with the policy's line and column.
-	bad := c.runPod(t, "bad", "ringfence", map[string]string{ocifence.PolicyKey: "version: 1\ndefault: deny\nrules:\n  - ops: [SOCKET]\n    action: allow\n    when:\n      socket.family: AF_INTE\n"})
+	bad := c.runPod(t, "bad", "ringfence", map[string]string{ocifence.PolicyKey: badPolicy})
 	id, err = bad.create(t, "probe", "probe")
 	if err != nil {
 		t.Fatalf("CreateContainer with a bad policy: %v; containerd was expected to record it and leave the refusal to its start", err)
@@ -436,17 +508,24 @@ func TestContainerdRuntimeHandler(t *testing.T) {
 // socket, pods of containerd's default runtime (runc):
 //   - without the annotation are left alone (io_uring blocked by
 //     RuntimeDefault);
-//   - annotated with the storage profile, under RuntimeDefault or
-//     Unconfined, are fenced where containerd passes the container's
-//     seccomp policy and profile type to NRI (containerd 2.2+);
-//     containerd 2.0 and 2.1 (Debian's 2.1.9 vendors NRI 0.8) pass
-//     neither, and the plugin refuses the creation, which fails through
-//     CRI with its reason: closed, not open.
+//   - annotated with the storage profile and Unconfined are fenced where
+//     containerd passes NRI the container's seccomp profile type
+//     (containerd 2.2, NRI 0.11): the plugin has no seccomp policy to
+//     open and lets the launcher's filter fence the container;
+//   - annotated and under RuntimeDefault are fenced where containerd also
+//     passes the seccomp policy itself (containerd 2.3+, NRI 0.12); 2.2
+//     passes only the profile type, and the plugin refuses the creation,
+//     which fails through CRI with its reason: closed, not open;
+//   - under containerd 2.0 and 2.1 (Debian's 2.1.9 vendors NRI 0.8),
+//     which pass neither, every annotated creation is refused so;
+//   - with a bad policy fail their creation with its line and column.
 //
 // On a kernel that cannot fence, annotated creations fail with the
-// plugin's reason.
-func TestContainerdNRI(t *testing.T) {
-	c := start(t)
+// plugin's reason. All of it under Debian's containerd 2.1 and under
+// containerd 2.2 built from source.
+func TestContainerdNRI(t *testing.T) { eachContainerd(t, nri) }
+
+func nri(t *testing.T, c *ctrd) {
 	rf, _ := exec.LookPath("ringfence")
 	plog, err := os.Create(filepath.Join(c.dir, "nri.log"))
 	if err != nil {
@@ -475,6 +554,7 @@ func TestContainerdNRI(t *testing.T) {
 	}
 	plain := c.runPod(t, "plain", "", nil)
 	blocked(t, "unannotated pod with the NRI plugin", plain.probe(t, "probe"))
+	c.checkShims(t)
 	if !ocitest.KernelFences(t) {
 		for _, name := range []string{"fenced", "unconfined"} {
 			_, err := c.runPod(t, name, "", storage()).create(t, "probe", "probe")
@@ -484,21 +564,27 @@ func TestContainerdNRI(t *testing.T) {
 		}
 		return
 	}
-	v, err := c.rt.Version(ctx(t), &cri.VersionRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noSeccompToNRI := strings.HasPrefix(v.RuntimeVersion, "2.0.") || strings.HasPrefix(v.RuntimeVersion, "2.1.")
+	since := func(minor int) bool { return c.major > 2 || c.major == 2 && c.minor >= minor }
+	// What containerd passes NRI: the profile type from 2.2 on, the
+	// policy from 2.3 on.
+	passes := map[string]bool{"unconfined": since(2), "fenced": since(3)}
 	for _, name := range []string{"fenced", "unconfined"} {
 		p := c.runPod(t, name, "", storage())
-		if !noSeccompToNRI {
+		if passes[name] {
 			ocitest.CheckFenced(t, "container in pod "+name+" fenced by the NRI plugin", p.probe(t, "probe"))
 			continue
 		}
 		_, err := p.create(t, "probe", "probe")
 		if err == nil || !strings.Contains(err.Error(), "the runtime did not pass the container's seccomp policy to NRI") {
-			t.Fatalf("annotated container in pod %s, containerd %s: %v; want its creation refused: NRI passes no seccomp policy to open", name, v.RuntimeVersion, err)
+			t.Fatalf("annotated container in pod %s, containerd %d.%d: %v; want its creation refused: NRI passes no seccomp policy to open", name, c.major, c.minor, err)
 		}
-		t.Logf("pod %s, containerd %s: %v", name, v.RuntimeVersion, err)
+		t.Logf("pod %s, containerd %d.%d: %v", name, c.major, c.minor, err)
 	}
+	// A bad policy fails the creation (the plugin's answer to
+	// CreateContainer), before anything looks at seccomp.
+	_, err = c.runPod(t, "bad", "", map[string]string{ocifence.PolicyKey: badPolicy}).create(t, "probe", "probe")
+	if err == nil || !strings.Contains(err.Error(), "annotation org.ringfence.policy:7:22:") {
+		t.Fatalf("CreateContainer with a bad policy: %v; want the plugin's refusal with 7:22", err)
+	}
+	t.Logf("bad policy: %v", err)
 }

@@ -296,6 +296,10 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctrd, err := containerdFor(ctx, o, pkgs, log)
+	if err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(log, "building %d test binaries and the guest init\n", len(pkgs))
 	initBin, err := BuildInit(ctx, o.SourceDir, work)
 	if err != nil {
@@ -305,6 +309,7 @@ func Test(ctx context.Context, o Options) (*Matrix, error) {
 	if err != nil {
 		return nil, err
 	}
+	files = append(files, ctrd...)
 	var env []string
 	if rootfs != "" {
 		// Application tests run the real command: a static ringfence
@@ -393,6 +398,28 @@ func userlandFor(ctx context.Context, o Options, pkgs []Package, log io.Writer) 
 		}
 	}
 	return "", nil
+}
+
+// containerdFor returns the guest files of the containerd built from
+// source (BuildContainerd) if a package of pkgs needs it
+// (ContainerdPackages), building it first if it is not cached; else nil.
+func containerdFor(ctx context.Context, o Options, pkgs []Package, log io.Writer) ([]File, error) {
+	need, err := ListTestPackages(ctx, o.SourceDir, ContainerdPackages())
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range need {
+		for _, p := range pkgs {
+			if p.ImportPath == n.ImportPath {
+				files, err := BuildContainerd(ctx, o.CacheDir, ContainerdVersion, log)
+				if err != nil {
+					return nil, fmt.Errorf("%s needs containerd %s: %w", p.ImportPath, ContainerdVersion, err)
+				}
+				return files, nil
+			}
+		}
+	}
+	return nil, nil
 }
 
 // prefixWriter writes whole lines to w with a prefix, under a shared lock.

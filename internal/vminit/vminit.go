@@ -30,6 +30,14 @@ const (
 	EnvRelease = "RINGFENCE_KERNEL_RELEASE"
 )
 
+// ContainerdDir is where the VM harness puts the containerd it builds
+// from source (vm.ContainerdVersion), for the tests that run it besides
+// the userland's own: containerd and containerd-shim-runc-v2. Not under
+// /opt/containerd: containerd's "opt" plugin puts /opt/containerd/bin
+// first on its shims' PATH, so any containerd would start the shim found
+// there.
+const ContainerdDir = "/ringfence/containerd/bin"
+
 // Config tells the guest init what to run. The host writes it as JSON at
 // ConfigPath.
 type Config struct {
