@@ -15,8 +15,9 @@ import (
 
 // Help is the help text of "ringfence nri", after its usage line.
 const Help = `Runs the ringfence NRI plugin: it connects to the container runtime's NRI
-socket (containerd 2.2+, CRI-O 1.34+) and fences every container whose pod
-annotation names a policy:
+socket (containerd 2.3+, CRI-O 1.34+; containerd 2.2 passes no seccomp
+policy, so there only Unconfined containers) and fences every container
+whose pod annotation names a policy:
 
   org.ringfence.policy: profile:storage
       every container of the pod

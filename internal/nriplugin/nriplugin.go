@@ -1,6 +1,8 @@
-// Package nriplugin is "ringfence nri", an NRI plugin (containerd 2.2+,
-// CRI-O 1.34+) that fences the containers whose pod names a ringfence
-// policy, without changing the runtime: at container creation it adjusts
+// Package nriplugin is "ringfence nri", an NRI plugin (containerd 2.3+,
+// CRI-O 1.34+; under containerd 2.2, which passes NRI the seccomp profile
+// type but not the policy, Unconfined containers only) that fences the
+// containers whose pod names a ringfence policy, without changing the
+// runtime: at container creation it adjusts
 // the process arguments, the mounts and the seccomp policy exactly as the
 // OCI runtime shim rewrites a bundle (see package ocifence).
 //
