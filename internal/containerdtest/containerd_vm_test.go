@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/ringfence/ringfence/internal/ocifence"
 	"github.com/ringfence/ringfence/internal/ocitest"
+	"github.com/ringfence/ringfence/internal/vm"
 	"github.com/ringfence/ringfence/internal/vm/vmtest"
 	"github.com/ringfence/ringfence/internal/vminit"
 	"github.com/ringfence/ringfence/kernel"
@@ -60,18 +62,20 @@ type build struct {
 }
 
 // builds returns the containerds in the guest: Debian's, from the
-// userland, and the one the VM harness builds from source through the Go
-// module proxy (vm.ContainerdVersion) and puts at vminit.ContainerdDir.
+// userland, and those the VM harness builds from source through the Go
+// module proxy (vm.ContainerdVersions, oldest first) and puts under
+// vminit.ContainerdDir.
 func builds() []build {
-	return []build{
-		{name: "debian-2.1", dir: "/usr/bin", version: "2.1."},
-		{name: "source-2.2", dir: vminit.ContainerdDir, version: "v2.2."},
+	bs := []build{{name: "debian-2.1", dir: "/usr/bin", version: "2.1."}}
+	for _, v := range vm.ContainerdVersions() {
+		bs = append(bs, build{name: "source-" + v, dir: path.Join(vminit.ContainerdDir, v), version: v})
 	}
+	return bs
 }
 
-// eachContainerd runs f as a subtest under each containerd of builds.
-func eachContainerd(t *testing.T, f func(t *testing.T, c *ctrd)) {
-	for _, b := range builds() {
+// eachContainerd runs f as a subtest under each containerd of bs.
+func eachContainerd(t *testing.T, bs []build, f func(t *testing.T, c *ctrd)) {
+	for _, b := range bs {
 		t.Run(b.name, func(t *testing.T) { f(t, start(t, b)) })
 	}
 }
@@ -442,8 +446,9 @@ func storage() map[string]string { return map[string]string{ocifence.PolicyKey: 
 // fails the container's start with its line and column. On a kernel that
 // cannot fence, the annotated container's creation fails with the shim's
 // reason, through CRI. All of it under Debian's containerd 2.1 and under
-// containerd 2.2 built from source, each with its own runc shim.
-func TestContainerdRuntimeHandler(t *testing.T) { eachContainerd(t, runtimeHandler) }
+// containerd 2.2 built from source, each with its own runc shim (the
+// route does not depend on NRI, which is what the later versions change).
+func TestContainerdRuntimeHandler(t *testing.T) { eachContainerd(t, builds()[:2], runtimeHandler) }
 
 func runtimeHandler(t *testing.T, c *ctrd) {
 	plain := c.runPod(t, "plain", "ringfence", nil)
@@ -522,8 +527,8 @@ func runtimeHandler(t *testing.T, c *ctrd) {
 //
 // On a kernel that cannot fence, annotated creations fail with the
 // plugin's reason. All of it under Debian's containerd 2.1 and under
-// containerd 2.2 built from source.
-func TestContainerdNRI(t *testing.T) { eachContainerd(t, nri) }
+// containerd 2.2 and 2.3 built from source.
+func TestContainerdNRI(t *testing.T) { eachContainerd(t, builds(), nri) }
 
 func nri(t *testing.T, c *ctrd) {
 	rf, _ := exec.LookPath("ringfence")

@@ -13,16 +13,17 @@ import (
 	"github.com/ringfence/ringfence/internal/vminit"
 )
 
-// ContainerdVersion is the containerd the harness builds from source for
-// the guest, next to the userland's own (Debian's 2.1): the module
-// version of github.com/containerd/containerd/v2, fetched through the Go
-// module proxy.
-const ContainerdVersion = "v2.2.9"
+// ContainerdVersions returns the containerds the harness builds from
+// source for the guest, next to the userland's own (Debian's 2.1): module
+// versions of github.com/containerd/containerd/v2, fetched through the Go
+// module proxy. 2.2 passes NRI plugins a container's seccomp profile type,
+// 2.3 its seccomp policy too.
+func ContainerdVersions() []string { return []string{"v2.2.9", "v2.3.7"} }
 
 // ContainerdPackages returns the package patterns among TestPackages whose
-// tests run the containerd of ContainerdVersion: a matrix run that
-// includes one of them builds it (once, cached) and puts it into every
-// guest at vminit.ContainerdDir.
+// tests run the containerds of ContainerdVersions: a matrix run that
+// includes one of them builds them (once, cached) and puts them into every
+// guest, each under vminit.ContainerdDir/VERSION.
 func ContainerdPackages() []string { return []string{"./internal/containerdtest"} }
 
 // containerdCommands returns the commands built: the daemon and the runc
@@ -36,7 +37,7 @@ const containerdTags = "no_btrfs no_devmapper no_zfs"
 
 // BuildContainerd returns the containerd binaries of version (a module
 // version of github.com/containerd/containerd/v2) as guest files under
-// vminit.ContainerdDir. It builds them statically (CGO_ENABLED=0) in a
+// vminit.ContainerdDir/VERSION. It builds them statically (CGO_ENABLED=0) in a
 // throwaway module that requires containerd, so no containerd code enters
 // this repository, and keeps them in cacheDir/containerd/VERSION: later
 // runs reuse them without the go command. On an empty cache the build
@@ -54,7 +55,7 @@ func BuildContainerd(ctx context.Context, cacheDir, version string, log io.Write
 	}
 	var files []File
 	for _, c := range containerdCommands() {
-		files = append(files, File{Path: path.Join(vminit.ContainerdDir, c), HostPath: filepath.Join(dir, c), Mode: 0o755})
+		files = append(files, File{Path: path.Join(vminit.ContainerdDir, version, c), HostPath: filepath.Join(dir, c), Mode: 0o755})
 	}
 	return files, nil
 }

@@ -13,7 +13,7 @@ import (
 
 // A cached build is reused as it is: no go command runs (the context is
 // already cancelled, so a build would fail), and the guest gets both
-// binaries under vminit.ContainerdDir.
+// binaries under vminit.ContainerdDir/VERSION.
 func TestBuildContainerdCached(t *testing.T) {
 	cache := t.TempDir()
 	dir := filepath.Join(cache, "containerd", "v9.9.9")
@@ -32,8 +32,8 @@ func TestBuildContainerdCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		path.Join(vminit.ContainerdDir, "containerd"):              filepath.Join(dir, "containerd"),
-		path.Join(vminit.ContainerdDir, "containerd-shim-runc-v2"): filepath.Join(dir, "containerd-shim-runc-v2"),
+		path.Join(vminit.ContainerdDir, "v9.9.9", "containerd"):              filepath.Join(dir, "containerd"),
+		path.Join(vminit.ContainerdDir, "v9.9.9", "containerd-shim-runc-v2"): filepath.Join(dir, "containerd-shim-runc-v2"),
 	}
 	if len(files) != len(want) {
 		t.Fatalf("files %+v; want %v", files, want)

@@ -400,9 +400,10 @@ func userlandFor(ctx context.Context, o Options, pkgs []Package, log io.Writer) 
 	return "", nil
 }
 
-// containerdFor returns the guest files of the containerd built from
-// source (BuildContainerd) if a package of pkgs needs it
-// (ContainerdPackages), building it first if it is not cached; else nil.
+// containerdFor returns the guest files of the containerds built from
+// source (BuildContainerd) if a package of pkgs needs them
+// (ContainerdPackages), building them first if they are not cached; else
+// nil.
 func containerdFor(ctx context.Context, o Options, pkgs []Package, log io.Writer) ([]File, error) {
 	need, err := ListTestPackages(ctx, o.SourceDir, ContainerdPackages())
 	if err != nil {
@@ -411,9 +412,13 @@ func containerdFor(ctx context.Context, o Options, pkgs []Package, log io.Writer
 	for _, n := range need {
 		for _, p := range pkgs {
 			if p.ImportPath == n.ImportPath {
-				files, err := BuildContainerd(ctx, o.CacheDir, ContainerdVersion, log)
-				if err != nil {
-					return nil, fmt.Errorf("%s needs containerd %s: %w", p.ImportPath, ContainerdVersion, err)
+				var files []File
+				for _, v := range ContainerdVersions() {
+					f, err := BuildContainerd(ctx, o.CacheDir, v, log)
+					if err != nil {
+						return nil, fmt.Errorf("%s needs containerd %s: %w", p.ImportPath, v, err)
+					}
+					files = append(files, f...)
 				}
 				return files, nil
 			}

@@ -30,13 +30,15 @@ const (
 	EnvRelease = "RINGFENCE_KERNEL_RELEASE"
 )
 
-// ContainerdDir is where the VM harness puts the containerd it builds
-// from source (vm.ContainerdVersion), for the tests that run it besides
-// the userland's own: containerd and containerd-shim-runc-v2. Not under
+// ContainerdDir is where the VM harness puts the containerds it builds
+// from source (vm.ContainerdVersions), for the tests that run them besides
+// the userland's own: one directory per version (such as
+// /ringfence/containerd/v2.2.9) with containerd and
+// containerd-shim-runc-v2. Not under
 // /opt/containerd: containerd's "opt" plugin puts /opt/containerd/bin
 // first on its shims' PATH, so any containerd would start the shim found
 // there.
-const ContainerdDir = "/ringfence/containerd/bin"
+const ContainerdDir = "/ringfence/containerd"
 
 // Config tells the guest init what to run. The host writes it as JSON at
 // ConfigPath.
