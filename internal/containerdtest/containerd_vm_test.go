@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -408,6 +409,50 @@ func (p *pod) probe(t *testing.T, name string) ocitest.Report {
 	return ocitest.ParseReport(t, criLog(string(data), "stdout"))
 }
 
+// checkProfileKept runs a long-lived container in p (a RuntimeDefault pod
+// the NRI plugin fences) and checks the seccomp profile runc got: still
+// containerd's default (deny by default, kexec_load not allowed), with
+// the io_uring system calls allowed by the plugin.
+func (p *pod) checkProfileKept(t *testing.T) {
+	t.Helper()
+	id, err := p.create(t, "long", "sleep")
+	if err != nil {
+		t.Fatalf("CreateContainer long: %v", err)
+	}
+	if _, err := p.c.rt.StartContainer(ctx(t), &cri.StartContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("StartContainer long: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(p.c.dir, "state", "io.containerd.runtime.v2.task", "k8s.io", id, "config.json"))
+	if err != nil {
+		t.Fatalf("the container's bundle: %v", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	s := spec.Linux.Seccomp
+	if s == nil || s.DefaultAction == specs.ActAllow {
+		t.Fatalf("the fenced container's seccomp profile: %+v; want containerd's RuntimeDefault, kept", s)
+	}
+	allowed := map[string]bool{}
+	for _, r := range s.Syscalls {
+		if r.Action == specs.ActAllow && len(r.Args) == 0 {
+			for _, n := range r.Names {
+				allowed[n] = true
+			}
+		}
+	}
+	for _, n := range []string{"io_uring_setup", "io_uring_enter", "io_uring_register"} {
+		if !allowed[n] {
+			t.Errorf("the fenced container's seccomp profile does not allow %s", n)
+		}
+	}
+	if allowed["kexec_load"] {
+		t.Errorf("the fenced container's seccomp profile allows kexec_load: not containerd's RuntimeDefault any more")
+	}
+	t.Logf("the fenced container's profile: default %s, %d rules, io_uring allowed", s.DefaultAction, len(s.Syscalls))
+}
+
 // criLog returns the lines of stream in a CRI container log
 // ("TIMESTAMP STREAM TAG MESSAGE" per line).
 func criLog(log, stream string) string {
@@ -518,7 +563,8 @@ func runtimeHandler(t *testing.T, c *ctrd) {
 //     (containerd 2.2, NRI 0.11): the plugin has no seccomp policy to
 //     open and lets the launcher's filter fence the container;
 //   - annotated and under RuntimeDefault are fenced where containerd also
-//     passes the seccomp policy itself (containerd 2.3+, NRI 0.12); 2.2
+//     passes the seccomp policy itself (containerd 2.3+, NRI 0.12), with
+//     the rest of the profile kept in the container's bundle; 2.2
 //     passes only the profile type, and the plugin refuses the creation,
 //     which fails through CRI with its reason: closed, not open;
 //   - under containerd 2.0 and 2.1 (Debian's 2.1.9 vendors NRI 0.8),
@@ -577,6 +623,9 @@ func nri(t *testing.T, c *ctrd) {
 		p := c.runPod(t, name, "", storage())
 		if passes[name] {
 			ocitest.CheckFenced(t, "container in pod "+name+" fenced by the NRI plugin", p.probe(t, "probe"))
+			if name == "fenced" {
+				p.checkProfileKept(t)
+			}
 			continue
 		}
 		_, err := p.create(t, "probe", "probe")
