@@ -43,6 +43,11 @@ qemu-system-x86_64, and prints a table per kernel and the line
 Markdown with the figures the kernel tests report (programs and requests
 compared, mismatches): the README's lab figures come from it.
 
+Packages that need the Debian guest userland get it (built once with
+mmdebstrap, cached). The containerd tests also get containerd 2.2 and 2.3,
+which the harness builds from the Go module proxy into the cache the first
+time (about 2 minutes and 600 MB of module downloads on empty Go caches).
+
 Exit status: 0 every test passed; 1 a test failed, a kernel did not boot, a
 test package hung (--timeout), or a kernel's io_uring BPF filter support is
 not what its version says; 2 bad usage.`,
@@ -50,7 +55,7 @@ not what its version says; 2 bad usage.`,
 			kernels := kernelList(vm.DefaultKernels())
 			fs.Var(&kernels, "kernels", "comma-separated `KERNELS`: 7.0 (newest 7.0.x) or 7.0.4 (exactly)")
 			run := fs.String("run", "", "run only the tests matching `REGEX` (go test -run)")
-			cache := fs.String("cache", "", "cache `DIR` for kernels (default $RINGFENCE_CACHE or ~/.cache/ringfence)")
+			cache := fs.String("cache", "", "cache `DIR` for kernels, the userland and the containerd builds (default $RINGFENCE_CACHE or ~/.cache/ringfence)")
 			verbose := fs.Bool("v", false, "stream every guest's console output")
 			markdown := fs.Bool("markdown", false, "also print the per-kernel table as Markdown, with the figures the tests report (the README's lab figures)")
 			parallel := fs.Int("parallel", 2, "`N` VMs at once")
