@@ -157,10 +157,16 @@ func (p *Plugin) adjustSeccomp(adj *api.ContainerAdjustment, ctr *api.Container,
 	lc := ctr.GetLinux()
 	sp := lc.GetSeccompPolicy()
 	if sp == nil {
-		if lc.GetSeccompProfile().GetProfileType() == api.SecurityProfile_UNCONFINED {
+		const msg = "the runtime did not pass the container's seccomp policy to NRI, so ringfence cannot allow io_uring in it"
+		prof := lc.GetSeccompProfile()
+		switch {
+		case prof == nil:
+			return errors.New(msg + " (nor its profile type: containerd 2.0 and 2.1 pass neither)")
+		case prof.GetProfileType() == api.SecurityProfile_UNCONFINED:
 			return nil
+		default:
+			return fmt.Errorf("%s (only its profile type, %s: containerd 2.2 passes no policy, 2.3 does)", msg, prof.GetProfileType())
 		}
-		return errors.New("the runtime did not pass the container's seccomp policy to NRI, so ringfence cannot allow io_uring in it")
 	}
 	s := &specs.LinuxSeccomp{
 		DefaultAction:    specs.LinuxSeccompAction(sp.DefaultAction),

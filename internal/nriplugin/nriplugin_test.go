@@ -502,3 +502,35 @@ func TestPluginDownFailsOpen(t *testing.T) {
 		t.Errorf("required plugin present: %v, args %q; want the container fenced", err, spec.Process.Args)
 	}
 }
+
+// Without a seccomp policy from the runtime the plugin fences only a
+// container it knows to be Unconfined, and says what the runtime passed.
+func TestSeccompPolicyMissing(t *testing.T) {
+	p, _ := newPlugin(t, k73)
+	cases := []struct {
+		name    string
+		profile *api.SecurityProfile // what the runtime passed; no policy
+		want    string               // "": fenced
+	}{
+		{"nothing (containerd 2.1)", nil, "did not pass the container's seccomp policy to NRI, so ringfence cannot allow io_uring in it (nor its profile type"},
+		{"RuntimeDefault (containerd 2.2)", &api.SecurityProfile{ProfileType: api.SecurityProfile_RUNTIME_DEFAULT}, "did not pass the container's seccomp policy to NRI, so ringfence cannot allow io_uring in it (only its profile type, RUNTIME_DEFAULT"},
+		{"Localhost (containerd 2.2)", &api.SecurityProfile{ProfileType: api.SecurityProfile_LOCALHOST, LocalhostRef: "profiles/x.json"}, "(only its profile type, LOCALHOST"},
+		{"Unconfined", &api.SecurityProfile{ProfileType: api.SecurityProfile_UNCONFINED}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, ctr := container(t, "db", nil)
+			ctr.Linux.SeccompProfile = c.profile
+			adj, _, err := p.CreateContainer(context.Background(), pod(map[string]string{ocifence.PolicyKey: "profile:storage"}), ctr)
+			if c.want == "" {
+				if err != nil || adj == nil || adj.GetLinux().GetSeccompPolicy() != nil {
+					t.Fatalf("adjustment %v, error %v; want the container fenced with its seccomp left alone", adj, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || adj != nil {
+				t.Fatalf("adjustment %v, error %v; want the creation refused with %q", adj, err, c.want)
+			}
+		})
+	}
+}
