@@ -110,7 +110,8 @@ func buildContainerd(ctx context.Context, cacheDir, dir, version string, log io.
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	if err := os.Rename(out, dir); err != nil {
+	if err := os.Rename(out, dir); err != nil && !haveAll(dir) {
+		// Another run may have put its build there first: use that.
 		return err
 	}
 	fmt.Fprintf(log, "built containerd %s in %.0fs\n", version, time.Since(start).Seconds())
