@@ -130,15 +130,7 @@ func execDenyRest(args []string) error {
 	if len(args) < 3 || args[1] != "--" {
 		return fmt.Errorf("usage: benchguest exec-deny-rest PROFILE -- CMD [ARGS...]")
 	}
-	p, err := ringfence.Profile(args[0])
-	if err != nil {
-		return err
-	}
-	v, err := ringfence.RunningKernel()
-	if err != nil {
-		return err
-	}
-	plan, err := compile.Compile(p, compile.Options{Kernel: v, ByteOrder: binary.NativeEndian, DenyRest: true})
+	plan, err := runningPlan(args[0], true)
 	if err != nil {
 		return err
 	}
@@ -159,15 +151,7 @@ func execSeccompOnly(args []string) error {
 	if len(args) < 2 || args[0] != "--" {
 		return fmt.Errorf("usage: benchguest exec-seccomp-only -- CMD [ARGS...]")
 	}
-	p, err := ringfence.Profile("default")
-	if err != nil {
-		return err
-	}
-	v, err := ringfence.RunningKernel()
-	if err != nil {
-		return err
-	}
-	plan, err := compile.Compile(p, compile.Options{Kernel: v, ByteOrder: binary.NativeEndian})
+	plan, err := runningPlan("default", false)
 	if err != nil {
 		return err
 	}
@@ -186,6 +170,20 @@ func execSeccompOnly(args []string) error {
 		return err
 	}
 	return kernel.Exec(path, args[1:], os.Environ())
+}
+
+// runningPlan compiles the built-in profile name for the running kernel,
+// in the DENY_REST form if denyRest.
+func runningPlan(name string, denyRest bool) (*compile.Plan, error) {
+	p, err := ringfence.Profile(name)
+	if err != nil {
+		return nil, err
+	}
+	v, err := ringfence.RunningKernel()
+	if err != nil {
+		return nil, err
+	}
+	return compile.Compile(p, compile.Options{Kernel: v, ByteOrder: binary.NativeEndian, DenyRest: denyRest})
 }
 
 func output(argv []string, env ...string) (string, error) {
@@ -334,9 +332,9 @@ const nodeScriptPath = "/tmp/bench-node.js"
 
 // nodeScript opens a loopback TCP connection to its own echo server,
 // sends 4 bytes, waits for them to come back and closes it (no Nagle
-// delay on either end), one
-// connection after the other, for argv[2] seconds; every connection adds
-// and removes descriptors in libuv's epoll set.
+// delay on either end), one connection after the other, for argv[2]
+// seconds; every connection adds and removes descriptors in libuv's epoll
+// set.
 const nodeScript = `'use strict';
 const net = require('net');
 const secs = Number(process.argv[2]);
